@@ -1,0 +1,5 @@
+"""Allow `python -m mailtickets`."""
+
+from mailtickets.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""`mailtickets check`: config, database, IMAP, SMTP and every template, one line each."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import aiosmtplib
+from jinja2 import TemplateError
+
+from mailtickets.config import Settings
+from mailtickets.db import open_database
+from mailtickets.errors import ConfigError, TemporaryError
+from mailtickets.ingest import connect
+from mailtickets.notify import KINDS, Renderer
+
+
+def sample_context(settings: Settings) -> dict[str, Any]:
+    """Every variable any template may use, with plausible values."""
+    cfg = settings.tickets
+    return {
+        "code": f"{cfg.code_prefix}-ABCDEF",
+        "subject": "No funciona el correo de midominio.es",
+        "status": "waiting",
+        "priority": "normal",
+        "department": settings.default_department.name,
+        "customer_name": "Ejemplo S.L.",
+        "company": cfg.company_name,
+        "hours": cfg.support_hours,
+        "expected": "",
+        "needs_domain": True,
+        "open_tickets": [{"code": f"{cfg.code_prefix}-GHJKMN", "subject": "x", "status": "open"}],
+        "reminder_minutes": 2880,
+        "close_minutes": 1440,
+        "reopen_minutes": 43200,
+        "text": "Hola,\nno puedo enviar correo.",
+        "sender": "cliente@example.com",
+        "reopened": False,
+        "attachments": ["captura.png"],
+        "staff_name": "Ana",
+        "reason": "sin respuesta",
+    }
+
+
+def run_check(settings: Settings) -> int:
+    """0 when everything answers; 2 for a template fault; 1 when a server is unreachable."""
+    print(f"ok    config {settings.source}")
+    failures = usage = 0
+    for name, probe in (
+        ("database", _database),
+        ("imap", _imap),
+        ("smtp", _smtp),
+        ("templates", _templates),
+    ):
+        try:
+            print(f"ok    {name} {probe(settings)}")
+        except ConfigError as exc:
+            usage += 1
+            print(f"FAIL  {name}: {exc}", file=sys.stderr)
+        except TemporaryError as exc:
+            failures += 1
+            print(f"FAIL  {name}: {exc}", file=sys.stderr)
+    return 2 if usage else 1 if failures else 0
+
+
+def _database(settings: Settings) -> str:
+    engine = open_database(settings.database_url)
+    engine.dispose()
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _imap(settings: Settings) -> str:
+    client = connect(settings.imap)
+    client.logout()
+    return (
+        f"{settings.imap.username}@{settings.imap.host}:{settings.imap.port}/{settings.imap.folder}"
+    )
+
+
+def _smtp(settings: Settings) -> str:
+    smtp = settings.smtp
+
+    async def ehlo() -> None:
+        client = aiosmtplib.SMTP(
+            hostname=smtp.host,
+            port=smtp.port,
+            timeout=smtp.timeout,
+            use_tls=smtp.security == "ssl",
+            start_tls=smtp.security == "starttls",
+        )
+        await client.connect()
+        if smtp.username:
+            await client.login(smtp.username, smtp.password)
+        await client.quit()
+
+    try:
+        asyncio.run(ehlo())
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise TemporaryError(f"SMTP relay {smtp.host}:{smtp.port}: {exc}") from exc
+    return f"{smtp.host}:{smtp.port} ({smtp.security})"
+
+
+def _templates(settings: Settings) -> str:
+    renderer = Renderer(settings.tickets.locale, settings.tickets.templates_dir)
+    context = sample_context(settings)
+    for kind in KINDS:
+        try:
+            renderer.render(kind, context)
+        except TemplateError as exc:
+            where = getattr(exc, "filename", None) or getattr(exc, "name", None) or kind
+            raise ConfigError(f"template {where}: {exc}") from exc
+    return f"{len(KINDS)} notifications render in '{settings.tickets.locale}'"

@@ -1,0 +1,131 @@
+"""Command line (SPEC §2): parse arguments, run one command, map failures to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from mailtickets import store
+from mailtickets.config import Settings, default_config_path, load_settings
+from mailtickets.daemon import CycleReport, Daemon
+from mailtickets.db import open_database, transaction
+from mailtickets.errors import ConfigError, PermanentError, TemporaryError
+from mailtickets.views import detail_text, ticket_detail, ticket_line, ticket_summary
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailtickets", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, help="TOML file (default $MAILTICKETS_CONFIG, then ./config.toml)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="the daemon, until SIGTERM")
+    run.add_argument("--once", action="store_true", help="one full cycle, then exit")
+    tickets = sub.add_parser("tickets", help="list tickets")
+    tickets.add_argument("--status")
+    tickets.add_argument("--department")
+    tickets.add_argument("--json", action="store_true")
+    show = sub.add_parser("show", help="one ticket with its messages and events")
+    show.add_argument("code")
+    show.add_argument("--json", action="store_true")
+    sub.add_parser("check", help="validate config, reach IMAP, SMTP and the database")
+    demo = sub.add_parser("demo", help="the real daemon on embedded loopback servers")
+    demo.add_argument("--keep", type=Path, help="keep the demo's files in this folder")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"mailtickets: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (TemporaryError, PermanentError) as exc:
+        print(f"mailtickets: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from mailtickets.demo import run_demo
+
+        return run_demo(args.keep)
+    settings = load_settings(args.config or default_config_path())
+    if args.command == "check":
+        from mailtickets.check import run_check
+
+        return run_check(settings)
+    engine = open_database(settings.database_url)
+    if args.command == "run":
+        return _run(settings, engine, args.once)
+    if args.command == "tickets":
+        return _tickets(engine, args.status, args.department, args.json)
+    return _show(engine, args.code, args.json)
+
+
+def _run(settings: Settings, engine: Engine, once: bool) -> int:
+    daemon = Daemon(settings, engine)
+    if not once:
+        daemon.run_forever()
+        return EXIT_OK
+    report = daemon.cycle()
+    daemon.mailbox.close()
+    print(summary_line(report))
+    for error in report.errors:
+        print(f"mailtickets: {error}", file=sys.stderr)
+    return EXIT_FAILURE if report.errors else EXIT_OK
+
+
+def summary_line(report: CycleReport) -> str:
+    states: dict[str, int] = {}
+    for result in report.results:
+        states[result.state] = states.get(result.state, 0) + 1
+    processed = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "nothing"
+    return (
+        f"fetched {report.saved} new ({report.duplicates} duplicate); processed: "
+        f"{processed}; mail sent {report.sent}, retrying {report.retried}, "
+        f"failed {report.failed}"
+    )
+
+
+def _tickets(engine: Engine, status: str | None, department: str | None, as_json: bool) -> int:
+    with transaction(engine) as session:
+        rows = [ticket_summary(session, t) for t in store.list_tickets(session, status, department)]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for row in rows:
+            print(ticket_line(row))
+        print(f"{len(rows)} ticket(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _show(engine: Engine, code: str, as_json: bool) -> int:
+    with transaction(engine) as session:
+        ticket = store.ticket_by_code(session, code)
+        if ticket is None:
+            print(
+                f"mailtickets: no ticket {code.upper()}; `mailtickets tickets` lists them",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        detail = ticket_detail(session, ticket)
+    print(json.dumps(detail, ensure_ascii=False, indent=2) if as_json else detail_text(detail))
+    return EXIT_OK

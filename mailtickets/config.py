@@ -1,0 +1,399 @@
+"""Load the TOML configuration once into frozen, validated settings."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailtickets.durations import parse_duration
+from mailtickets.errors import ConfigError
+
+SECURITY_MODES = ("ssl", "starttls", "none")
+UNKNOWN_SENDER_POLICIES = ("open", "reject")
+LOCALES = ("es", "en")
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str = field(repr=False)
+    folder: str = "INBOX"
+    processed_folder: str = ""
+    batch_size: int = 50
+    poll_interval: timedelta = timedelta(seconds=60)
+    idle: bool = True
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str
+    from_address: str
+    from_name: str = "Soporte"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = 30.0
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class TicketSettings:
+    code_prefix: str = "SOP"
+    reminder_after: timedelta = timedelta(hours=48)
+    close_after: timedelta = timedelta(hours=24)
+    reopen_within: timedelta = timedelta(days=30)
+    locale: str = "es"
+    timezone: str = "Europe/Madrid"
+    templates_dir: Path | None = None
+    max_attempts: int = 3
+    company_name: str = "Soporte"
+    support_hours: str = "de lunes a viernes, de 10:00 a 18:00"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Department:
+    name: str
+    addresses: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    staff: tuple[str, ...] = ()
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class Staff:
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path
+    imap: ImapSettings
+    smtp: SmtpSettings
+    database_url: str
+    tickets: TicketSettings
+    unknown_senders: str
+    departments: tuple[Department, ...]
+    staff: tuple[Staff, ...]
+
+    @property
+    def our_addresses(self) -> frozenset[str]:
+        """Every address that is ours: never a customer, never notified."""
+        ours = {self.smtp.from_address}
+        if "@" in self.imap.username:
+            ours.add(self.imap.username.lower())
+        for dept in self.departments:
+            ours.update(dept.addresses)
+        return frozenset(ours)
+
+    @property
+    def default_department(self) -> Department:
+        return next(d for d in self.departments if d.default)
+
+    def staff_by_email(self, email: str) -> Staff | None:
+        return next((s for s in self.staff if s.email == email.lower()), None)
+
+
+def default_config_path() -> Path:
+    """$MAILTICKETS_CONFIG, else ./config.toml."""
+    return Path(os.environ.get("MAILTICKETS_CONFIG") or "config.toml")
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate `path`; ConfigError names the file and the key on any fault."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: configuration file not found; copy config.example.toml there "
+            "or pass --config FILE"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return _Reader(path, data).settings()
+
+
+class _Section:
+    """Typed access to one table; remembers which keys were read to refuse unknown ones."""
+
+    def __init__(self, path: Path, name: str, data: Any) -> None:
+        self.path, self.name = path, name
+        if not isinstance(data, dict):
+            raise self.error("", "must be a table")
+        self.data: dict[str, Any] = data
+        self.seen: set[str] = set()
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        where = f"{self.name} {key}".strip()
+        return ConfigError(f"{self.path}: {where}: {problem}")
+
+    def get(self, key: str, kind: type, default: Any = ...) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise self.error(key, "missing (required)")
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.error(key, f"expected {kind.__name__}, got {value!r}")
+        return value
+
+    def text(self, key: str, default: Any = ...) -> str:
+        return str(self.get(key, str, default))
+
+    def duration(self, key: str, default: timedelta) -> timedelta:
+        raw = self.get(key, str, None)
+        if raw is None:
+            return default
+        try:
+            value = parse_duration(raw)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+        if value <= timedelta():
+            raise self.error(key, "must be longer than zero")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(key, default)
+        if value not in choices:
+            raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def port(self, key: str, default: int) -> int:
+        value = int(self.get(key, int, default))
+        if not 0 < value < 65536:
+            raise self.error(key, f"{value} is not a TCP port (1-65535)")
+        return value
+
+    def address(self, key: str, default: Any = ...) -> str:
+        return self.check_address(key, self.text(key, default))
+
+    def addresses(self, key: str) -> tuple[str, ...]:
+        values = self.get(key, list, [])
+        return tuple(self.check_address(key, v) for v in values)
+
+    def check_address(self, key: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.error(key, f"expected an email address, got {value!r}")
+        _, addr = parseaddr(value)
+        local, _, domain = addr.partition("@")
+        if not local or "." not in domain or addr != value.strip():
+            raise self.error(key, f"{value!r} is not an email address like soporte@example.com")
+        return addr.lower()
+
+    def secret(self, required: bool) -> str:
+        """password, password_file or password_env: exactly one of them."""
+        given = [k for k in ("password", "password_file", "password_env") if k in self.data]
+        self.seen.update(("password", "password_file", "password_env"))
+        if len(given) > 1:
+            raise self.error(given[1], f"give only one of {', '.join(given)}")
+        if not given:
+            if required:
+                raise self.error("password", "missing: set password, password_file or password_env")
+            return ""
+        key = given[0]
+        value = str(self.get(key, str))
+        if key == "password":
+            return str(value)
+        if key == "password_env":
+            if value not in os.environ:
+                raise self.error(key, f"environment variable {value} is not set")
+            return str(os.environ[value])
+        secret_path = (self.path.parent / value).resolve()
+        try:
+            return secret_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise self.error(key, f"cannot read {secret_path}: {exc.strerror}") from None
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise self.error(unknown[0], "unknown key (see config.example.toml)")
+
+
+class _Reader:
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path, self.data = path, data
+
+    def section(self, name: str, required: bool = True) -> _Section:
+        if name not in self.data and required:
+            raise ConfigError(f"{self.path}: [{name}]: missing section")
+        return _Section(self.path, f"[{name}]", self.data.get(name, {}))
+
+    def settings(self) -> Settings:
+        known = {"imap", "smtp", "database", "tickets", "policy", "departments", "staff"}
+        for key in self.data:
+            if key not in known:
+                raise ConfigError(
+                    f"{self.path}: [{key}]: unknown section (see config.example.toml)"
+                )
+        staff = self.staff()
+        settings = Settings(
+            source=self.path,
+            imap=self.imap(),
+            smtp=self.smtp(),
+            database_url=self.database(),
+            tickets=self.tickets(),
+            unknown_senders=self.policy(),
+            departments=self.departments({s.email for s in staff}),
+            staff=staff,
+        )
+        return settings
+
+    def imap(self) -> ImapSettings:
+        s = self.section("imap")
+        security = s.choice("security", SECURITY_MODES, "ssl")
+        poll = s.duration("poll_interval", timedelta(seconds=60))
+        result = ImapSettings(
+            host=s.text("host"),
+            port=s.port("port", 993 if security == "ssl" else 143),
+            security=security,
+            username=s.text("username"),
+            password=s.secret(required=True),
+            folder=s.text("folder", "INBOX"),
+            processed_folder=s.text("processed_folder", ""),
+            batch_size=self.positive(s, "batch_size", 50),
+            poll_interval=poll,
+            idle=bool(s.get("idle", bool, True)),
+            timeout=float(s.get("timeout", float, 30.0)),
+        )
+        s.done()
+        return result
+
+    def smtp(self) -> SmtpSettings:
+        s = self.section("smtp")
+        security = s.choice("security", SECURITY_MODES, "starttls")
+        default_port = {"ssl": 465, "starttls": 587, "none": 25}[security]
+        result = SmtpSettings(
+            host=s.text("host"),
+            port=s.port("port", default_port),
+            security=security,
+            from_address=s.address("from_address"),
+            from_name=s.text("from_name", "Soporte"),
+            username=s.text("username", ""),
+            password=s.secret(required=False),
+            timeout=float(s.get("timeout", float, 30.0)),
+            batch_size=self.positive(s, "batch_size", 100),
+        )
+        s.done()
+        return result
+
+    def database(self) -> str:
+        s = self.section("database", required=False)
+        url = s.text("url", "sqlite:///mailtickets.db")
+        if not url.startswith(("sqlite://", "postgresql")):
+            raise s.error("url", f"{url!r}: use sqlite:///PATH or postgresql+psycopg://…")
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            # A relative SQLite path is relative to the config file, not to the cwd.
+            url = "sqlite:///" + str((self.path.parent / url[len("sqlite:///") :]).resolve())
+        s.done()
+        return url
+
+    def tickets(self) -> TicketSettings:
+        s = self.section("tickets", required=False)
+        prefix = s.text("code_prefix", "SOP")
+        if not prefix.isalnum() or not prefix.isascii() or len(prefix) > 8:
+            raise s.error("code_prefix", f"{prefix!r}: use 1-8 ASCII letters or digits")
+        tz = s.text("timezone", "Europe/Madrid")
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise s.error("timezone", f"{tz!r} is not a time zone like Europe/Madrid") from None
+        templates = s.get("templates_dir", str, None)
+        templates_dir = (self.path.parent / templates).resolve() if templates else None
+        if templates_dir is not None and not templates_dir.is_dir():
+            raise s.error("templates_dir", f"{templates_dir} is not a folder")
+        result = TicketSettings(
+            code_prefix=prefix.upper(),
+            reminder_after=s.duration("reminder_after", timedelta(hours=48)),
+            close_after=s.duration("close_after", timedelta(hours=24)),
+            reopen_within=s.duration("reopen_within", timedelta(days=30)),
+            locale=s.choice("locale", LOCALES, "es"),
+            timezone=tz,
+            templates_dir=templates_dir,
+            max_attempts=self.positive(s, "max_attempts", 3),
+            company_name=s.text("company_name", "Soporte"),
+            support_hours=s.text("support_hours", "de lunes a viernes, de 10:00 a 18:00"),
+        )
+        s.done()
+        return result
+
+    def policy(self) -> str:
+        s = self.section("policy", required=False)
+        value = s.choice("unknown_senders", UNKNOWN_SENDER_POLICIES, "open")
+        s.done()
+        return value
+
+    def staff(self) -> tuple[Staff, ...]:
+        people = []
+        for i, raw in enumerate(self.tables("staff")):
+            s = _Section(self.path, f"[[staff]] #{i + 1}", raw)
+            people.append(Staff(email=s.address("email"), name=s.text("name")))
+            s.done()
+        return tuple(people)
+
+    def departments(self, staff_emails: set[str]) -> tuple[Department, ...]:
+        depts = []
+        for i, raw in enumerate(self.tables("departments")):
+            s = _Section(self.path, f"[[departments]] #{i + 1}", raw)
+            dept = Department(
+                name=s.text("name"),
+                addresses=s.addresses("addresses"),
+                keywords=tuple(str(k) for k in s.get("keywords", list, [])),
+                staff=s.addresses("staff"),
+                default=bool(s.get("default", bool, False)),
+            )
+            for member in dept.staff:
+                if member not in staff_emails:
+                    raise s.error("staff", f"{member} is not listed in any [[staff]] table")
+            s.done()
+            depts.append(dept)
+        return self.with_one_default(tuple(depts))
+
+    def with_one_default(self, depts: tuple[Department, ...]) -> tuple[Department, ...]:
+        if not depts:
+            raise ConfigError(f"{self.path}: [[departments]]: define at least one department")
+        defaults = [d for d in depts if d.default]
+        if len(defaults) > 1:
+            raise ConfigError(
+                f"{self.path}: [[departments]] default: only one department may be the default "
+                f"({', '.join(d.name for d in defaults)})"
+            )
+        if defaults:
+            return depts
+        first = depts[0]
+        promoted = Department(first.name, first.addresses, first.keywords, first.staff, True)
+        return (promoted, *depts[1:])
+
+    def tables(self, name: str) -> list[Any]:
+        value = self.data.get(name, [])
+        if not isinstance(value, list):
+            raise ConfigError(f"{self.path}: [[{name}]]: write it as an array of tables")
+        return value
+
+    @staticmethod
+    def positive(s: _Section, key: str, default: int) -> int:
+        value = int(s.get(key, int, default))
+        if value < 1:
+            raise s.error(key, f"{value} must be 1 or more")
+        return value

@@ -1,0 +1,127 @@
+"""Wire the stages together: one cycle for `run --once`, a schedule and signals for `run`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+
+import schedule
+from sqlalchemy.engine import Engine
+
+from mailtickets import outbox
+from mailtickets.config import Settings
+from mailtickets.errors import TemporaryError
+from mailtickets.ingest import Mailbox
+from mailtickets.notify import Renderer
+from mailtickets.pipeline import Pipeline, Result
+
+log = logging.getLogger("mailtickets.daemon")
+
+OUTBOX_INTERVAL_SECONDS = 15
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleReport:
+    saved: int = 0
+    duplicates: int = 0
+    results: list[Result] = field(default_factory=list)
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    """Raised by the signal handler to leave a wait (never while a message is in hand)."""
+
+
+class Daemon:
+    """The stages of SPEC §2 `run`, with every I/O object passed in."""
+
+    def __init__(
+        self, settings: Settings, engine: Engine, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.settings, self.engine, self.clock = settings, engine, clock
+        self.renderer = Renderer(settings.tickets.locale, settings.tickets.templates_dir)
+        self.mailbox = Mailbox(settings.imap, engine, clock)
+        self.pipeline = Pipeline(settings, engine, self.renderer, clock)
+        self.stopping = False
+        self.waiting = False
+
+    def cycle(self) -> CycleReport:
+        """Ingest, process, deliver: each stage runs even when an earlier one hit a server fault."""
+        report = CycleReport()
+        try:
+            ingested = self.mailbox.ingest()
+            report.saved, report.duplicates = ingested.saved, ingested.duplicates
+        except TemporaryError as exc:
+            report.errors.append(str(exc))
+            log.warning("ingest: %s", exc)
+        report.results = self.pipeline.process_pending()
+        self._deliver(report)
+        return report
+
+    def _deliver(self, report: CycleReport) -> None:
+        delivered = outbox.flush(self.settings.smtp, self.engine, self.clock())
+        report.sent, report.retried, report.failed = (
+            delivered.sent,
+            delivered.retried,
+            delivered.failed,
+        )
+        if delivered.retried:
+            report.errors.append(
+                f"SMTP relay {self.settings.smtp.host}:{self.settings.smtp.port}: "
+                f"{delivered.retried} mail(s) left for retry"
+            )
+
+    def run_forever(self) -> None:
+        """Until SIGTERM/SIGINT: poll or IDLE, process, deliver; SIGHUP reloads templates."""
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        scheduler = schedule.Scheduler()
+        poll = max(1, int(self.settings.imap.poll_interval.total_seconds()))
+        scheduler.every(poll).seconds.do(self.cycle)
+        scheduler.every(OUTBOX_INTERVAL_SECONDS).seconds.do(self._deliver, CycleReport())
+        log.info("mailtickets running: %s, polling every %ss", self.mailbox.key, poll)
+        self.cycle()
+        while not self.stopping:
+            scheduler.run_pending()
+            self._wait(max(0.5, min(scheduler.idle_seconds or poll, poll)))
+        self.mailbox.close()
+        log.info("mailtickets stopped")
+
+    def _wait(self, seconds: float) -> None:
+        self.waiting = True
+        try:
+            if self.stopping:
+                return
+            if self.mailbox.wait_for_mail(seconds):
+                self.waiting = False
+                self.cycle()
+        except _Stop:
+            pass
+        except TemporaryError as exc:
+            log.warning("waiting for mail: %s", exc)
+            time.sleep(min(seconds, 5))
+        finally:
+            self.waiting = False
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the message in hand, then stopping", signum)
+        self.stopping = True
+        if self.waiting:
+            raise _Stop()
+
+    def _on_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self.renderer.reload()
+        log.info("SIGHUP: templates will be read again")

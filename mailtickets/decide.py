@@ -1,0 +1,123 @@
+"""Decide what an incoming mail does to the tickets (pure: plain data in, Decision out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from mailtickets.triage import Triage
+
+
+class Action(StrEnum):
+    NEW = "new"  # open a ticket
+    APPEND = "append"  # a customer-side mail added to a ticket
+    STAFF_REPLY = "staff_reply"  # a staff answer to relay
+    STORE_ONLY = "store_only"  # machine mail added to its ticket, nobody told
+    IGNORE = "ignore"  # kept in the inbound table only
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What the decision needs to know about a ticket."""
+
+    id: int
+    code: str
+    status: str
+    customer_id: int
+    requester: str
+    participants: frozenset[str]
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Thread:
+    """The ticket the mail points at, and how it was found ('' when none)."""
+
+    ticket: TicketView | None
+    found_by: str
+
+
+@dataclass(frozen=True)
+class Sender:
+    email: str
+    is_staff: bool
+    customer_id: int | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    ticket: TicketView | None = None
+    linked_to: TicketView | None = None
+    reopen: bool = False
+
+
+def find_thread(by_code: TicketView | None, by_reference: TicketView | None) -> Thread:
+    """SPEC §4: the code in the subject wins, then In-Reply-To/References, else none."""
+    if by_code is not None:
+        return Thread(by_code, f"code {by_code.code} in subject")
+    if by_reference is not None:
+        return Thread(by_reference, "In-Reply-To/References")
+    return Thread(None, "")
+
+
+def may_write(sender: Sender, ticket: TicketView) -> bool:
+    """Requester, the customer's contacts, participants and staff may add to a ticket."""
+    return (
+        sender.is_staff
+        or sender.email == ticket.requester
+        or sender.email in ticket.participants
+        or (sender.customer_id is not None and sender.customer_id == ticket.customer_id)
+    )
+
+
+def decide(
+    thread: Thread, sender: Sender, verdict: Triage, now: datetime, reopen_within: timedelta
+) -> Decision:
+    """What to do with one mail; the reason names the rule that chose."""
+    ticket = thread.ticket
+    if verdict.automatic:
+        why = "; ".join(verdict.reasons)
+        if ticket is not None:
+            return Decision(Action.STORE_ONLY, f"automatic mail ({why})", ticket)
+        return Decision(Action.IGNORE, f"automatic mail ({why})")
+    if ticket is None:
+        if sender.is_staff:
+            return Decision(Action.IGNORE, "staff mail that names no ticket")
+        return Decision(Action.NEW, "no ticket code or reference")
+    if not may_write(sender, ticket):
+        return Decision(
+            Action.NEW,
+            f"{sender.email} may not write to {ticket.code}: new ticket linked to it",
+            linked_to=ticket,
+        )
+    if sender.is_staff:
+        return Decision(Action.STAFF_REPLY, f"staff answer ({thread.found_by})", ticket)
+    if ticket.status == "closed":
+        return _closed(ticket, thread, now, reopen_within)
+    return Decision(Action.APPEND, f"customer reply ({thread.found_by})", ticket)
+
+
+def _closed(ticket: TicketView, thread: Thread, now: datetime, within: timedelta) -> Decision:
+    if ticket.closed_at is None or now - ticket.closed_at <= within:
+        return Decision(
+            Action.APPEND, f"reply within {within} of closing reopens it", ticket, reopen=True
+        )
+    return Decision(
+        Action.NEW,
+        f"{ticket.code} closed more than {within} ago: new linked ticket",
+        linked_to=ticket,
+    )
+
+
+def status_after(action: Action, current: str, reopen: bool) -> str:
+    """SPEC §4 status machine: new stays new until staff answers; replies reopen."""
+    if action is Action.STAFF_REPLY:
+        return "waiting"
+    if action is Action.APPEND:
+        if reopen:
+            return "open"
+        return "new" if current == "new" else "open"
+    return current

@@ -1,0 +1,207 @@
+"""IMAP edge: fetch new mail by UID, save it raw, and only then mark it on the server."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from sqlalchemy.engine import Engine
+
+from mailtickets import store
+from mailtickets.config import ImapSettings
+from mailtickets.db import transaction
+from mailtickets.errors import TemporaryError
+from mailtickets.mail import dedup_key, header_message_id
+from mailtickets.models import Inbound
+
+log = logging.getLogger("mailtickets.ingest")
+
+FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE"]
+SEEN = b"\\Seen"
+NETWORK_ERRORS = (OSError, IMAPClientError, socket.timeout, ssl.SSLError)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    saved: int
+    duplicates: int
+
+
+def connect(settings: ImapSettings) -> IMAPClient:
+    """A logged-in client with the folder selected; TemporaryError names the server."""
+    where = f"IMAP server {settings.host}:{settings.port}"
+    try:
+        context = ssl.create_default_context()
+        client = IMAPClient(
+            settings.host,
+            port=settings.port,
+            ssl=settings.security == "ssl",
+            ssl_context=context,
+            timeout=settings.timeout,
+        )
+        if settings.security == "starttls":
+            # A failed STARTTLS raises: never fall back to sending the password in clear.
+            client.starttls(context)
+        client.login(settings.username, settings.password)
+        client.select_folder(settings.folder)
+    except NETWORK_ERRORS as exc:
+        raise TemporaryError(f"{where}: {_describe(exc)}") from exc
+    return client
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return text.replace("b'", "").replace("'", "") if isinstance(exc, IMAPClientError) else text
+
+
+class Mailbox:
+    """One watched IMAP folder: reconnects when needed, reads from its checkpoint on."""
+
+    def __init__(self, settings: ImapSettings, engine: Engine, clock: Callable[[], datetime]):
+        self.settings, self.engine, self.clock = settings, engine, clock
+        self.key = f"{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
+        self._client: IMAPClient | None = None
+
+    @property
+    def client(self) -> IMAPClient:
+        if self._client is None:
+            self._client = connect(self.settings)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(*NETWORK_ERRORS):
+                self._client.logout()
+            self._client = None
+
+    def ingest(self) -> IngestReport:
+        """Save every message past the checkpoint; a network fault drops the connection."""
+        try:
+            return self._ingest()
+        except NETWORK_ERRORS as exc:
+            self._client = None
+            raise TemporaryError(f"IMAP server {self.settings.host}: {_describe(exc)}") from exc
+
+    def _ingest(self) -> IngestReport:
+        # Selecting again each cycle refreshes the view and reports UIDVALIDITY.
+        uidvalidity = int(self.client.select_folder(self.settings.folder)[b"UIDVALIDITY"])
+        last_uid = self._last_uid(uidvalidity)
+        new_uids = sorted(
+            u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid
+        )
+        saved = duplicates = 0
+        for batch in _batches(new_uids, self.settings.batch_size):
+            fetched = self.client.fetch(batch, FETCH_ITEMS)
+            added, dupes = self._save(uidvalidity, batch, fetched)
+            self._mark_done(batch)
+            saved, duplicates = saved + added, duplicates + dupes
+        return IngestReport(saved, duplicates)
+
+    def _last_uid(self, uidvalidity: int) -> int:
+        with transaction(self.engine) as session:
+            point = store.checkpoint(session, self.key)
+        if point is None:
+            return 0
+        if point.uidvalidity != uidvalidity:
+            # The server renumbered the folder: read it all again; dedup keys stop duplicates.
+            log.warning(
+                "mailbox %s: UIDVALIDITY changed %s → %s, rereading the folder",
+                self.key,
+                point.uidvalidity,
+                uidvalidity,
+            )
+            return 0
+        return point.last_uid
+
+    def _save(
+        self, uidvalidity: int, batch: Sequence[int], fetched: dict[int, dict[bytes, Any]]
+    ) -> tuple[int, int]:
+        """Insert the batch's raw rows and advance the checkpoint in one transaction."""
+        added = dupes = 0
+        now = self.clock()
+        with transaction(self.engine) as session:
+            keys = {u: self._key(fetched[u]) for u in batch if u in fetched}
+            known = store.known_dedup_keys(session, (k for k, _ in keys.values()))
+            for uid, (key, message_id) in keys.items():
+                if key in known:
+                    dupes += 1
+                    log.info(
+                        "message %s uid=%s duplicate: already saved, ignored",
+                        message_id or "(no Message-ID)",
+                        uid,
+                    )
+                    continue
+                known.add(key)
+                session.add(self._row(uidvalidity, uid, key, message_id, fetched[uid], now))
+                added += 1
+            store.save_checkpoint(session, self.key, uidvalidity, max(batch))
+        return added, dupes
+
+    @staticmethod
+    def _key(data: dict[bytes, Any]) -> tuple[str, str]:
+        raw = bytes(data[b"BODY[]"])
+        message_id = header_message_id(raw)
+        return dedup_key(raw, message_id), message_id
+
+    def _row(
+        self,
+        uidvalidity: int,
+        uid: int,
+        key: str,
+        message_id: str,
+        data: dict[bytes, Any],
+        now: datetime,
+    ) -> Inbound:
+        arrived = data.get(b"INTERNALDATE")
+        if isinstance(arrived, datetime) and arrived.tzinfo is None:
+            arrived = arrived.replace(tzinfo=UTC)
+        return Inbound(
+            mailbox=self.key,
+            uidvalidity=uidvalidity,
+            uid=uid,
+            dedup_key=key,
+            message_id=message_id,
+            raw=bytes(data[b"BODY[]"]),
+            internal_date=arrived if isinstance(arrived, datetime) else None,
+            fetched_at=now,
+        )
+
+    def _mark_done(self, uids: Sequence[int]) -> None:
+        """After the commit: flag or move. Losing this step costs a flag, never a mail."""
+        if self.settings.processed_folder:
+            if self.client.has_capability("MOVE"):
+                self.client.move(uids, self.settings.processed_folder)
+            else:
+                self.client.copy(uids, self.settings.processed_folder)
+                self.client.delete_messages(uids)
+                self.client.expunge(uids)
+        else:
+            self.client.add_flags(uids, [SEEN], silent=True)
+
+    def wait_for_mail(self, timeout: float) -> bool:
+        """Block until the server reports new mail (IDLE) or `timeout` passes (polling)."""
+        if not (self.settings.idle and self.client.has_capability("IDLE")):
+            time.sleep(timeout)
+            return False
+        try:
+            self.client.idle()
+            responses = self.client.idle_check(timeout=timeout)
+            self.client.idle_done()
+        except NETWORK_ERRORS as exc:
+            self._client = None
+            raise TemporaryError(f"IMAP server {self.settings.host}: {_describe(exc)}") from exc
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+
+def _batches(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

@@ -1,0 +1,155 @@
+"""Every database table, and nothing else: the state that matters lives here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class AwareDateTime(TypeDecorator[datetime]):
+    """Stores UTC, hands back timezone-aware datetimes on every backend (SQLite drops tz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: pass an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(**kw: Any) -> Any:
+    return Field(sa_type=AwareDateTime, **kw)
+
+
+class Customer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    created_at: datetime = _when()
+
+
+class Contact(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    email: str = Field(unique=True)
+    name: str = ""
+    notify: bool = True
+
+
+class Ticket(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    subject: str
+    status: str = Field(index=True)
+    priority: str = "normal"
+    department: str = Field(index=True)
+    requester: str
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    assignee: str | None = None
+    linked_to_id: int | None = Field(default=None, foreign_key="ticket.id")
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+    last_customer_at: datetime | None = _when(default=None)
+    last_staff_at: datetime | None = _when(default=None)
+    closed_at: datetime | None = _when(default=None)
+
+
+class Participant(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("ticket_id", "email"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    email: str
+
+
+class Message(SQLModel, table=True):
+    """One mail of a ticket's conversation, incoming or outgoing, or an internal note."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    inbound_id: int | None = Field(default=None, foreign_key="inbound.id")
+    direction: str  # in | out | internal
+    message_id: str = Field(index=True)
+    sender: str
+    recipients: str = "[]"  # JSON list
+    subject: str = ""
+    date: datetime = _when()
+    text: str = ""
+    html: str = ""
+
+
+class Attachment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    filename: str
+    content_type: str
+    size: int
+    data: bytes = Field(sa_type=LargeBinary)
+
+
+class Event(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = _when()
+    kind: str
+    actor: str
+    detail: str = ""
+
+
+class Inbound(SQLModel, table=True):
+    """A fetched mail, raw, saved before anything is decided or the server is touched."""
+
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    dedup_key: str = Field(unique=True)
+    message_id: str = ""
+    raw: bytes = Field(sa_type=LargeBinary)
+    internal_date: datetime | None = _when(default=None)
+    fetched_at: datetime = _when()
+    state: str = Field(default="pending", index=True)  # pending|done|ignored|failed
+    attempts: int = 0
+    error: str = ""
+    outcome: str = ""
+    ticket_code: str = ""
+    processed_at: datetime | None = _when(default=None)
+
+
+class Outbox(SQLModel, table=True):
+    """A rendered mail waiting for the SMTP relay; kept after sending as the audit trail."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    kind: str
+    message_id: str = Field(unique=True)
+    envelope_from: str
+    recipients: str  # JSON list
+    raw: bytes = Field(sa_type=LargeBinary)
+    state: str = Field(default="pending", index=True)  # pending|sent|failed
+    attempts: int = 0
+    next_attempt_at: datetime = _when(index=True)
+    last_error: str = ""
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(default=None)
+
+
+class Checkpoint(SQLModel, table=True):
+    """How far a mailbox has been read: UIDVALIDITY and the last UID saved."""
+
+    mailbox: str = Field(primary_key=True)
+    uidvalidity: int
+    last_uid: int

@@ -1,0 +1,159 @@
+"""SMTP edge: send due outbox rows, many per connection; 4xx backs off, 5xx fails."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiosmtplib
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from mailtickets import store
+from mailtickets.config import SmtpSettings
+from mailtickets.db import transaction
+from mailtickets.models import Outbox
+
+log = logging.getLogger("mailtickets.outbox")
+
+BACKOFF_BASE = timedelta(seconds=60)
+BACKOFF_CAP = timedelta(hours=1)
+# A claimed row is left alone this long: a worker that died mid-send frees it afterwards.
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the relay said about one row: sent, retry (4xx, no connection) or failed (5xx)."""
+
+    outbox_id: int
+    result: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int
+    retried: int
+    failed: int
+
+
+def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
+    """Exponential back-off with ±20 % jitter, so retries from many rows do not align."""
+    base: timedelta = min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    jitter: float = 0.8 + 0.4 * rand()
+    return base * jitter
+
+
+def flush(settings: SmtpSettings, engine: Engine, now: datetime) -> DeliveryReport:
+    """Send every due row once; record each answer. Never raises for a relay problem."""
+    rows = _claim(engine, now, settings.batch_size)
+    if not rows:
+        return DeliveryReport(0, 0, 0)
+    attempts = asyncio.run(_deliver(settings, rows))
+    _record(engine, attempts, now)
+    count = {r: sum(1 for a in attempts if a.result == r) for r in ("sent", "retry", "failed")}
+    return DeliveryReport(count["sent"], count["retry"], count["failed"])
+
+
+def _claim(engine: Engine, now: datetime, limit: int) -> list[Outbox]:
+    with transaction(engine) as session:
+        due = store.due_outbox(session, now, limit)
+        mine = []
+        for row in due:
+            claimed = session.execute(
+                update(Outbox)
+                .where(col(Outbox.id) == row.id, col(Outbox.next_attempt_at) == row.next_attempt_at)
+                .values(next_attempt_at=now + CLAIM_LEASE)
+            )
+            if getattr(claimed, "rowcount", 0) == 1:
+                mine.append(row)
+        for row in mine:
+            session.expunge(row)
+        return mine
+
+
+async def _deliver(settings: SmtpSettings, rows: list[Outbox]) -> list[Attempt]:
+    client = aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        timeout=settings.timeout,
+        use_tls=settings.security == "ssl",
+        start_tls=settings.security == "starttls",
+    )
+    try:
+        await client.connect()
+        if settings.username:
+            await client.login(settings.username, settings.password)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        detail = f"SMTP relay {settings.host}:{settings.port}: {exc}"
+        log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
+        return [Attempt(r.id or 0, "retry", detail) for r in rows]
+    attempts = []
+    for row in rows:
+        attempts.append(await _send_one(client, row))
+        if attempts[-1].result == "retry" and not client.is_connected:
+            attempts += [
+                Attempt(r.id or 0, "retry", "connection lost") for r in rows[len(attempts) :]
+            ]
+            break
+    if client.is_connected:
+        try:
+            await client.quit()
+        except aiosmtplib.SMTPException:
+            client.close()
+    return attempts
+
+
+async def _send_one(client: aiosmtplib.SMTP, row: Outbox) -> Attempt:
+    recipients = json.loads(row.recipients)
+    try:
+        refused, _ = await client.sendmail(row.envelope_from, recipients, row.raw)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        codes = [r.code for r in exc.recipients]
+        result = "retry" if all(400 <= c < 500 for c in codes) else "failed"
+        return Attempt(row.id or 0, result, "; ".join(str(r) for r in exc.recipients))
+    except aiosmtplib.SMTPResponseException as exc:
+        result = "retry" if 400 <= exc.code < 500 else "failed"
+        return Attempt(row.id or 0, result, f"{exc.code} {exc.message}")
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return Attempt(row.id or 0, "retry", str(exc) or exc.__class__.__name__)
+    if refused:
+        detail = "; ".join(f"{a}: {c} {m}" for a, (c, m) in refused.items())
+        return Attempt(row.id or 0, "sent", f"some recipients refused: {detail}")
+    return Attempt(row.id or 0, "sent")
+
+
+def _record(engine: Engine, attempts: list[Attempt], now: datetime) -> None:
+    with transaction(engine) as session:
+        for attempt in attempts:
+            row = session.get(Outbox, attempt.outbox_id)
+            if row is None:
+                continue
+            row.attempts += 1
+            row.last_error = attempt.detail[:2000]
+            if attempt.result == "sent":
+                row.state, row.sent_at = "sent", now
+            elif attempt.result == "failed":
+                row.state = "failed"
+            else:
+                row.next_attempt_at = now + backoff(row.attempts)
+            session.add(row)
+            _log_attempt(session, row, attempt, now)
+
+
+def _log_attempt(session: Session, row: Outbox, attempt: Attempt, now: datetime) -> None:
+    rcpts = ", ".join(json.loads(row.recipients))
+    suffix = f" ({attempt.detail})" if attempt.detail else ""
+    log.info("outbox %s %s %s → %s%s", row.message_id, row.kind, attempt.result, rcpts, suffix)
+    if row.ticket_id is None or attempt.result == "retry" or not attempt.detail:
+        return
+    kind = "delivery_failed" if attempt.result == "failed" else "delivery_partial"
+    detail = f"{row.kind} {row.message_id}: {attempt.detail}"
+    store.add_event(session, row.ticket_id, now, kind, "smtp", detail)

@@ -1,0 +1,135 @@
+"""Process saved inbound mail: parse, triage, thread, decide, then apply in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from mailtickets import store
+from mailtickets.apply import Applier, Outcome
+from mailtickets.codes import find_code
+from mailtickets.config import Settings
+from mailtickets.db import transaction
+from mailtickets.decide import Sender, Thread, decide, find_thread
+from mailtickets.mail import ParsedMail, parse_mail
+from mailtickets.models import Inbound
+from mailtickets.notify import Renderer
+from mailtickets.triage import triage
+
+log = logging.getLogger("mailtickets.pipeline")
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What became of one inbound row, for the log line and the caller."""
+
+    inbound_id: int
+    uid: int
+    message_id: str
+    state: str
+    ticket_code: str
+    detail: str
+
+    def log_line(self) -> str:
+        code = self.ticket_code or "-"
+        return (
+            f"message {self.message_id or '(no Message-ID)'} uid={self.uid} "
+            f"{self.state} ticket={code}: {self.detail}"
+        )
+
+
+class Pipeline:
+    """Turns pending inbound rows into ticket changes and queued mail."""
+
+    def __init__(self, settings: Settings, engine: Engine, renderer: Renderer, clock: Clock):
+        self.settings, self.engine, self.renderer, self.clock = settings, engine, renderer, clock
+
+    def process_pending(self, limit: int = 10_000) -> list[Result]:
+        """Process every pending row (oldest first); one bad mail never stops the rest."""
+        with transaction(self.engine) as session:
+            ids = store.pending_inbound_ids(session, limit)
+        results = [r for i in ids if (r := self.process_one(i)) is not None]
+        return results
+
+    def process_one(self, inbound_id: int) -> Result | None:
+        """Claim row `inbound_id` and apply it; a failure is counted, never raised."""
+        try:
+            with transaction(self.engine) as session:
+                row = store.claim_inbound(session, inbound_id)
+                if row is None:
+                    return None  # another worker has it, or it is done
+                result = self._apply(session, row)
+        except Exception as exc:  # stage boundary: keep the mail, record why, go on
+            result = self._record_failure(inbound_id, exc)
+        log.info(result.log_line())
+        return result
+
+    def _apply(self, session: Session, row: Inbound) -> Result:
+        now = self.clock()
+        mail = parse_mail(row.raw)
+        verdict = triage(mail, self.settings.our_addresses)
+        thread = self._thread(session, mail)
+        sender = self._sender(session, mail)
+        decision = decide(thread, sender, verdict, now, self.settings.tickets.reopen_within)
+        applier = Applier(self.settings, self.renderer, session, now)
+        outcome: Outcome = applier.apply(decision, mail, row)
+        row.state = outcome.state
+        row.outcome = f"{outcome.action}: {outcome.detail}"
+        row.ticket_code = outcome.ticket_code
+        row.processed_at = now
+        row.error = ""
+        session.add(row)
+        return Result(
+            row.id or 0,
+            row.uid,
+            row.message_id,
+            outcome.state,
+            outcome.ticket_code,
+            f"{outcome.action} ({outcome.detail})",
+        )
+
+    def _thread(self, session: Session, mail: ParsedMail) -> Thread:
+        code = find_code(mail.subject, self.settings.tickets.code_prefix)
+        by_code = store.ticket_by_code(session, code) if code else None
+        by_ref = None if by_code else store.ticket_by_message_ids(session, mail.thread_ids)
+        return find_thread(
+            store.ticket_view(session, by_code) if by_code else None,
+            store.ticket_view(session, by_ref) if by_ref else None,
+        )
+
+    def _sender(self, session: Session, mail: ParsedMail) -> Sender:
+        contact = store.contact_by_email(session, mail.from_addr) if mail.from_addr else None
+        return Sender(
+            email=mail.from_addr,
+            is_staff=self.settings.staff_by_email(mail.from_addr) is not None,
+            customer_id=contact.customer_id if contact else None,
+        )
+
+    def _record_failure(self, inbound_id: int, exc: Exception) -> Result:
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        with transaction(self.engine) as session:
+            row = session.get(Inbound, inbound_id)
+            assert row is not None
+            row.attempts += 1
+            row.error = error[:4000]
+            quarantined = row.attempts >= self.settings.tickets.max_attempts
+            row.state = "failed" if quarantined else "pending"
+            session.add(row)
+            state = "quarantined" if quarantined else "failed, will retry"
+            log.debug("processing inbound %s failed", inbound_id, exc_info=exc)
+            return Result(
+                inbound_id,
+                row.uid,
+                row.message_id,
+                state,
+                "",
+                f"attempt {row.attempts}: {error.splitlines()[-1][:300]}",
+            )

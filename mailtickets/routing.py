@@ -1,0 +1,88 @@
+"""Choose a department and a priority for a new ticket, with the reason (pure)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mailtickets.config import Department
+from mailtickets.mail import ParsedMail
+
+SUBJECT_WEIGHT = 2
+BODY_WEIGHT = 1
+PRIORITIES = ("low", "normal", "high", "urgent")
+_URGENT_TAGS = ("urgente", "urgent")
+
+
+@dataclass(frozen=True)
+class Route:
+    department: str
+    priority: str
+    reasons: tuple[str, ...]
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: 'Facturación' -> 'facturacion'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def route(mail: ParsedMail, departments: Iterable[Department]) -> Route:
+    """Department by recipient address, then keywords, then the default; and a priority."""
+    depts = tuple(departments)
+    department, why = _by_address(mail, depts) or _by_keywords(mail, depts) or _by_default(depts)
+    priority, priority_why = priority_of(mail)
+    return Route(department, priority, (why, priority_why))
+
+
+def _by_address(mail: ParsedMail, depts: tuple[Department, ...]) -> tuple[str, str] | None:
+    delivered = tuple(v.lower() for v in mail.headers.get("delivered-to", ()))
+    for address in (*mail.to, *mail.cc, *delivered):
+        for dept in depts:
+            if address in dept.addresses:
+                return dept.name, f"address {address} → {dept.name}"
+    return None
+
+
+def _by_keywords(mail: ParsedMail, depts: tuple[Department, ...]) -> tuple[str, str] | None:
+    subject, body = _words(mail.subject), _words(mail.text)
+    best: tuple[int, str, str] | None = None
+    for dept in depts:
+        for keyword in dept.keywords:
+            score, where = _keyword_score(fold(keyword), subject, body)
+            if score and (best is None or score > best[0]):
+                best = (score, dept.name, f"keyword '{keyword}' in {where} → {dept.name}")
+    return (best[1], best[2]) if best else None
+
+
+def _keyword_score(keyword: str, subject: str, body: str) -> tuple[int, str]:
+    pattern = re.compile(rf"(?<!\w){re.escape(keyword)}(?!\w)")
+    in_subject = len(pattern.findall(subject)) * SUBJECT_WEIGHT
+    in_body = len(pattern.findall(body)) * BODY_WEIGHT
+    return in_subject + in_body, "subject" if in_subject else "body"
+
+
+def _words(text: str) -> str:
+    return fold(text)
+
+
+def _by_default(depts: tuple[Department, ...]) -> tuple[str, str]:
+    dept = next(d for d in depts if d.default)
+    return dept.name, f"no address or keyword matched → default {dept.name}"
+
+
+def priority_of(mail: ParsedMail) -> tuple[str, str]:
+    """Priority from a subject tag, else Importance/X-Priority headers, else normal."""
+    subject = fold(mail.subject)
+    for tag in _URGENT_TAGS:
+        if f"[{tag}]" in subject:
+            return "urgent", f"subject tag [{tag}] → urgent"
+    importance = (mail.header("importance") or mail.header("priority")).strip().lower()
+    x_priority = mail.header("x-priority").strip()[:1]
+    if importance in ("high", "urgent") or x_priority in ("1", "2"):
+        return "high", "importance headers → high"
+    if importance in ("low", "non-urgent") or x_priority in ("4", "5"):
+        return "low", "importance headers → low"
+    return "normal", "no priority given → normal"

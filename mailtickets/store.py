@@ -1,0 +1,258 @@
+"""Every database query: reads and writes over a session the caller opened."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from mailtickets.decide import TicketView
+from mailtickets.models import (
+    Attachment,
+    Checkpoint,
+    Contact,
+    Customer,
+    Event,
+    Inbound,
+    Message,
+    Outbox,
+    Participant,
+    Ticket,
+)
+
+OPEN_STATUSES = ("new", "open", "waiting")
+
+
+# --- mailbox checkpoint and inbound rows -------------------------------------------------
+
+
+def checkpoint(session: Session, mailbox: str) -> Checkpoint | None:
+    return session.get(Checkpoint, mailbox)
+
+
+def save_checkpoint(session: Session, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+    row = session.get(Checkpoint, mailbox)
+    if row is None:
+        session.add(Checkpoint(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid))
+    else:
+        row.uidvalidity, row.last_uid = uidvalidity, max(last_uid, row.last_uid)
+        session.add(row)
+
+
+def known_dedup_keys(session: Session, keys: Iterable[str]) -> set[str]:
+    wanted = list(keys)
+    if not wanted:
+        return set()
+    found = session.exec(select(Inbound.dedup_key).where(col(Inbound.dedup_key).in_(wanted)))
+    return set(found)
+
+
+def pending_inbound_ids(session: Session, limit: int) -> list[int]:
+    query = select(Inbound.id).where(Inbound.state == "pending").order_by(col(Inbound.id))
+    return [i for i in session.exec(query.limit(limit)) if i is not None]
+
+
+def claim_inbound(session: Session, inbound_id: int) -> Inbound | None:
+    """The row if it is still pending; the UPDATE makes a second worker's claim fail."""
+    result = session.execute(
+        update(Inbound)
+        .where(col(Inbound.id) == inbound_id, col(Inbound.state) == "pending")
+        .values(state="working")
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    return session.get(Inbound, inbound_id)
+
+
+# --- people --------------------------------------------------------------------------------
+
+
+def contact_by_email(session: Session, email: str) -> Contact | None:
+    return session.exec(select(Contact).where(Contact.email == email.lower())).first()
+
+
+def add_customer_with_contact(session: Session, email: str, name: str, now: datetime) -> Contact:
+    customer = Customer(name=name or email, created_at=now)
+    session.add(customer)
+    session.flush()
+    assert customer.id is not None
+    contact = Contact(customer_id=customer.id, email=email.lower(), name=name, notify=True)
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def notify_contacts(session: Session, customer_id: int) -> list[str]:
+    query = select(Contact.email).where(Contact.customer_id == customer_id, Contact.notify)
+    return list(session.exec(query))
+
+
+def customer_name(session: Session, customer_id: int) -> str:
+    customer = session.get(Customer, customer_id)
+    return customer.name if customer else ""
+
+
+def participants(session: Session, ticket_id: int) -> list[str]:
+    query = select(Participant.email).where(Participant.ticket_id == ticket_id)
+    return list(session.exec(query))
+
+
+def add_participants(session: Session, ticket_id: int, emails: Iterable[str]) -> None:
+    existing = set(participants(session, ticket_id))
+    for email in emails:
+        if email not in existing:
+            session.add(Participant(ticket_id=ticket_id, email=email))
+            existing.add(email)
+
+
+# --- tickets -------------------------------------------------------------------------------
+
+
+def ticket_by_code(session: Session, code: str) -> Ticket | None:
+    return session.exec(select(Ticket).where(Ticket.code == code.upper())).first()
+
+
+def ticket_by_message_ids(session: Session, message_ids: Sequence[str]) -> Ticket | None:
+    """The ticket of the first of `message_ids` that we stored or sent."""
+    if not message_ids:
+        return None
+    for mid in message_ids:
+        ticket_id = (
+            session.exec(select(Message.ticket_id).where(Message.message_id == mid)).first()
+            or session.exec(select(Outbox.ticket_id).where(Outbox.message_id == mid)).first()
+        )
+        if ticket_id is not None:
+            return session.get(Ticket, ticket_id)
+    return None
+
+
+def ticket_view(session: Session, ticket: Ticket) -> TicketView:
+    assert ticket.id is not None
+    return TicketView(
+        id=ticket.id,
+        code=ticket.code,
+        status=ticket.status,
+        customer_id=ticket.customer_id,
+        requester=ticket.requester,
+        participants=frozenset(participants(session, ticket.id)),
+        closed_at=ticket.closed_at,
+    )
+
+
+def open_tickets_of(session: Session, customer_id: int, but: int | None) -> list[Ticket]:
+    query = (
+        select(Ticket)
+        .where(Ticket.customer_id == customer_id, col(Ticket.status).in_(OPEN_STATUSES))
+        .where(Ticket.id != but)
+        .order_by(col(Ticket.created_at))
+    )
+    return list(session.exec(query.limit(10)))
+
+
+def list_tickets(session: Session, status: str | None, department: str | None) -> list[Ticket]:
+    query = select(Ticket).order_by(col(Ticket.created_at))
+    if status:
+        query = query.where(Ticket.status == status)
+    if department:
+        query = query.where(Ticket.department == department)
+    return list(session.exec(query))
+
+
+def messages_of(session: Session, ticket_id: int) -> list[Message]:
+    query = select(Message).where(Message.ticket_id == ticket_id).order_by(col(Message.id))
+    return list(session.exec(query))
+
+
+def attachment_names(session: Session, message_id: int) -> list[str]:
+    query = select(Attachment.filename).where(Attachment.message_id == message_id)
+    return list(session.exec(query.order_by(col(Attachment.id))))
+
+
+def events_of(session: Session, ticket_id: int) -> list[Event]:
+    query = select(Event).where(Event.ticket_id == ticket_id).order_by(col(Event.id))
+    return list(session.exec(query))
+
+
+def last_message_id(session: Session, ticket_id: int, direction: str) -> str:
+    query = (
+        select(Message.message_id)
+        .where(Message.ticket_id == ticket_id, Message.direction == direction)
+        .order_by(col(Message.id).desc())
+    )
+    return session.exec(query).first() or ""
+
+
+def thread_references(session: Session, ticket_id: int, limit: int = 10) -> list[str]:
+    """Message-IDs of the ticket's conversation, oldest first, for a References header."""
+    query = (
+        select(Message.message_id)
+        .where(Message.ticket_id == ticket_id, Message.direction != "internal")
+        .order_by(col(Message.id).desc())
+    )
+    newest = list(session.exec(query.limit(limit)))
+    return list(reversed(newest))
+
+
+def add_event(
+    session: Session, ticket_id: int, at: datetime, kind: str, actor: str, detail: str
+) -> None:
+    session.add(Event(ticket_id=ticket_id, at=at, kind=kind, actor=actor, detail=detail))
+
+
+def add_message(session: Session, message: Message, attachments: Iterable[Attachment]) -> Message:
+    session.add(message)
+    session.flush()
+    assert message.id is not None
+    for attachment in attachments:
+        attachment.message_id = message.id
+        session.add(attachment)
+    return message
+
+
+def recipients_json(recipients: Iterable[str]) -> str:
+    return json.dumps(list(recipients))
+
+
+# --- outbox --------------------------------------------------------------------------------
+
+
+def due_outbox(session: Session, now: datetime, limit: int) -> list[Outbox]:
+    query = (
+        select(Outbox)
+        .where(Outbox.state == "pending", col(Outbox.next_attempt_at) <= now)
+        .order_by(col(Outbox.id))
+    )
+    return list(session.exec(query.limit(limit)))
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    rows = session.exec(select(Outbox.state))
+    counts: dict[str, int] = {}
+    for state in rows:
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def sent_mail(session: Session, ticket_id: int | None = None) -> list[Outbox]:
+    query = select(Outbox).order_by(col(Outbox.id))
+    if ticket_id is not None:
+        query = query.where(Outbox.ticket_id == ticket_id)
+    return list(session.exec(query))
+
+
+def inbound_rows(session: Session, states: Sequence[str]) -> list[Inbound]:
+    query = select(Inbound).where(col(Inbound.state).in_(list(states)))
+    return list(session.exec(query.order_by(col(Inbound.id))))
+
+
+def recent_outbox_to(session: Session, kind: str, recipient: str, since: datetime) -> bool:
+    """Whether a `kind` mail to exactly `recipient` was queued after `since` (rate limit)."""
+    query = select(Outbox.id).where(
+        Outbox.kind == kind,
+        Outbox.recipients == recipients_json([recipient]),
+        col(Outbox.created_at) >= since,
+    )
+    return session.exec(query).first() is not None

@@ -1,0 +1,95 @@
+"""Tickets as plain dicts for `tickets` and `show` (JSON or text)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from mailtickets import store
+from mailtickets.models import Customer, Ticket
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def ticket_summary(session: Session, ticket: Ticket) -> dict[str, Any]:
+    """The fields SPEC §2 promises for every ticket."""
+    customer = session.get(Customer, ticket.customer_id)
+    linked = session.get(Ticket, ticket.linked_to_id) if ticket.linked_to_id else None
+    return {
+        "code": ticket.code,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "department": ticket.department,
+        "requester": ticket.requester,
+        "customer": customer.name if customer else None,
+        "assignee": ticket.assignee,
+        "linked_to": linked.code if linked else None,
+        "created_at": _iso(ticket.created_at),
+        "updated_at": _iso(ticket.updated_at),
+    }
+
+
+def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
+    """Summary plus messages, events, participants and who is notified."""
+    assert ticket.id is not None
+    detail = ticket_summary(session, ticket)
+    detail["participants"] = store.participants(session, ticket.id)
+    detail["contacts_notified"] = store.notify_contacts(session, ticket.customer_id)
+    detail["messages"] = [
+        {
+            "direction": m.direction,
+            "sender": m.sender,
+            "recipients": json.loads(m.recipients),
+            "date": _iso(m.date),
+            "subject": m.subject,
+            "message_id": m.message_id,
+            "text": m.text,
+            "attachments": store.attachment_names(session, m.id) if m.id else [],
+        }
+        for m in store.messages_of(session, ticket.id)
+    ]
+    detail["events"] = [
+        {"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
+        for e in store.events_of(session, ticket.id)
+    ]
+    return detail
+
+
+def ticket_line(summary: dict[str, Any]) -> str:
+    return (
+        f"{summary['code']:<11} {summary['status']:<8} {summary['priority']:<7} "
+        f"{summary['department']:<12} {summary['requester']:<28} {summary['subject']}"
+    )
+
+
+def detail_text(detail: dict[str, Any]) -> str:
+    """A readable page for one ticket."""
+    lines = [f"{detail['code']}  {detail['subject']}"]
+    for key in (
+        "status",
+        "priority",
+        "department",
+        "requester",
+        "customer",
+        "assignee",
+        "linked_to",
+        "created_at",
+        "updated_at",
+    ):
+        lines.append(f"  {key + ':':<12} {detail[key] if detail[key] is not None else '-'}")
+    lines.append(f"  {'notified:':<12} {', '.join(detail['contacts_notified']) or '-'}")
+    lines.append(f"  {'participants:':<12} {', '.join(detail['participants']) or '-'}")
+    for m in detail["messages"]:
+        lines += ["", f"--- {m['direction']} {m['date']} from {m['sender']}"]
+        if m["attachments"]:
+            lines.append(f"    attachments: {', '.join(m['attachments'])}")
+        lines += ["    " + line for line in m["text"].splitlines()]
+    lines += ["", "Events:"]
+    lines += [f"  {e['at']}  {e['kind']:<14} {e['actor']}: {e['detail']}" for e in detail["events"]]
+    return "\n".join(lines)

@@ -1,0 +1,176 @@
+"""Fixtures: one Dovecot per session, and per test its own IMAP user, SMTP sink and database."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailtickets.cli import main
+from mailtickets.config import Settings, load_settings
+from mailtickets.daemon import CycleReport, Daemon
+from mailtickets.db import open_database
+from tests.servers import Dovecot, SmtpSink
+
+DATA = Path(__file__).parent / "data"
+_user_numbers = itertools.count(1)
+
+CONFIG_TEMPLATE = """\
+[imap]
+host = "127.0.0.1"
+port = {imap_port}
+security = "none"
+username = "{user}"
+password = "secret"
+folder = "INBOX"
+poll_interval = "1s"
+{imap_extra}
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from_address = "soporte@hostingejemplo.es"
+from_name = "Soporte Hosting Ejemplo"
+
+[database]
+url = "sqlite:///{db}"
+
+[tickets]
+code_prefix = "SOP"
+locale = "es"
+company_name = "Hosting Ejemplo"
+{tickets_extra}
+
+[policy]
+unknown_senders = "{policy}"
+
+[[departments]]
+name = "Hosting"
+addresses = ["soporte@hostingejemplo.es"]
+keywords = ["wordpress", "web", "error 500"]
+staff = ["ana.garcia@hostingejemplo.es"]
+default = true
+
+[[departments]]
+name = "Facturacion"
+addresses = ["facturacion@hostingejemplo.es"]
+keywords = ["factura", "facturación", "cobro", "pago"]
+staff = ["pablo.ruiz@hostingejemplo.es"]
+
+[[departments]]
+name = "Dominios"
+addresses = ["dominios@hostingejemplo.es"]
+keywords = ["dominio", "dns", "renovar", "renovación"]
+staff = ["pablo.ruiz@hostingejemplo.es"]
+
+[[staff]]
+email = "ana.garcia@hostingejemplo.es"
+name = "Ana García"
+
+[[staff]]
+email = "pablo.ruiz@hostingejemplo.es"
+name = "Pablo Ruiz"
+"""
+
+
+def eml(name: str, **placeholders: str) -> bytes:
+    """A test mail from tests/data with {{PLACEHOLDERS}} filled in."""
+    raw = (DATA / name).read_bytes()
+    for key, value in placeholders.items():
+        raw = raw.replace(b"{{" + key.upper().encode() + b"}}", value.encode())
+    return raw
+
+
+@dataclass
+class World:
+    """Everything one end-to-end test talks to."""
+
+    dovecot: Dovecot
+    user: str
+    sink: SmtpSink
+    config: Path
+    tmp: Path
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
+    def deliver(self, raw: bytes, when: datetime | None = None, folder: str = "INBOX") -> None:
+        self.dovecot.append(self.user, raw, folder=folder, when=when)
+
+    def cycle(self, clock: Any = None) -> CycleReport:
+        """One `run --once` cycle in process, optionally on a fake clock."""
+        settings = self.settings
+        engine = open_database(settings.database_url)
+        daemon = Daemon(settings, engine, clock) if clock else Daemon(settings, engine)
+        try:
+            return daemon.cycle()
+        finally:
+            daemon.mailbox.close()
+            engine.dispose()
+
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        """The real command line in a subprocess: exit code, stdout, stderr."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "mailtickets", "--config", str(self.config), *args],
+            capture_output=True, text=True, timeout=120,
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def tickets(self) -> list[dict[str, Any]]:
+        code, out, err = self.cli("tickets", "--json")
+        assert code == 0, err
+        return list(json.loads(out))
+
+    def show(self, code: str) -> dict[str, Any]:
+        rc, out, err = self.cli("show", code, "--json")
+        assert rc == 0, err
+        return dict(json.loads(out))
+
+    def run_main(self, *args: str) -> int:
+        return main(["--config", str(self.config), *args])
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    server = Dovecot.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+def write_config(
+    path: Path, dovecot: Dovecot, user: str, sink: SmtpSink, db: Path,
+    policy: str = "open", imap_extra: str = "", tickets_extra: str = "",
+) -> Path:
+    path.write_text(CONFIG_TEMPLATE.format(
+        imap_port=dovecot.port, user=user, smtp_port=sink.port, db=db, policy=policy,
+        imap_extra=imap_extra, tickets_extra=tickets_extra,
+    ))
+    return path
+
+
+@pytest.fixture
+def world(dovecot: Dovecot, sink: SmtpSink, tmp_path: Path) -> World:
+    user = dovecot.add_user(f"soporte{next(_user_numbers)}")
+    config = write_config(tmp_path / "config.toml", dovecot, user, sink, tmp_path / "mt.db")
+    return World(dovecot, user, sink, config, tmp_path)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]

@@ -1,0 +1,204 @@
+"""Real servers for tests and benchmarks: Debian's Dovecot and an aiosmtpd sink, on loopback."""
+
+from __future__ import annotations
+
+import email
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import Message
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from imapclient import IMAPClient
+
+# Mail processes refuse to run as root: mailboxes belong to an unprivileged uid.
+MAIL_UID = 65534 if os.geteuid() == 0 else os.geteuid()
+MAIL_GID = 65534 if os.geteuid() == 0 else os.getegid()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds}s")
+
+
+_CONFIG = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+info_log_path = {base}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{base}/mail/%u
+first_valid_uid = {uid}
+{users}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {base}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {base}/passwd
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+protocol imap {{
+  imap_idle_notify_interval = 1 secs
+}}
+"""
+
+
+@dataclass
+class Dovecot:
+    """One private Dovecot: its own config, folders and passwd file; a user per test."""
+
+    base: Path
+    port: int = 0
+    users: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls) -> Dovecot:
+        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        if not Path(binary).exists():
+            raise RuntimeError("dovecot is not installed: run tests/run-all.sh, which installs it")
+        base = Path(tempfile.mkdtemp(prefix="mt-dovecot-"))
+        base.chmod(0o755)
+        server = cls(base=base, port=free_port())
+        (base / "mail").mkdir()
+        os.chown(base / "mail", MAIL_UID, MAIL_GID)
+        (base / "passwd").write_text("")
+        (base / "dovecot.conf").write_text(server._config())
+        subprocess.run([binary, "-c", str(base / "dovecot.conf")], check=True)
+        _wait_for_port(server.port)
+        return server
+
+    def _config(self) -> str:
+        users = ""
+        if os.geteuid() != 0:
+            me = pwd.getpwuid(os.geteuid()).pw_name
+            users = f"default_login_user = {me}\ndefault_internal_user = {me}\n"
+        uid = min(MAIL_UID, 500)
+        return _CONFIG.format(base=self.base, port=self.port, users=users, uid=uid)
+
+    def add_user(self, name: str, password: str = "secret") -> str:
+        home = self.base / "home" / name
+        with (self.base / "passwd").open("a") as fh:
+            fh.write(f"{name}:{{PLAIN}}{password}:{MAIL_UID}:{MAIL_GID}::{home}\n")
+        self.users[name] = password
+        return name
+
+    def client(self, user: str) -> IMAPClient:
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
+        client.login(user, self.users[user])
+        return client
+
+    def append(self, user: str, raw: bytes, folder: str = "INBOX",
+               when: datetime | None = None, flags: tuple[bytes, ...] = ()) -> None:
+        """Deliver `raw` as the mail server would: APPEND with an arrival time."""
+        with self.client(user) as client:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            client.append(folder, raw, flags=flags, msg_time=when)
+
+    def stop(self) -> None:
+        pid_file = self.base / "run" / "master.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().strip())
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> Message:
+        return email.message_from_bytes(self.data, policy=default_policy)
+
+    @property
+    def text(self) -> str:
+        body = self.message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+        return str(body.get_content()) if body is not None else ""
+
+
+class _SinkHandler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.sink.lock:
+            if self.sink.replies:
+                return self.sink.replies.pop(0)
+            self.sink.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+            )
+        return "250 OK"
+
+
+class SmtpSink:
+    """An aiosmtpd server that keeps every mail; `replies` injects error answers in turn."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[Received] = []
+        self.replies: list[str] = []
+        self.lock = threading.Lock()
+        self.controller = Controller(_SinkHandler(self), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]
