@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aiosmtpd (demo) logs every SMTP command at INFO: keep only its warnings.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     try:
         return _dispatch(args)
     except ConfigError as exc:

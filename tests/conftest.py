@@ -122,7 +122,9 @@ class World:
         """The real command line in a subprocess: exit code, stdout, stderr."""
         proc = subprocess.run(
             [sys.executable, "-m", "mailtickets", "--config", str(self.config), *args],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         return proc.returncode, proc.stdout, proc.stderr
 
@@ -155,13 +157,26 @@ def sink() -> Iterator[SmtpSink]:
 
 
 def write_config(
-    path: Path, dovecot: Dovecot, user: str, sink: SmtpSink, db: Path,
-    policy: str = "open", imap_extra: str = "", tickets_extra: str = "",
+    path: Path,
+    dovecot: Dovecot,
+    user: str,
+    sink: SmtpSink,
+    db: Path,
+    policy: str = "open",
+    imap_extra: str = "",
+    tickets_extra: str = "",
 ) -> Path:
-    path.write_text(CONFIG_TEMPLATE.format(
-        imap_port=dovecot.port, user=user, smtp_port=sink.port, db=db, policy=policy,
-        imap_extra=imap_extra, tickets_extra=tickets_extra,
-    ))
+    path.write_text(
+        CONFIG_TEMPLATE.format(
+            imap_port=dovecot.port,
+            user=user,
+            smtp_port=sink.port,
+            db=db,
+            policy=policy,
+            imap_extra=imap_extra,
+            tickets_extra=tickets_extra,
+        )
+    )
     return path
 
 

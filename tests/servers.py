@@ -123,8 +123,14 @@ class Dovecot:
         client.login(user, self.users[user])
         return client
 
-    def append(self, user: str, raw: bytes, folder: str = "INBOX",
-               when: datetime | None = None, flags: tuple[bytes, ...] = ()) -> None:
+    def append(
+        self,
+        user: str,
+        raw: bytes,
+        folder: str = "INBOX",
+        when: datetime | None = None,
+        flags: tuple[bytes, ...] = (),
+    ) -> None:
         """Deliver `raw` as the mail server would: APPEND with an arrival time."""
         with self.client(user) as client:
             if not client.folder_exists(folder):

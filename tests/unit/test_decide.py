@@ -1,0 +1,93 @@
+"""Threading and the decision table (SPEC §4), as pure functions."""
+
+from datetime import UTC, datetime, timedelta
+
+from mailtickets.decide import (
+    Action,
+    Sender,
+    TicketView,
+    decide,
+    find_thread,
+    may_write,
+    status_after,
+)
+from mailtickets.triage import Triage
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+HUMAN = Triage(automatic=False, bounce=False, reasons=())
+ROBOT = Triage(automatic=True, bounce=False, reasons=("Auto-Submitted: auto-replied",))
+MONTH = timedelta(days=30)
+
+
+def ticket(
+    code: str = "SOP-AAAAAA",
+    status: str = "waiting",
+    closed: datetime | None = None,
+    customer: int = 1,
+) -> TicketView:
+    return TicketView(
+        1, code, status, customer, "laura@cliente.es", frozenset({"socia@cliente.es"}), closed
+    )
+
+
+LAURA = Sender("laura@cliente.es", is_staff=False, customer_id=1)
+ANA = Sender("ana@hostingejemplo.es", is_staff=True, customer_id=None)
+STRANGER = Sender("intruso@otro.com", is_staff=False, customer_id=None)
+
+
+def test_code_in_subject_wins_over_references() -> None:
+    by_code, by_ref = ticket("SOP-AAAAAA"), ticket("SOP-BBBBBB")
+    thread = find_thread(by_code, by_ref)
+    assert thread.ticket == by_code and "code" in thread.found_by
+    assert find_thread(None, by_ref).found_by == "In-Reply-To/References"
+    assert find_thread(None, None).ticket is None
+
+
+def test_new_mail_opens_a_ticket() -> None:
+    assert decide(find_thread(None, None), LAURA, HUMAN, NOW, MONTH).action is Action.NEW
+
+
+def test_customer_reply_appends_and_staff_reply_is_relayed() -> None:
+    thread = find_thread(ticket(), None)
+    assert decide(thread, LAURA, HUMAN, NOW, MONTH).action is Action.APPEND
+    assert decide(thread, ANA, HUMAN, NOW, MONTH).action is Action.STAFF_REPLY
+
+
+def test_a_stranger_quoting_a_code_gets_a_new_linked_ticket() -> None:
+    decision = decide(find_thread(ticket(), None), STRANGER, HUMAN, NOW, MONTH)
+    assert decision.action is Action.NEW
+    assert decision.linked_to is not None and decision.linked_to.code == "SOP-AAAAAA"
+
+
+def test_who_may_write() -> None:
+    t = ticket()
+    assert may_write(LAURA, t) and may_write(ANA, t)
+    assert may_write(Sender("socia@cliente.es", False, None), t)  # participant
+    assert may_write(Sender("jefe@cliente.es", False, 1), t)  # same customer
+    assert not may_write(Sender("otro@cliente2.es", False, 2), t)
+
+
+def test_machine_mail_is_stored_on_its_ticket_or_ignored_never_answered() -> None:
+    assert decide(find_thread(ticket(), None), LAURA, ROBOT, NOW, MONTH).action is Action.STORE_ONLY
+    assert decide(find_thread(None, None), LAURA, ROBOT, NOW, MONTH).action is Action.IGNORE
+
+
+def test_reply_to_closed_ticket_reopens_within_the_window_else_links() -> None:
+    recent = ticket(status="closed", closed=NOW - timedelta(days=3))
+    old = ticket(status="closed", closed=NOW - timedelta(days=31))
+    reopened = decide(find_thread(recent, None), LAURA, HUMAN, NOW, MONTH)
+    assert reopened.action is Action.APPEND and reopened.reopen
+    later = decide(find_thread(old, None), LAURA, HUMAN, NOW, MONTH)
+    assert later.action is Action.NEW and later.linked_to == old
+
+
+def test_status_machine() -> None:
+    assert status_after(Action.APPEND, "new", False) == "new"
+    assert status_after(Action.APPEND, "waiting", False) == "open"
+    assert status_after(Action.APPEND, "closed", True) == "open"
+    assert status_after(Action.STAFF_REPLY, "new", False) == "waiting"
+    assert status_after(Action.STORE_ONLY, "waiting", False) == "waiting"
+
+
+def test_staff_mail_without_a_ticket_is_kept_not_made_a_ticket() -> None:
+    assert decide(find_thread(None, None), ANA, HUMAN, NOW, MONTH).action is Action.IGNORE
