@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import pwd
@@ -141,10 +142,8 @@ class Dovecot:
         pid_file = self.base / "run" / "master.pid"
         if pid_file.exists():
             pid = int(pid_file.read_text().strip())
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and _alive(pid):
                 time.sleep(0.05)

@@ -157,7 +157,7 @@ def _customer_thanks(answer: bytes) -> bytes:
 def _print_mail(rcpts: list[str], raw: bytes) -> None:
     msg = message_from_bytes(raw, policy=default_policy)
     body = msg.get_body(preferencelist=("plain",))
-    text = body.get_content() if body is not None else ""  # type: ignore[union-attr]
+    text = body.get_content() if body is not None else ""
     print(f"\n=== To: {', '.join(rcpts)}\n    From: {msg['From']}\n    Subject: {msg['Subject']}")
     print("\n".join("    | " + line for line in str(text).rstrip().splitlines()))
 
