@@ -187,5 +187,5 @@ def world(dovecot: Dovecot, sink: SmtpSink, tmp_path: Path) -> World:
     return World(dovecot, user, sink, config, tmp_path)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)

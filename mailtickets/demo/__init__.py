@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from email import message_from_bytes
 from email.message import EmailMessage
