@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import re
+
 from mailparser_reply import EmailReplyParser
 
 _PARSER = EmailReplyParser(languages=["es", "en", "de", "fr"])
 
+# Outlook quotes without ">" under a header block; mail-parser-reply misses the Spanish one
+# ("De: … / Enviado el: …"), so such blocks are cut here first.
+_OUTLOOK_BLOCK = re.compile(
+    r"^[ \t*]*(?:De|From|Von|De la)[ \t*]*:.*\n(?:.*\n){0,2}?"
+    r"[ \t*]*(?:Enviado(?: el)?|Sent|Gesendet|Fecha|Date)[ \t*]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_SEPARATORS = re.compile(
+    r"^[ \t]*(?:-{3,}\s*(?:Mensaje original|Original Message|Ursprüngliche Nachricht)\s*-{3,}"
+    r"|_{20,})[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
 
 def latest_reply(text: str) -> str:
     """The new part of a reply; the whole text when nothing looks quoted."""
+    head = _cut_outlook_history(text.replace("\r\n", "\n"))
     try:
-        reply = _PARSER.parse_reply(text)
+        reply = _PARSER.parse_reply(head)
     except (ValueError, IndexError, AttributeError):
-        return text.strip()
-    return (reply or "").strip() or text.strip()
+        reply = head
+    return (reply or "").strip() or head.strip() or text.strip()
+
+
+def _cut_outlook_history(text: str) -> str:
+    cuts = [m.start() for m in (_OUTLOOK_BLOCK.search(text), _SEPARATORS.search(text)) if m]
+    return text[: min(cuts)] if cuts else text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
@@ -21,7 +20,6 @@ from mailtickets.db import open_database
 from tests.servers import Dovecot, SmtpSink
 
 DATA = Path(__file__).parent / "data"
-_user_numbers = itertools.count(1)
 
 CONFIG_TEMPLATE = """\
 [imap]
@@ -182,7 +180,7 @@ def write_config(
 
 @pytest.fixture
 def world(dovecot: Dovecot, sink: SmtpSink, tmp_path: Path) -> World:
-    user = dovecot.add_user(f"soporte{next(_user_numbers)}")
+    user = dovecot.add_user()
     config = write_config(tmp_path / "config.toml", dovecot, user, sink, tmp_path / "mt.db")
     return World(dovecot, user, sink, config, tmp_path)
 

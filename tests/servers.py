@@ -28,6 +28,9 @@ MAIL_UID = 65534 if os.geteuid() == 0 else os.geteuid()
 MAIL_GID = 65534 if os.geteuid() == 0 else os.getegid()
 
 
+PREALLOCATED_USERS = 500
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -87,6 +90,7 @@ class Dovecot:
     base: Path
     port: int = 0
     users: dict[str, str] = field(default_factory=dict)
+    free_users: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls) -> Dovecot:
@@ -98,7 +102,7 @@ class Dovecot:
         server = cls(base=base, port=free_port())
         (base / "mail").mkdir()
         os.chown(base / "mail", MAIL_UID, MAIL_GID)
-        (base / "passwd").write_text("")
+        server._write_users(PREALLOCATED_USERS)
         (base / "dovecot.conf").write_text(server._config())
         subprocess.run([binary, "-c", str(base / "dovecot.conf")], check=True)
         _wait_for_port(server.port)
@@ -112,11 +116,20 @@ class Dovecot:
         uid = min(MAIL_UID, 500)
         return _CONFIG.format(base=self.base, port=self.port, users=users, uid=uid)
 
-    def add_user(self, name: str, password: str = "secret") -> str:
-        home = self.base / "home" / name
-        with (self.base / "passwd").open("a") as fh:
-            fh.write(f"{name}:{{PLAIN}}{password}:{MAIL_UID}:{MAIL_GID}::{home}\n")
-        self.users[name] = password
+    def _write_users(self, count: int) -> None:
+        # All users exist from the start: Dovecot notices a changed passwd file by its
+        # mtime, which two writes within one second would not change.
+        lines = []
+        for number in range(1, count + 1):
+            name = f"user{number}"
+            lines.append(f"{name}:{{PLAIN}}secret:{MAIL_UID}:{MAIL_GID}::{self.base}/home/{name}")
+        (self.base / "passwd").write_text("\n".join(lines) + "\n")
+        self.free_users = [f"user{n}" for n in range(1, count + 1)]
+
+    def add_user(self) -> str:
+        """A user (and mailbox) no other test has touched."""
+        name = self.free_users.pop(0)
+        self.users[name] = "secret"
         return name
 
     def client(self, user: str) -> IMAPClient:
