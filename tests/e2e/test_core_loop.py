@@ -193,7 +193,7 @@ def test_one_failing_message_never_stops_the_batch_and_is_quarantined(world: Wor
     site.mkdir(parents=True)
     # A site template with a bug that only some mail triggers: a real failure, no mock.
     (site / "ack.subject.j2").write_text(
-        "[{{ code }}] {% if 'Dominio' in subject %}{{ no_such_variable }}{% endif %}{{ subject }}"
+        "[{{ code }}] {% if 'dominio' in subject %}{{ no_such_variable }}{% endif %}{{ subject }}"
     )
     text = world.config.read_text().replace(
         'company_name = "Hosting Ejemplo"',
@@ -201,7 +201,7 @@ def test_one_failing_message_never_stops_the_batch_and_is_quarantined(world: Wor
     )
     world.config.write_text(text)
     world.deliver(eml("new-gmail-plain.eml"))
-    world.deliver(eml("new-thunderbird-windows1252.eml"))  # subject names "Dominio": it fails
+    world.deliver(eml("new-thunderbird-windows1252.eml"))  # its subject names a "dominio": it fails
     world.deliver(eml("new-outlook-latin1.eml"))
     first = world.cycle()
     assert [r.state for r in first.results] == ["done", "failed, will retry", "done"]
