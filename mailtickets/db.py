@@ -23,11 +23,22 @@ def open_database(url: str) -> Engine:
     engine = create_engine(url, connect_args=connect_args)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
-    try:
-        SQLModel.metadata.create_all(engine)
-    except SQLAlchemyError as exc:
-        raise TemporaryError(f"database {engine.url!r}: {exc.__class__.__name__}: {exc}") from exc
+    _create_schema(engine)
     return engine
+
+
+def _create_schema(engine: Engine, tries: int = 3) -> None:
+    # Two processes starting on a new database race between "does the table exist" and
+    # "create it"; the loser sees "already exists" and simply looks again.
+    for attempt in range(1, tries + 1):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return
+        except SQLAlchemyError as exc:
+            if attempt == tries:
+                where = engine.url.render_as_string(hide_password=True)
+                first_line = str(exc).splitlines()[0]
+                raise TemporaryError(f"database {where}: {first_line}") from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -70,6 +70,7 @@ class Mailbox:
         self.settings, self.engine, self.clock = settings, engine, clock
         self.key = f"{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
         self._client: IMAPClient | None = None
+        self._idling = False
 
     @property
     def client(self) -> IMAPClient:
@@ -78,10 +79,15 @@ class Mailbox:
         return self._client
 
     def close(self) -> None:
+        """Log out; a connection left in IDLE by a signal is just shut (LOGOUT would hang)."""
         if self._client is not None:
             with contextlib.suppress(*NETWORK_ERRORS):
-                self._client.logout()
+                if self._idling:
+                    self._client.shutdown()
+                else:
+                    self._client.logout()
             self._client = None
+            self._idling = False
 
     def ingest(self) -> IngestReport:
         """Save every message past the checkpoint; a network fault drops the connection."""
@@ -194,8 +200,10 @@ class Mailbox:
             return False
         try:
             self.client.idle()
+            self._idling = True
             responses = self.client.idle_check(timeout=timeout)
             self.client.idle_done()
+            self._idling = False
         except NETWORK_ERRORS as exc:
             self._client = None
             raise TemporaryError(f"IMAP server {self.settings.host}: {_describe(exc)}") from exc

@@ -15,6 +15,13 @@ _OUTLOOK_BLOCK = re.compile(
     r"[ \t*]*(?:Enviado(?: el)?|Sent|Gesendet|Fecha|Date)[ \t*]*:",
     re.IGNORECASE | re.MULTILINE,
 )
+# "El 23/11/26 a las 10:15, Soporte escribió:" right above a ">" quote (Thunderbird, Gmail,
+# Apple Mail), also when the client wrapped the attribution over two lines.
+_ATTRIBUTION = re.compile(
+    r"^(?![ \t]*>)[^\n]{0,200}(?:\n(?![ \t]*>)[^\n]{0,200})?"
+    r"(?:escribió|escribio|wrote|schrieb|a écrit|ha scritto)\s*:[ \t]*\n(?:[ \t]*\n)?[ \t]*>",
+    re.IGNORECASE | re.MULTILINE,
+)
 _SEPARATORS = re.compile(
     r"^[ \t]*(?:-{3,}\s*(?:Mensaje original|Original Message|Ursprüngliche Nachricht)\s*-{3,}"
     r"|_{20,})[ \t]*$",
@@ -33,5 +40,6 @@ def latest_reply(text: str) -> str:
 
 
 def _cut_outlook_history(text: str) -> str:
-    cuts = [m.start() for m in (_OUTLOOK_BLOCK.search(text), _SEPARATORS.search(text)) if m]
+    found = (p.search(text) for p in (_OUTLOOK_BLOCK, _ATTRIBUTION, _SEPARATORS))
+    cuts = [m.start() for m in found if m]
     return text[: min(cuts)] if cuts else text

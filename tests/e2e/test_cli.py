@@ -32,8 +32,20 @@ def test_tickets_filters_and_show(world: World) -> None:
     assert rc == 0 and out.strip() == "[]"
     code = world.tickets()[0]["code"]
     detail = world.show(str(code))
-    for key in ("code", "subject", "status", "priority", "department", "requester", "customer",
-                "assignee", "created_at", "updated_at", "messages", "events"):
+    for key in (
+        "code",
+        "subject",
+        "status",
+        "priority",
+        "department",
+        "requester",
+        "customer",
+        "assignee",
+        "created_at",
+        "updated_at",
+        "messages",
+        "events",
+    ):
         assert key in detail
     assert detail["created_at"].endswith("+00:00")
     message = detail["messages"][0]
@@ -74,8 +86,9 @@ def test_usage_error_is_exit_2(world: World) -> None:
 
 
 def test_demo_runs_end_to_end_on_embedded_servers() -> None:
-    proc = subprocess.run([sys.executable, "-m", "mailtickets", "demo"],
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailtickets", "demo"], capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert out.count("Hemos recibido su consulta") >= 2

@@ -176,8 +176,13 @@ def test_machine_mail_is_stored_but_never_answered(world: World) -> None:
     code = str(open_ticket(world, "new-gmail-plain.eml")["code"])
     ack_id = str(only(world.sink.to(LAURA)).message["Message-ID"])
     before = len(world.sink.received)
-    for name in ("autoreply-vacation.eml", "autoreply-outlook-oof.eml", "bulk-newsletter.eml",
-                 "dsn-bounce.eml", "loop-own-mail.eml"):
+    for name in (
+        "autoreply-vacation.eml",
+        "autoreply-outlook-oof.eml",
+        "bulk-newsletter.eml",
+        "dsn-bounce.eml",
+        "loop-own-mail.eml",
+    ):
         world.deliver(eml(name, code=code, ack_message_id=ack_id))
     report = world.cycle()
     assert len(world.sink.received) == before  # nothing automatic went out
@@ -249,7 +254,9 @@ def test_english_locale_and_site_template_override(world: World) -> None:
     site = world.tmp / "site"
     (site / "en").mkdir(parents=True)
     (site / "en" / "staff_new.subject.j2").write_text("[{{ code }}] SITE NOTICE {{ subject }}")
-    text = world.config.read_text().replace('locale = "es"', f'locale = "en"\ntemplates_dir = "{site}"')
+    text = world.config.read_text().replace(
+        'locale = "es"', f'locale = "en"\ntemplates_dir = "{site}"'
+    )
     world.config.write_text(text)
     open_ticket(world, "new-english-plain.eml")
     ack = only(world.sink.to("john.smith@example.co.uk"))
