@@ -35,6 +35,6 @@ def test_daemon_answers_new_mail_via_idle_and_stops_cleanly_on_sigterm(world: Wo
         assert wait_for(lambda: len(world.sink.to("laura.martinez@gmail.com")) == 1, 15)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
     assert "mailtickets stopped" in err and "Traceback" not in err
