@@ -40,6 +40,16 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         "attachments": ["captura.png"],
         "staff_name": "Ana",
         "reason": "sin respuesta",
+        "assignee": "",
+        "problems": [{"line": "#prioridad altísima", "problem": "unknown priority"}],
+        "tickets": [
+            {
+                "code": f"{cfg.code_prefix}-GHJKMN",
+                "subject": "x",
+                "status": "open",
+                "updated": "23/11/2026 10:15",
+            }
+        ],
     }
 
 

@@ -27,18 +27,24 @@ def open_database(url: str) -> Engine:
     return engine
 
 
-def _create_schema(engine: Engine, tries: int = 3) -> None:
-    # Two processes starting on a new database race between "does the table exist" and
-    # "create it"; the loser sees "already exists" and simply looks again.
-    for attempt in range(1, tries + 1):
-        try:
-            SQLModel.metadata.create_all(engine)
-            return
-        except SQLAlchemyError as exc:
-            if attempt == tries:
-                where = engine.url.render_as_string(hide_password=True)
-                first_line = str(exc).splitlines()[0]
-                raise TemporaryError(f"database {where}: {first_line}") from exc
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables while holding the database's write lock.
+
+    Two processes starting on a new database would otherwise race between "does the table
+    exist" and "create it", and the loser would fail with "table already exists".
+    """
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7361736)")
+            SQLModel.metadata.create_all(conn)
+            conn.commit()
+    except SQLAlchemyError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        first_line = str(exc).splitlines()[0]
+        raise TemporaryError(f"database {where}: {first_line}") from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

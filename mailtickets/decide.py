@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from mailtickets.codes import strip_reply_prefixes
+from mailtickets.routing import fold
 from mailtickets.triage import Triage
 
 
@@ -15,6 +17,7 @@ class Action(StrEnum):
     STAFF_REPLY = "staff_reply"  # a staff answer to relay
     STORE_ONLY = "store_only"  # machine mail added to its ticket, nobody told
     IGNORE = "ignore"  # kept in the inbound table only
+    LIST_TICKETS = "list_tickets"  # a contact asked for their tickets by mail
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Decision:
     ticket: TicketView | None = None
     linked_to: TicketView | None = None
     reopen: bool = False
+    customer_id: int | None = None
 
 
 def find_thread(by_code: TicketView | None, by_reference: TicketView | None) -> Thread:
@@ -73,8 +77,21 @@ def may_write(sender: Sender, ticket: TicketView) -> bool:
     )
 
 
+LIST_SUBJECTS = frozenset({"tickets", "mis tickets", "estado", "my tickets", "status"})
+
+
+def is_list_request(subject: str) -> bool:
+    """Subject 'tickets', 'mis tickets' or 'estado' (any case, reply prefixes allowed)."""
+    return fold(strip_reply_prefixes(subject)).strip(" .:!?¿¡") in LIST_SUBJECTS
+
+
 def decide(
-    thread: Thread, sender: Sender, verdict: Triage, now: datetime, reopen_within: timedelta
+    thread: Thread,
+    sender: Sender,
+    verdict: Triage,
+    now: datetime,
+    reopen_within: timedelta,
+    wants_list: bool = False,
 ) -> Decision:
     """What to do with one mail; the reason names the rule that chose."""
     ticket = thread.ticket
@@ -86,6 +103,12 @@ def decide(
     if ticket is None:
         if sender.is_staff:
             return Decision(Action.IGNORE, "staff mail that names no ticket")
+        if wants_list and sender.customer_id is not None:
+            return Decision(
+                Action.LIST_TICKETS,
+                "a contact asked for their tickets",
+                customer_id=sender.customer_id,
+            )
         return Decision(Action.NEW, "no ticket code or reference")
     if not may_write(sender, ticket):
         return Decision(

@@ -15,7 +15,18 @@ from jinja2 import (
     select_autoescape,
 )
 
-KINDS = ("ack", "staff_new", "staff_reply", "answer", "status", "reminder", "autoclose", "reject")
+KINDS = (
+    "ack",
+    "staff_new",
+    "staff_reply",
+    "answer",
+    "status",
+    "reminder",
+    "autoclose",
+    "reject",
+    "command_error",
+    "ticket_list",
+)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from mailtickets.apply import Applier, Outcome
 from mailtickets.codes import find_code
 from mailtickets.config import Settings
 from mailtickets.db import transaction
-from mailtickets.decide import Sender, Thread, decide, find_thread
+from mailtickets.decide import Sender, Thread, decide, find_thread, is_list_request
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Inbound
 from mailtickets.notify import Renderer
@@ -78,7 +78,14 @@ class Pipeline:
         verdict = triage(mail, self.settings.our_addresses)
         thread = self._thread(session, mail)
         sender = self._sender(session, mail)
-        decision = decide(thread, sender, verdict, now, self.settings.tickets.reopen_within)
+        decision = decide(
+            thread,
+            sender,
+            verdict,
+            now,
+            self.settings.tickets.reopen_within,
+            wants_list=is_list_request(mail.subject),
+        )
         applier = Applier(self.settings, self.renderer, session, now)
         outcome: Outcome = applier.apply(decision, mail, row)
         row.state = outcome.state
@@ -100,6 +107,9 @@ class Pipeline:
         code = find_code(mail.subject, self.settings.tickets.code_prefix)
         by_code = store.ticket_by_code(session, code) if code else None
         by_ref = None if by_code else store.ticket_by_message_ids(session, mail.thread_ids)
+        # A merged ticket's conversation goes on in the ticket it was merged into.
+        by_code = store.follow_merges(session, by_code)
+        by_ref = store.follow_merges(session, by_ref)
         return find_thread(
             store.ticket_view(session, by_code) if by_code else None,
             store.ticket_view(session, by_ref) if by_ref else None,

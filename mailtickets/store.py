@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from mailtickets.decide import TicketView
@@ -256,3 +256,26 @@ def recent_outbox_to(session: Session, kind: str, recipient: str, since: datetim
         col(Outbox.created_at) >= since,
     )
     return session.exec(query).first() is not None
+
+
+def follow_merges(session: Session, ticket: Ticket | None) -> Ticket | None:
+    """The ticket a merged ticket lives on in (through chains), else `ticket` itself."""
+    seen: set[int] = set()
+    while ticket is not None and ticket.status == "merged" and ticket.linked_to_id:
+        if ticket.linked_to_id in seen:
+            break
+        seen.add(ticket.linked_to_id)
+        ticket = session.get(Ticket, ticket.linked_to_id)
+    return ticket
+
+
+def customer_tickets(session: Session, customer_id: int, closed_since: datetime) -> list[Ticket]:
+    """A customer's open tickets and those closed after `closed_since`, newest first."""
+    query = (
+        select(Ticket)
+        .where(Ticket.customer_id == customer_id)
+        .where(or_(col(Ticket.status).in_(OPEN_STATUSES), col(Ticket.updated_at) >= closed_since))
+        .where(Ticket.status != "merged")
+        .order_by(col(Ticket.updated_at).desc())
+    )
+    return list(session.exec(query.limit(50)))

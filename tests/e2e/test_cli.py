@@ -96,3 +96,13 @@ def test_demo_runs_end_to_end_on_embedded_servers() -> None:
     assert "## Tickets" in out and " open " in out
     assert "duplicate" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_processes_starting_together_on_a_new_database_all_succeed(world: World) -> None:
+    cmd = [sys.executable, "-m", "mailtickets", "--config", str(world.config), "tickets"]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    results = [(p.wait(timeout=60), p.communicate()[1]) for p in procs]
+    assert all(code == 0 for code, _ in results), [err for _, err in results]
