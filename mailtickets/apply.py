@@ -32,11 +32,11 @@ class Outcome:
     detail: str
 
 
-def mentions_domain(text: str, ignore: frozenset[str] = frozenset()) -> bool:
-    """True when `text` names a domain or URL other than the addresses in `ignore`."""
+def mentions_domain(text: str, ours: frozenset[str] = frozenset()) -> bool:
+    """True when `text` names a domain or URL (in an address too) that is not one of `ours`."""
     for match in _DOMAIN_OR_URL.finditer(text):
-        found = match.group(0).lower()
-        if found.startswith("http") or not any(found in a for a in ignore):
+        found = match.group(0).lower().removeprefix("www.")
+        if found.startswith("http") or found not in ours:
             return True
     return False
 
@@ -179,9 +179,8 @@ class Applier(Effects):
     def _queue_acknowledgement(self, ticket: Ticket, mail: ParsedMail) -> None:
         assert ticket.id is not None
         others = store.open_tickets_of(self.session, ticket.customer_id, but=ticket.id)
-        mentioned = mentions_domain(
-            f"{mail.subject}\n{mail.text}", frozenset((mail.from_addr, *mail.to, *mail.cc))
-        )
+        ours = frozenset(a.rpartition("@")[2] for a in self.settings.our_addresses)
+        mentioned = mentions_domain(f"{mail.subject}\n{mail.text}", ours)
         context = self.context(
             ticket,
             needs_domain=not mentioned,

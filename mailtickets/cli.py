@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from mailtickets import store
 from mailtickets.config import Settings, default_config_path, load_settings
+from mailtickets.contacts_cli import contacts_parser, run_contacts
 from mailtickets.daemon import CycleReport, Daemon
 from mailtickets.db import open_database, transaction
 from mailtickets.errors import ConfigError, PermanentError, TemporaryError
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("code")
     show.add_argument("--json", action="store_true")
     sub.add_parser("check", help="validate config, reach IMAP, SMTP and the database")
+    contacts_parser(sub)
     demo = sub.add_parser("demo", help="the real daemon on embedded loopback servers")
     demo.add_argument("--keep", type=Path, help="keep the demo's files in this folder")
     return parser
@@ -77,6 +79,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     engine = open_database(settings.database_url)
     if args.command == "run":
         return _run(settings, engine, args.once)
+    if args.command == "contacts":
+        return run_contacts(engine, args)
     if args.command == "tickets":
         return _tickets(engine, args.status, args.department, args.json)
     return _show(engine, args.code, args.json)

@@ -53,7 +53,7 @@ unknown_senders = "{policy}"
 
 [[departments]]
 name = "Hosting"
-addresses = ["soporte@hostingejemplo.es"]
+addresses = ["hosting@hostingejemplo.es"]
 keywords = ["wordpress", "web", "error 500"]
 staff = ["ana.garcia@hostingejemplo.es"]
 default = true
@@ -67,7 +67,7 @@ staff = ["pablo.ruiz@hostingejemplo.es"]
 [[departments]]
 name = "Dominios"
 addresses = ["dominios@hostingejemplo.es"]
-keywords = ["dominio", "dns", "renovar", "renovación"]
+keywords = ["dns", "renovar", "renovación", "transferencia", "whois"]
 staff = ["pablo.ruiz@hostingejemplo.es"]
 
 [[staff]]

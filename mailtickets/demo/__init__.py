@@ -50,7 +50,7 @@ company_name = "Hosting Ejemplo"
 
 [[departments]]
 name = "Hosting"
-addresses = ["soporte@hostingejemplo.es"]
+addresses = ["hosting@hostingejemplo.es"]
 staff = ["ana.garcia@hostingejemplo.es"]
 default = true
 

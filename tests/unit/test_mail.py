@@ -145,4 +145,6 @@ def test_acknowledgement_asks_for_a_domain_only_when_none_is_named() -> None:
     assert mentions_domain("no va la web www.midominio.es")
     assert mentions_domain("mirad https://tienda.example.com/carrito")
     assert not mentions_domain("me han cobrado dos veces la factura de octubre")
-    assert not mentions_domain("escribo desde ana@cliente.es", frozenset({"ana@cliente.es"}))
+    assert mentions_domain("no puedo enviar desde ana@cliente.es")
+    ours = frozenset({"hostingejemplo.es"})
+    assert not mentions_domain("os escribí a soporte@hostingejemplo.es", ours)
