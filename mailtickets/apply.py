@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from mailtickets import store
 from mailtickets.codes import clean_subject, new_code
@@ -16,6 +18,7 @@ from mailtickets.models import Inbound, Ticket
 from mailtickets.quoting import latest_reply
 from mailtickets.routing import route
 from mailtickets.staffmail import apply_staff_reply
+from mailtickets.timers import first_response_due
 
 _DOMAIN_OR_URL = re.compile(
     r"(https?://\S+|\b(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:[a-z]{2,24})\b)", re.I
@@ -39,6 +42,22 @@ def mentions_domain(text: str, ours: frozenset[str] = frozenset()) -> bool:
         if found.startswith("http") or found not in ours:
             return True
     return False
+
+
+def expected_label(due: datetime | None, now: datetime, tz: ZoneInfo) -> dict[str, Any] | None:
+    """The parts a template needs to say "antes del lunes a las 10:30" in its language."""
+    if due is None:
+        return None
+    local, today = due.astimezone(tz), now.astimezone(tz).date()
+    days = (local.date() - today).days
+    relative = {0: "today", 1: "tomorrow"}.get(days, "")
+    return {
+        "weekday": local.weekday(),
+        "day": local.day,
+        "month": local.month,
+        "time": local.strftime("%H:%M"),
+        "relative": relative,
+    }
 
 
 class Applier(Effects):
@@ -86,6 +105,9 @@ class Applier(Effects):
             last_customer_at=self.now,
             linked_to_id=decision.linked_to.id if decision.linked_to else None,
         )
+        department = self.department(chosen.department)
+        if department.first_response is not None:
+            ticket.first_response_due = first_response_due(self.settings, department, self.now)
         self.session.add(ticket)
         self.session.flush()
         self.store_message(ticket, mail, row, "in", mail.text)
@@ -106,7 +128,7 @@ class Applier(Effects):
         commands, rest = split_commands(text)
         self.store_message(ticket, mail, row, "in", text)
         self.add_participants(ticket, mail)
-        ticket.last_customer_at = self.now
+        self.heard_from_customer(ticket)
         if any(c.split()[0].lower() in CUSTOMER_CLOSE for c in commands):
             if self._may_close(ticket, mail.from_addr):
                 return self._customer_close(decision, ticket, mail, rest)
@@ -183,6 +205,7 @@ class Applier(Effects):
         mentioned = mentions_domain(f"{mail.subject}\n{mail.text}", ours)
         context = self.context(
             ticket,
+            expected=expected_label(ticket.first_response_due, self.now, self.settings.tickets.tz),
             needs_domain=not mentioned,
             open_tickets=[
                 {"code": t.code, "subject": t.subject, "status": t.status} for t in others

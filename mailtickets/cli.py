@@ -7,14 +7,16 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
 from mailtickets import store
 from mailtickets.config import Settings, default_config_path, load_settings
 from mailtickets.contacts_cli import contacts_parser, run_contacts
-from mailtickets.daemon import CycleReport, Daemon
+from mailtickets.daemon import CycleReport, Daemon, utc_now
 from mailtickets.db import open_database, transaction
 from mailtickets.errors import ConfigError, PermanentError, TemporaryError
 from mailtickets.views import detail_text, ticket_detail, ticket_line, ticket_summary
@@ -31,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="the daemon, until SIGTERM")
     run.add_argument("--once", action="store_true", help="one full cycle, then exit")
+    sweep = sub.add_parser("sweep", help="run the timers once, then deliver the outbox")
+    sweep.add_argument("--at", help="as if the clock read this ISO 8601 instant (default: now)")
     tickets = sub.add_parser("tickets", help="list tickets")
     tickets.add_argument("--status")
     tickets.add_argument("--department")
@@ -79,6 +83,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     engine = open_database(settings.database_url)
     if args.command == "run":
         return _run(settings, engine, args.once)
+    if args.command == "sweep":
+        return _sweep(settings, engine, args.at)
     if args.command == "contacts":
         return run_contacts(engine, args)
     if args.command == "tickets":
@@ -99,6 +105,32 @@ def _run(settings: Settings, engine: Engine, once: bool) -> int:
     return EXIT_FAILURE if report.errors else EXIT_OK
 
 
+def _sweep(settings: Settings, engine: Engine, at: str | None) -> int:
+    now = parse_instant(at, settings.tickets.tz) if at else utc_now()
+    daemon = Daemon(settings, engine, clock=lambda: now)
+    report = daemon.sweep()
+    for fired in report.fired:
+        print(fired.line())
+    print(
+        f"{len(report.fired)} timer(s) fired at {now.isoformat()}; mail sent {report.sent}, "
+        f"retrying {report.retried}, failed {report.failed}"
+    )
+    for error in report.errors:
+        print(f"mailtickets: {error}", file=sys.stderr)
+    return EXIT_FAILURE if report.errors else EXIT_OK
+
+
+def parse_instant(text: str, tz: ZoneInfo) -> datetime:
+    """ISO 8601; an instant without an offset is read in the site's time zone."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--at {text!r}: write an ISO 8601 instant like 2026-11-25T10:00:00+01:00"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=tz)
+
+
 def summary_line(report: CycleReport) -> str:
     states: dict[str, int] = {}
     for result in report.results:
@@ -106,8 +138,8 @@ def summary_line(report: CycleReport) -> str:
     processed = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "nothing"
     return (
         f"fetched {report.saved} new ({report.duplicates} duplicate); processed: "
-        f"{processed}; mail sent {report.sent}, retrying {report.retried}, "
-        f"failed {report.failed}"
+        f"{processed}; timers fired {len(report.fired)}; mail sent {report.sent}, "
+        f"retrying {report.retried}, failed {report.failed}"
     )
 
 

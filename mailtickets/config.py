@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailtickets.business_hours import Weekly, parse_weekly
 from mailtickets.durations import parse_duration
 from mailtickets.errors import ConfigError
 
@@ -72,6 +73,24 @@ class Department:
     keywords: tuple[str, ...] = ()
     staff: tuple[str, ...] = ()
     default: bool = False
+    first_response: timedelta | None = None  # business time; None: no SLA
+    hours: Weekly | None = None  # None: the site's [hours]
+    lead: str = ""  # also told when the first-response SLA is breached
+
+
+@dataclass(frozen=True)
+class HoursSettings:
+    weekly: Weekly
+    holidays_country: str = ""
+    holidays_subdiv: str = ""
+    closed_dates: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True)
+class TimerSettings:
+    sweep_interval: timedelta = timedelta(minutes=1)
+    outbox_interval: timedelta = timedelta(seconds=15)
+    batch_size: int = 500
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,8 @@ class Settings:
     unknown_senders: str
     departments: tuple[Department, ...]
     staff: tuple[Staff, ...]
+    hours: HoursSettings = HoursSettings(weekly=parse_weekly("mon-fri 10:00-18:00"))
+    timers: TimerSettings = TimerSettings()
 
     @property
     def our_addresses(self) -> frozenset[str]:
@@ -161,7 +182,25 @@ class _Section:
     def text(self, key: str, default: Any = ...) -> str:
         return str(self.get(key, str, default))
 
-    def duration(self, key: str, default: timedelta) -> timedelta:
+    def weekly(self, key: str, default: Weekly | None) -> Weekly | None:
+        raw = self.get(key, str, None)
+        if raw is None:
+            return default
+        try:
+            return parse_weekly(raw)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def dates(self, key: str) -> frozenset[date]:
+        values = self.get(key, list, [])
+        try:
+            return frozenset(
+                v if isinstance(v, date) else date.fromisoformat(str(v)) for v in values
+            )
+        except ValueError:
+            raise self.error(key, f'{values!r}: write dates as "2026-12-24"') from None
+
+    def duration(self, key: str, default: Any) -> Any:
         raw = self.get(key, str, None)
         if raw is None:
             return default
@@ -241,7 +280,17 @@ class _Reader:
         return _Section(self.path, f"[{name}]", self.data.get(name, {}))
 
     def settings(self) -> Settings:
-        known = {"imap", "smtp", "database", "tickets", "policy", "departments", "staff"}
+        known = {
+            "imap",
+            "smtp",
+            "database",
+            "tickets",
+            "policy",
+            "departments",
+            "staff",
+            "hours",
+            "timers",
+        }
         for key in self.data:
             if key not in known:
                 raise ConfigError(
@@ -257,6 +306,8 @@ class _Reader:
             unknown_senders=self.policy(),
             departments=self.departments({s.email for s in staff}),
             staff=staff,
+            hours=self.hours(),
+            timers=self.timers(),
         )
         return settings
 
@@ -338,6 +389,38 @@ class _Reader:
         s.done()
         return result
 
+    def hours(self) -> HoursSettings:
+        s = self.section("hours", required=False)
+        weekly = s.weekly("weekly", parse_weekly("mon-fri 10:00-18:00"))
+        assert weekly is not None
+        country = s.text("holidays_country", "")
+        subdiv = s.text("holidays_subdiv", "")
+        if country:
+            self.check_holidays(s, country, subdiv)
+        result = HoursSettings(weekly, country, subdiv, s.dates("closed_dates"))
+        s.done()
+        return result
+
+    @staticmethod
+    def check_holidays(s: _Section, country: str, subdiv: str) -> None:
+        import holidays
+
+        try:
+            holidays.country_holidays(country, subdiv=subdiv or None)
+        except (NotImplementedError, ValueError) as exc:
+            key = "holidays_subdiv" if "subdivision" in str(exc) else "holidays_country"
+            raise s.error(key, f'{exc} (e.g. country "ES", subdivision "MD")') from None
+
+    def timers(self) -> TimerSettings:
+        s = self.section("timers", required=False)
+        result = TimerSettings(
+            sweep_interval=s.duration("sweep_interval", timedelta(minutes=1)),
+            outbox_interval=s.duration("outbox_interval", timedelta(seconds=15)),
+            batch_size=self.positive(s, "batch_size", 500),
+        )
+        s.done()
+        return result
+
     def policy(self) -> str:
         s = self.section("policy", required=False)
         value = s.choice("unknown_senders", UNKNOWN_SENDER_POLICIES, "open")
@@ -362,6 +445,9 @@ class _Reader:
                 keywords=tuple(str(k) for k in s.get("keywords", list, [])),
                 staff=s.addresses("staff"),
                 default=bool(s.get("default", bool, False)),
+                first_response=s.duration("first_response", None),
+                hours=s.weekly("hours", None),
+                lead=s.address("lead", "") if "lead" in s.data else "",
             )
             for member in dept.staff:
                 if member not in staff_emails:
@@ -382,8 +468,7 @@ class _Reader:
         if defaults:
             return depts
         first = depts[0]
-        promoted = Department(first.name, first.addresses, first.keywords, first.staff, True)
-        return (promoted, *depts[1:])
+        return (replace(first, default=True), *depts[1:])
 
     def tables(self, name: str) -> list[Any]:
         value = self.data.get(name, [])

@@ -7,7 +7,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 import schedule
@@ -19,14 +19,17 @@ from mailtickets.errors import TemporaryError
 from mailtickets.ingest import Mailbox
 from mailtickets.notify import Renderer
 from mailtickets.pipeline import Pipeline, Result
+from mailtickets.timers import Fired, Sweeper
 
 log = logging.getLogger("mailtickets.daemon")
-
-OUTBOX_INTERVAL_SECONDS = 15
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _seconds(interval: timedelta) -> int:
+    return max(1, int(interval.total_seconds()))
 
 
 @dataclass
@@ -37,6 +40,7 @@ class CycleReport:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    fired: list[Fired] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -54,6 +58,7 @@ class Daemon:
         self.renderer = Renderer(settings.tickets.locale, settings.tickets.templates_dir)
         self.mailbox = Mailbox(settings.imap, engine, clock)
         self.pipeline = Pipeline(settings, engine, self.renderer, clock)
+        self.sweeper = Sweeper(settings, engine, self.renderer)
         self.stopping = False
         self.waiting = False
 
@@ -67,6 +72,13 @@ class Daemon:
             report.errors.append(str(exc))
             log.warning("ingest: %s", exc)
         report.results = self.pipeline.process_pending()
+        report.fired = self.sweeper.sweep(self.clock())
+        self._deliver(report)
+        return report
+
+    def sweep(self) -> CycleReport:
+        """Timers only, then delivery: what `sweep --at` and the timer schedule run."""
+        report = CycleReport(fired=self.sweeper.sweep(self.clock()))
         self._deliver(report)
         return report
 
@@ -90,8 +102,10 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_reload)
         scheduler = schedule.Scheduler()
         poll = max(1, int(self.settings.imap.poll_interval.total_seconds()))
+        timers = self.settings.timers
         scheduler.every(poll).seconds.do(self.cycle)
-        scheduler.every(OUTBOX_INTERVAL_SECONDS).seconds.do(self._deliver, CycleReport())
+        scheduler.every(_seconds(timers.sweep_interval)).seconds.do(self.sweep)
+        scheduler.every(_seconds(timers.outbox_interval)).seconds.do(self._deliver, CycleReport())
         log.info("mailtickets running: %s, polling every %ss", self.mailbox.key, poll)
         self.cycle()
         while not self.stopping:

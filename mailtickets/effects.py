@@ -81,8 +81,25 @@ class Effects:
         self.event(ticket, "status", actor, f"{ticket.status} → {status}: {reason}")
         ticket.status = status
         ticket.closed_at = self.now if status == "closed" else None
+        if status != "waiting":
+            ticket.remind_at = ticket.reminder_sent_at = None
         self.touch(ticket)
         return True
+
+    def answered_by_staff(self, ticket: Ticket) -> None:
+        """A staff answer reached the customer: SLA met, reminder clock starts."""
+        ticket.last_staff_at = self.now
+        ticket.first_response_due = None
+        if ticket.status == "waiting":
+            ticket.remind_at = self.now + self.settings.tickets.reminder_after
+            ticket.reminder_sent_at = None
+        self.touch(ticket)
+
+    def heard_from_customer(self, ticket: Ticket) -> None:
+        """Any customer message cancels a pending reminder and auto-close."""
+        ticket.last_customer_at = self.now
+        ticket.remind_at = ticket.reminder_sent_at = None
+        self.touch(ticket)
 
     def event(self, ticket: Ticket, kind: str, actor: str, detail: str) -> None:
         assert ticket.id is not None

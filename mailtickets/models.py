@@ -65,6 +65,11 @@ class Ticket(SQLModel, table=True):
     last_customer_at: datetime | None = _when(default=None)
     last_staff_at: datetime | None = _when(default=None)
     closed_at: datetime | None = _when(default=None)
+    # Timers live here, in indexed columns: a sweep reads only what is due.
+    remind_at: datetime | None = _when(default=None, index=True)
+    reminder_sent_at: datetime | None = _when(default=None, index=True)
+    first_response_due: datetime | None = _when(default=None, index=True)
+    sla_escalated_at: datetime | None = _when(default=None)
 
 
 class Participant(SQLModel, table=True):

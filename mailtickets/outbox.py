@@ -140,6 +140,8 @@ def _record(engine: Engine, attempts: list[Attempt], now: datetime) -> None:
             row.last_error = attempt.detail[:2000]
             if attempt.result == "sent":
                 row.state, row.sent_at = "sent", now
+                if row.kind == "reminder" and row.ticket_id is not None:
+                    store.mark_reminder_sent(session, row.ticket_id, now)
             elif attempt.result == "failed":
                 row.state = "failed"
             else:

@@ -32,7 +32,7 @@ def apply_staff_reply(
         _relay(fx, ticket, mail, parsed.text)
         if ticket.status not in ("closed", "merged"):
             fx.set_status(ticket, "waiting", mail.from_addr, decision.reason)
-        ticket.last_staff_at = fx.now
+        fx.answered_by_staff(ticket)
         done.append("answer relayed")
     return "; ".join(d for d in done if d) or "internal note"
 

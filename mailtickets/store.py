@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
@@ -279,3 +280,24 @@ def customer_tickets(session: Session, customer_id: int, closed_since: datetime)
         .order_by(col(Ticket.updated_at).desc())
     )
     return list(session.exec(query.limit(50)))
+
+
+def due_ticket_ids(
+    session: Session, column: Any, cutoff: datetime, limit: int, *conditions: Any
+) -> list[int]:
+    """Ids of tickets whose timer `column` is set and at or before `cutoff` (index range)."""
+    query = (
+        select(Ticket.id)
+        .where(col(column).is_not(None), col(column) <= cutoff, *conditions)
+        .order_by(col(column))
+        .limit(limit)
+    )
+    return [i for i in session.exec(query) if i is not None]
+
+
+def mark_reminder_sent(session: Session, ticket_id: int, sent_at: datetime) -> None:
+    """The close timer starts when the reminder really left, not when it was queued."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is not None and ticket.status == "waiting" and ticket.reminder_sent_at is None:
+        ticket.reminder_sent_at = sent_at
+        session.add(ticket)

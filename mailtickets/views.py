@@ -39,6 +39,9 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
     """Summary plus messages, events, participants and who is notified."""
     assert ticket.id is not None
     detail = ticket_summary(session, ticket)
+    detail["first_response_due"] = _iso(ticket.first_response_due)
+    detail["remind_at"] = _iso(ticket.remind_at)
+    detail["reminder_sent_at"] = _iso(ticket.reminder_sent_at)
     detail["participants"] = store.participants(session, ticket.id)
     detail["contacts_notified"] = store.notify_contacts(session, ticket.customer_id)
     detail["messages"] = [
