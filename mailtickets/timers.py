@@ -74,11 +74,13 @@ class Sweeper:
         due = cutoffs(now, self.settings.tickets.close_after)
         limit = self.settings.timers.batch_size
         fired: list[Fired] = []
-        waiting = (col(Ticket.status) == "waiting",)
+        # Only the timer column is searched, so its index alone is read: set_status clears
+        # remind_at and reminder_sent_at whenever a ticket stops waiting, and the claim
+        # below checks the status again.
         unanswered = (col(Ticket.last_staff_at).is_(None),)
         for kind, cutoff, extra in (
-            ("reminder", due.remind, waiting),
-            ("autoclose", due.close, waiting),
+            ("reminder", due.remind, ()),
+            ("autoclose", due.close, ()),
             ("sla_breach", due.first_response, unanswered),
         ):
             column = getattr(Ticket, COLUMNS[kind])
