@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text
+from sqlmodel import SQLModel
 
+from mailtickets import models  # noqa: F401  (registers the tables)
 from mailtickets.config import load_settings
 from mailtickets.db import open_database
-from mailtickets.models import Contact, Customer, Outbox, Ticket
 from mailtickets.notify import Renderer
 from mailtickets.timers import Sweeper
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+TABLES = SQLModel.metadata.tables
 CHUNK = 20_000
 
 CONFIG = """
@@ -63,14 +65,14 @@ def ticket_row(n: int, due: bool) -> dict[str, Any]:
 def build(db: Path, total: int, due: int) -> None:
     engine = open_database(f"sqlite:///{db}")
     with engine.begin() as conn:
-        conn.execute(insert(Customer.__table__), [{"name": "Empresa", "created_at": NOW}])  # type: ignore[arg-type]
-        conn.execute(insert(Contact.__table__), [{"customer_id": 1, "email": "cliente@empresa.es",  # type: ignore[arg-type]
+        conn.execute(insert(TABLES["customer"]), [{"name": "Empresa", "created_at": NOW}])
+        conn.execute(insert(TABLES['contact']), [{"customer_id": 1, "email": "cliente@empresa.es",
                                                  "name": "Cliente", "notify": True}])  # fmt: skip
         step = max(total // due, 1)
         for start in range(0, total, CHUNK):
             rows = [ticket_row(n, n % step == 0 and n // step < due)
                     for n in range(start, min(start + CHUNK, total))]  # fmt: skip
-            conn.execute(insert(Ticket.__table__), rows)  # type: ignore[arg-type]
+            conn.execute(insert(TABLES["ticket"]), rows)
     engine.dispose()
 
 
@@ -106,11 +108,11 @@ def _snapshot(engine: Any) -> Any:
             conn.execute(text("DELETE FROM outbox"))
             conn.execute(text("DELETE FROM event"))
             conn.execute(
-                Ticket.__table__.update()  # type: ignore[attr-defined]
-                .where(Ticket.__table__.c.id.in_(due_ids))  # type: ignore[attr-defined]
+                TABLES["ticket"]
+                .update()
+                .where(TABLES["ticket"].c.id.in_(due_ids))
                 .values(remind_at=NOW - timedelta(hours=1), status="waiting")
             )
-        assert Outbox.__tablename__ == "outbox"
 
     return restore
 
