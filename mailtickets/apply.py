@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mailtickets import store
+from mailtickets.bounces import Bounce
 from mailtickets.codes import clean_subject, new_code
 from mailtickets.commands import split_commands
 from mailtickets.decide import Action, Decision, status_after
@@ -63,8 +64,13 @@ def expected_label(due: datetime | None, now: datetime, tz: ZoneInfo) -> dict[st
 class Applier(Effects):
     """One decision's effects, by action."""
 
-    def apply(self, decision: Decision, mail: ParsedMail, row: Inbound) -> Outcome:
+    def apply(
+        self, decision: Decision, mail: ParsedMail, row: Inbound, bounce: Bounce | None = None
+    ) -> Outcome:
         action = decision.action
+        if action not in (Action.IGNORE, Action.STORE_ONLY) and mail.from_addr:
+            # Writing again lifts a hard-bounce suppression: the address works after all.
+            store.lift_suppression(self.session, mail.from_addr)
         if action is Action.IGNORE:
             return Outcome("ignored", action.value, "", decision.reason)
         if action is Action.NEW:
@@ -78,6 +84,8 @@ class Applier(Effects):
             return Outcome("done", action.value, ticket.code, f"{decision.reason}: {done}")
         if action is Action.STORE_ONLY:
             self.store_message(ticket, mail, row, "in", mail.text)
+            if bounce is not None:
+                return self.record_bounce(ticket, bounce)
             self.event(ticket, "automatic_mail", mail.from_addr or "(null sender)", decision.reason)
             return Outcome("done", action.value, ticket.code, decision.reason)
         return self.customer_reply(decision, ticket, mail, row)
@@ -179,6 +187,20 @@ class Applier(Effects):
         }
         self.queue("ticket_list", None, (mail.from_addr,), context, reply_to=mail.message_id)
         return Outcome("ignored", "ticket_list", "", f"{decision.reason}: {len(rows)} listed")
+
+    def record_bounce(self, ticket: Ticket, bounce: Bounce) -> Outcome:
+        """A delivery failure of our mail: on the ticket, and hard bounces suppressed."""
+        ours = store.outbox_ticket(self.session, bounce.outbox_id, bounce.original_message_id)
+        if ours is not None:
+            ours.state = "bounced"
+            ours.last_error = bounce.summary()[:2000]
+            self.session.add(ours)
+        what = f"{ours.kind} {ours.message_id}" if ours else "our mail"
+        self.event(ticket, "delivery_failed", "bounce", f"{what}: {bounce.summary()}")
+        for failed in bounce.recipients:
+            if failed.hard and ours is not None:
+                store.suppress(self.session, failed.address, bounce.summary(), self.now)
+        return Outcome("done", "bounce", ticket.code, bounce.summary())
 
     def reject_unknown(self, mail: ParsedMail) -> Outcome:
         since = self.now - timedelta(days=1)

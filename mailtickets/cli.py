@@ -19,6 +19,7 @@ from mailtickets.contacts_cli import contacts_parser, run_contacts
 from mailtickets.daemon import CycleReport, Daemon, utc_now
 from mailtickets.db import open_database, transaction
 from mailtickets.errors import ConfigError, PermanentError, TemporaryError
+from mailtickets.quarantine_cli import quarantine_parser, run_quarantine
 from mailtickets.views import detail_text, ticket_detail, ticket_line, ticket_summary
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     sub.add_parser("check", help="validate config, reach IMAP, SMTP and the database")
     contacts_parser(sub)
+    quarantine_parser(sub)
     demo = sub.add_parser("demo", help="the real daemon on embedded loopback servers")
     demo.add_argument("--keep", type=Path, help="keep the demo's files in this folder")
     return parser
@@ -85,6 +87,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(settings, engine, args.once)
     if args.command == "sweep":
         return _sweep(settings, engine, args.at)
+    if args.command == "quarantine":
+        return run_quarantine(engine, args)
     if args.command == "contacts":
         return run_contacts(engine, args)
     if args.command == "tickets":

@@ -29,6 +29,7 @@ class ImapSettings:
     password: str = field(repr=False)
     folder: str = "INBOX"
     processed_folder: str = ""
+    failed_folder: str = ""
     batch_size: int = 50
     poll_interval: timedelta = timedelta(seconds=60)
     idle: bool = True
@@ -46,6 +47,30 @@ class SmtpSettings:
     password: str = field(default="", repr=False)
     timeout: float = 30.0
     batch_size: int = 100
+    verp: bool = True
+
+    def bounce_address(self, outbox_id: int) -> str:
+        """Envelope sender naming one outgoing mail, so a bounce says which one failed."""
+        if not self.verp:
+            return self.from_address
+        local, _, domain = self.from_address.partition("@")
+        return f"{local}+b-{outbox_id}@{domain}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_attachments: int = 20
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    max_mime_depth: int = 8
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    unknown_senders: str = "open"
+    ops_address: str = ""
+    max_auto_replies_per_hour: int = 5
+    trusted_authserv_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +136,8 @@ class Settings:
     staff: tuple[Staff, ...]
     hours: HoursSettings = HoursSettings(weekly=parse_weekly("mon-fri 10:00-18:00"))
     timers: TimerSettings = TimerSettings()
+    limits: Limits = Limits()
+    policy: PolicySettings = PolicySettings()
 
     @property
     def our_addresses(self) -> frozenset[str]:
@@ -297,17 +324,20 @@ class _Reader:
                     f"{self.path}: [{key}]: unknown section (see config.example.toml)"
                 )
         staff = self.staff()
+        policy = self.policy_settings()
         settings = Settings(
             source=self.path,
             imap=self.imap(),
             smtp=self.smtp(),
             database_url=self.database(),
             tickets=self.tickets(),
-            unknown_senders=self.policy(),
+            unknown_senders=policy.unknown_senders,
             departments=self.departments({s.email for s in staff}),
             staff=staff,
             hours=self.hours(),
             timers=self.timers(),
+            limits=self.limits(),
+            policy=policy,
         )
         return settings
 
@@ -323,6 +353,7 @@ class _Reader:
             password=s.secret(required=True),
             folder=s.text("folder", "INBOX"),
             processed_folder=s.text("processed_folder", ""),
+            failed_folder=s.text("failed_folder", ""),
             batch_size=self.positive(s, "batch_size", 50),
             poll_interval=poll,
             idle=bool(s.get("idle", bool, True)),
@@ -345,6 +376,7 @@ class _Reader:
             password=s.secret(required=False),
             timeout=float(s.get("timeout", float, 30.0)),
             batch_size=self.positive(s, "batch_size", 100),
+            verp=bool(s.get("verp", bool, True)),
         )
         s.done()
         return result
@@ -421,11 +453,36 @@ class _Reader:
         s.done()
         return result
 
-    def policy(self) -> str:
+    def policy_settings(self) -> PolicySettings:
         s = self.section("policy", required=False)
-        value = s.choice("unknown_senders", UNKNOWN_SENDER_POLICIES, "open")
+        security = self.section("security", required=False)
+        ids = security.get("trusted_authserv_ids", list, [])
+        if not all(isinstance(i, str) and i for i in ids):
+            raise security.error(
+                "trusted_authserv_ids", 'write host names, e.g. ["mx.example.com"]'
+            )
+        result = PolicySettings(
+            unknown_senders=s.choice("unknown_senders", UNKNOWN_SENDER_POLICIES, "open"),
+            ops_address=s.address("ops_address", "") if "ops_address" in s.data else "",
+            max_auto_replies_per_hour=self.positive(s, "max_auto_replies_per_hour", 5),
+            trusted_authserv_ids=tuple(i.lower() for i in ids),
+        )
         s.done()
-        return value
+        security.done()
+        return result
+
+    def limits(self) -> Limits:
+        s = self.section("limits", required=False)
+        result = Limits(
+            max_message_bytes=self.positive(s, "max_message_bytes", Limits.max_message_bytes),
+            max_attachments=self.positive(s, "max_attachments", Limits.max_attachments),
+            max_attachment_bytes=self.positive(
+                s, "max_attachment_bytes", Limits.max_attachment_bytes
+            ),
+            max_mime_depth=self.positive(s, "max_mime_depth", Limits.max_mime_depth),
+        )
+        s.done()
+        return result
 
     def staff(self) -> tuple[Staff, ...]:
         people = []

@@ -72,9 +72,17 @@ class Daemon:
             report.errors.append(str(exc))
             log.warning("ingest: %s", exc)
         report.results = self.pipeline.process_pending()
+        self._set_aside_quarantined(report)
         report.fired = self.sweeper.sweep(self.clock())
         self._deliver(report)
         return report
+
+    def _set_aside_quarantined(self, report: CycleReport) -> None:
+        try:
+            self.mailbox.quarantine_on_server()
+        except TemporaryError as exc:
+            report.errors.append(str(exc))
+            log.warning("quarantine on server: %s", exc)
 
     def sweep(self) -> CycleReport:
         """Timers only, then delivery: what `sweep --at` and the timer schedule run."""

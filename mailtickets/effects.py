@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -164,6 +164,22 @@ class Effects:
             kind, ticket, recipients, context, reply_to=mail.message_id, automatic="auto-generated"
         )
 
+    def _deliverable(
+        self, ticket: Ticket | None, kind: str, recipients: tuple[str, ...], automatic: str
+    ) -> tuple[str, ...]:
+        """Automatic mail skips hard-bounced addresses; answers to people are rate-limited."""
+        dropped = store.suppressed(self.session, recipients)
+        if automatic == "auto-replied":
+            since = self.now - timedelta(hours=1)
+            limit = self.settings.policy.max_auto_replies_per_hour
+            dropped |= {r for r in recipients
+                        if store.automatic_mail_count(self.session, r, since) >= limit}  # fmt: skip
+        if dropped and ticket is not None:
+            self.event(ticket, "not_sent", SYSTEM,
+                       f"{kind} not sent to {', '.join(sorted(dropped))} "
+                       "(hard bounce, or automatic replies per hour reached)")  # fmt: skip
+        return tuple(r for r in recipients if r not in dropped)
+
     def queue(
         self,
         kind: str,
@@ -175,6 +191,8 @@ class Effects:
         automatic: str = "auto-replied",
     ) -> None:
         """Render `kind` and put it in the outbox, threaded under the ticket's messages."""
+        if automatic:
+            recipients = self._deliverable(ticket, kind, recipients, automatic)
         if not recipients:
             return
         references = (
@@ -199,6 +217,7 @@ class Effects:
                 envelope_from=outgoing.envelope_from,
                 recipients=store.recipients_json(outgoing.recipients),
                 raw=outgoing.raw,
+                automatic=bool(automatic),
                 next_attempt_at=self.now,
                 created_at=self.now,
             )

@@ -193,6 +193,45 @@ class Mailbox:
         else:
             self.client.add_flags(uids, [SEEN], silent=True)
 
+    def quarantine_on_server(self) -> int:
+        """Move (or flag) mail the pipeline quarantined; the database says which, so a
+        crash between the two only repeats an idempotent step."""
+        with transaction(self.engine) as session:
+            rows = store.to_quarantine(session, self.key)
+        if not rows:
+            return 0
+        try:
+            current = int(self.client.select_folder(self.settings.folder)[b"UIDVALIDITY"])
+            for row in rows:
+                self._set_aside(row, current)
+        except NETWORK_ERRORS as exc:
+            self._client = None
+            raise TemporaryError(f"IMAP server {self.settings.host}: {_describe(exc)}") from exc
+        with transaction(self.engine) as session:
+            store.mark_quarantined(session, [r.id for r in rows if r.id is not None])
+        return len(rows)
+
+    def _set_aside(self, row: Inbound, uidvalidity: int) -> None:
+        still_here = (
+            row.uidvalidity == uidvalidity
+            and not self.settings.processed_folder
+            and self.client.search(["UID", str(row.uid)]) == [row.uid]
+        )
+        folder = self.settings.failed_folder
+        if not folder:
+            if still_here:
+                self.client.add_flags([row.uid], [b"\\Flagged"], silent=True)
+            return
+        if not self.client.folder_exists(folder):
+            self.client.create_folder(folder)
+        if still_here and self.client.has_capability("MOVE"):
+            self.client.move([row.uid], folder)
+        else:
+            self.client.append(folder, row.raw, flags=[b"\\Flagged"])
+            if still_here:
+                self.client.delete_messages([row.uid])
+                self.client.expunge([row.uid])
+
     def wait_for_mail(self, timeout: float) -> bool:
         """Block until the server reports new mail (IDLE) or `timeout` passes (polling)."""
         if not (self.settings.idle and self.client.has_capability("IDLE")):

@@ -132,6 +132,9 @@ class Inbound(SQLModel, table=True):
     outcome: str = ""
     ticket_code: str = ""
     processed_at: datetime | None = _when(default=None)
+    quarantined_at: datetime | None = _when(default=None)
+    # "" nothing to do on the server; "to_quarantine" to move/flag; "quarantined" done.
+    server_state: str = Field(default="", index=True)
 
 
 class Outbox(SQLModel, table=True):
@@ -144,7 +147,8 @@ class Outbox(SQLModel, table=True):
     envelope_from: str
     recipients: str  # JSON list
     raw: bytes = Field(sa_type=LargeBinary)
-    state: str = Field(default="pending", index=True)  # pending|sent|failed
+    state: str = Field(default="pending", index=True)  # pending|sent|failed|bounced
+    automatic: bool = False  # written by no person: rate-limited, never to suppressed addresses
     attempts: int = 0
     next_attempt_at: datetime = _when(index=True)
     last_error: str = ""
@@ -158,3 +162,11 @@ class Checkpoint(SQLModel, table=True):
     mailbox: str = Field(primary_key=True)
     uidvalidity: int
     last_uid: int
+
+
+class Suppression(SQLModel, table=True):
+    """An address that hard-bounced: no automatic mail until it writes to us again."""
+
+    email: str = Field(primary_key=True)
+    reason: str
+    at: datetime = _when()

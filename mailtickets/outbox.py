@@ -97,7 +97,7 @@ async def _deliver(settings: SmtpSettings, rows: list[Outbox]) -> list[Attempt]:
         return [Attempt(r.id or 0, "retry", detail) for r in rows]
     attempts = []
     for row in rows:
-        attempts.append(await _send_one(client, row))
+        attempts.append(await _send_one(client, row, settings.bounce_address(row.id or 0)))
         if attempts[-1].result == "retry" and not client.is_connected:
             attempts += [
                 Attempt(r.id or 0, "retry", "connection lost") for r in rows[len(attempts) :]
@@ -111,10 +111,10 @@ async def _deliver(settings: SmtpSettings, rows: list[Outbox]) -> list[Attempt]:
     return attempts
 
 
-async def _send_one(client: aiosmtplib.SMTP, row: Outbox) -> Attempt:
+async def _send_one(client: aiosmtplib.SMTP, row: Outbox, envelope_from: str) -> Attempt:
     recipients = json.loads(row.recipients)
     try:
-        refused, _ = await client.sendmail(row.envelope_from, recipients, row.raw)
+        refused, _ = await client.sendmail(envelope_from, recipients, row.raw)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         result = "retry" if all(400 <= c < 500 for c in codes) else "failed"

@@ -13,12 +13,14 @@ from sqlmodel import Session
 
 from mailtickets import store
 from mailtickets.apply import Applier, Outcome
+from mailtickets.bounces import Bounce, read_bounce
 from mailtickets.codes import find_code
 from mailtickets.config import Settings
 from mailtickets.db import transaction
 from mailtickets.decide import Sender, Thread, decide, find_thread, is_list_request
+from mailtickets.effects import Effects
 from mailtickets.mail import ParsedMail, parse_mail
-from mailtickets.models import Inbound
+from mailtickets.models import Inbound, Ticket
 from mailtickets.notify import Renderer
 from mailtickets.triage import triage
 
@@ -76,7 +78,8 @@ class Pipeline:
         now = self.clock()
         mail = parse_mail(row.raw)
         verdict = triage(mail, self.settings.our_addresses)
-        thread = self._thread(session, mail)
+        bounce = read_bounce(row.raw, mail) if verdict.bounce else None
+        thread = self._thread(session, mail, bounce)
         sender = self._sender(session, mail)
         decision = decide(
             thread,
@@ -87,7 +90,7 @@ class Pipeline:
             wants_list=is_list_request(mail.subject),
         )
         applier = Applier(self.settings, self.renderer, session, now)
-        outcome: Outcome = applier.apply(decision, mail, row)
+        outcome: Outcome = applier.apply(decision, mail, row, bounce)
         row.state = outcome.state
         row.outcome = f"{outcome.action}: {outcome.detail}"
         row.ticket_code = outcome.ticket_code
@@ -103,10 +106,13 @@ class Pipeline:
             f"{outcome.action} ({outcome.detail})",
         )
 
-    def _thread(self, session: Session, mail: ParsedMail) -> Thread:
+    def _thread(self, session: Session, mail: ParsedMail, bounce: Bounce | None) -> Thread:
         code = find_code(mail.subject, self.settings.tickets.code_prefix)
         by_code = store.ticket_by_code(session, code) if code else None
         by_ref = None if by_code else store.ticket_by_message_ids(session, mail.thread_ids)
+        if bounce is not None and by_ref is None:
+            ours = store.outbox_ticket(session, bounce.outbox_id, bounce.original_message_id)
+            by_ref = session.get(Ticket, ours.ticket_id) if ours and ours.ticket_id else None
         # A merged ticket's conversation goes on in the ticket it was merged into.
         by_code = store.follow_merges(session, by_code)
         by_ref = store.follow_merges(session, by_ref)
@@ -124,7 +130,10 @@ class Pipeline:
         )
 
     def _record_failure(self, inbound_id: int, exc: Exception) -> Result:
+        """Count the attempt; after max_attempts the mail is quarantined and ops are told."""
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        log.debug("processing inbound %s failed", inbound_id, exc_info=exc)
+        now = self.clock()
         with transaction(self.engine) as session:
             row = session.get(Inbound, inbound_id)
             assert row is not None
@@ -132,14 +141,20 @@ class Pipeline:
             row.error = error[:4000]
             quarantined = row.attempts >= self.settings.tickets.max_attempts
             row.state = "failed" if quarantined else "pending"
+            if quarantined:
+                row.quarantined_at, row.server_state = now, "to_quarantine"
+                self._report(session, row, now)
             session.add(row)
             state = "quarantined" if quarantined else "failed, will retry"
-            log.debug("processing inbound %s failed", inbound_id, exc_info=exc)
-            return Result(
-                inbound_id,
-                row.uid,
-                row.message_id,
-                state,
-                "",
-                f"attempt {row.attempts}: {error.splitlines()[-1][:300]}",
-            )
+            detail = f"attempt {row.attempts}: {error.splitlines()[-1][:300]}"
+            return Result(inbound_id, row.uid, row.message_id, state, "", detail)
+
+    def _report(self, session: Session, row: Inbound, now: datetime) -> None:
+        ops = self.settings.policy.ops_address
+        if not ops:
+            return
+        context = {"id": row.id, "message_id": row.message_id or "(none)", "uid": row.uid,
+                   "mailbox": row.mailbox, "attempts": row.attempts, "error": row.error,
+                   "folder": self.settings.imap.failed_folder}  # fmt: skip
+        fx = Effects(self.settings, self.renderer, session, now)
+        fx.queue("quarantine_report", None, (ops,), context, automatic="auto-generated")

@@ -21,6 +21,7 @@ from mailtickets.models import (
     Message,
     Outbox,
     Participant,
+    Suppression,
     Ticket,
 )
 
@@ -301,3 +302,69 @@ def mark_reminder_sent(session: Session, ticket_id: int, sent_at: datetime) -> N
     if ticket is not None and ticket.status == "waiting" and ticket.reminder_sent_at is None:
         ticket.reminder_sent_at = sent_at
         session.add(ticket)
+
+
+def to_quarantine(session: Session, mailbox: str) -> list[Inbound]:
+    query = select(Inbound).where(
+        Inbound.mailbox == mailbox, Inbound.server_state == "to_quarantine"
+    )
+    return list(session.exec(query.order_by(col(Inbound.id))))
+
+
+def mark_quarantined(session: Session, ids: Sequence[int]) -> None:
+    session.execute(
+        update(Inbound).where(col(Inbound.id).in_(list(ids))).values(server_state="quarantined")
+    )
+
+
+def requeue_inbound(session: Session, inbound_id: int) -> Inbound | None:
+    """Put a quarantined mail back in the queue with its attempts reset."""
+    row = session.get(Inbound, inbound_id)
+    if row is None or row.state != "failed":
+        return None
+    row.state, row.attempts = "pending", 0
+    session.add(row)
+    return row
+
+
+def outbox_ticket(session: Session, outbox_id: int | None, message_id: str) -> Outbox | None:
+    """The outgoing mail a bounce is about: by its VERP id, else by its Message-ID."""
+    if outbox_id is not None:
+        row = session.get(Outbox, outbox_id)
+        if row is not None:
+            return row
+    if message_id:
+        return session.exec(select(Outbox).where(Outbox.message_id == message_id)).first()
+    return None
+
+
+def suppressed(session: Session, emails: Iterable[str]) -> set[str]:
+    wanted = list(emails)
+    if not wanted:
+        return set()
+    query = select(Suppression.email).where(col(Suppression.email).in_(wanted))
+    return set(session.exec(query))
+
+
+def suppress(session: Session, email: str, reason: str, at: datetime) -> None:
+    row = session.get(Suppression, email.lower())
+    if row is None:
+        session.add(Suppression(email=email.lower(), reason=reason, at=at))
+
+
+def lift_suppression(session: Session, email: str) -> bool:
+    row = session.get(Suppression, email.lower())
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+def automatic_mail_count(session: Session, recipient: str, since: datetime) -> int:
+    """Automatic mails queued to `recipient` since `since` (for the hourly limit)."""
+    query = select(Outbox.id).where(
+        Outbox.automatic,
+        col(Outbox.created_at) >= since,
+        col(Outbox.recipients).contains(f'"{recipient}"'),
+    )
+    return len(list(session.exec(query)))

@@ -60,6 +60,10 @@ auth_mechanisms = plain login
 mail_location = maildir:{base}/mail/%u
 first_valid_uid = {uid}
 {users}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {base}/passwd

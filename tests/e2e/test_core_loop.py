@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from email import message_from_bytes
 
 from tests.conftest import World, eml
@@ -128,7 +129,7 @@ def test_staff_answer_is_relayed_from_the_support_address_without_quotes(world: 
     assert len(answers) == 2  # the acknowledgement, then the answer
     answer = answers[1]
     assert ANA.encode() not in answer.data  # the staff member's address appears nowhere
-    assert answer.mail_from == "soporte@hostingejemplo.es"
+    assert answer.mail_from.startswith("soporte+b-")  # VERP: a bounce names this mail
     assert f"[{code}]" in answer.message["Subject"]
     assert answer.text.count("Revisa que el puerto SMTP sea el 465 con SSL.") == 1
     assert "escribió:" not in answer.text and "\n>" not in answer.text
@@ -197,14 +198,25 @@ def test_one_failing_message_never_stops_the_batch_and_is_quarantined(world: Wor
     site = world.tmp / "site" / "es"
     site.mkdir(parents=True)
     # A site template with a bug that only some mail triggers: a real failure, no mock.
-    (site / "ack.subject.j2").write_text(
+    buggy = (
         "[{{ code }}] {% if 'dominio' in subject %}{{ no_such_variable }}{% endif %}{{ subject }}"
     )
-    text = world.config.read_text().replace(
-        'company_name = "Hosting Ejemplo"',
-        f'company_name = "Hosting Ejemplo"\ntemplates_dir = "{site.parent}"',
+    (site / "ack.subject.j2").write_text(buggy)
+    text = (
+        world.config.read_text()
+        .replace(
+            'company_name = "Hosting Ejemplo"',
+            f'company_name = "Hosting Ejemplo"\ntemplates_dir = "{site.parent}"',
+        )
+        .replace('folder = "INBOX"', 'folder = "INBOX"\nfailed_folder = "mailtickets/failed"')
     )
     world.config.write_text(text)
+    world.config.write_text(
+        world.config.read_text().replace(
+            'unknown_senders = "open"',
+            'unknown_senders = "open"\nops_address = "ops@hostingejemplo.es"',
+        )
+    )
     world.deliver(eml("new-gmail-plain.eml"))
     world.deliver(eml("new-thunderbird-windows1252.eml"))  # its subject names a "dominio": it fails
     world.deliver(eml("new-outlook-latin1.eml"))
@@ -216,6 +228,24 @@ def test_one_failing_message_never_stops_the_batch_and_is_quarantined(world: Wor
     assert [r.state for r in third.results] == ["quarantined"]
     assert len(world.tickets()) == 2
     assert world.cycle().results == []  # quarantined mail is not retried for ever
+
+    # Kept: moved aside on the server, listed, reported to ops.
+    with world.dovecot.client(world.user) as client:
+        assert client.select_folder("mailtickets/failed")[b"EXISTS"] == 1
+        assert client.select_folder("INBOX")[b"EXISTS"] == 2
+    report = only(world.sink.to("ops@hostingejemplo.es"))
+    assert "quarantine retry" in report.text and "no_such_variable" in report.text
+    rc, out, _ = world.cli("quarantine", "list", "--json")
+    (item,) = json.loads(out)
+    assert rc == 0 and item["attempts"] == 3 and item["on_server"] == "quarantined"
+
+    # Once the template is fixed, a retry turns it into a ticket like any other mail.
+    (site / "ack.subject.j2").write_text("[{{ code }}] {{ subject }}")
+    rc, out, _ = world.cli("quarantine", "retry", str(item["id"]))
+    assert rc == 0 and "queued again" in out
+    assert [r.state for r in world.cycle().results] == ["done"]
+    assert len(world.tickets()) == 3
+    assert world.cli("quarantine", "retry", str(item["id"]))[0] == 1
 
 
 def test_uidvalidity_change_is_survived_without_duplicates(world: World) -> None:
