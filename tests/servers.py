@@ -222,5 +222,10 @@ class SmtpSink:
     def stop(self) -> None:
         self.controller.stop()
 
+    def restart(self) -> None:
+        """Come back on the same port, as a relay does after an outage."""
+        self.controller = Controller(_SinkHandler(self), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.rcpt_tos]

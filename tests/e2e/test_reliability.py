@@ -1,0 +1,131 @@
+"""Outbox retries, bounces, suppression, auto-reply limits and loops (issue 5)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.conftest import World, eml, write_config
+from tests.e2e.test_people import mail_from
+from tests.servers import Dovecot, SmtpSink
+
+LAURA = "laura.martinez@gmail.com"
+ANA = "ana.garcia@hostingejemplo.es"
+
+
+def rows(world: World, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(world.tmp / "mt.db") as conn:
+        return list(conn.execute(query))
+
+
+def later(minutes: int) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+def test_relay_down_for_the_whole_ingest_then_every_mail_arrives_once(world: World) -> None:
+    world.sink.stop()
+    for name in ("new-gmail-plain.eml", "new-outlook-latin1.eml", "new-english-plain.eml"):
+        world.deliver(eml(name))
+    rc, out, err = world.cli("run", "--once")
+    assert rc == 1 and "retrying 6" in out and f":{world.sink.port}" in err
+    assert len(world.tickets()) == 3  # tickets do not wait for the relay
+    world.sink.restart()
+    rc, out, _ = world.cli("run", "--once")
+    assert rc == 0 and "mail sent 0" in out  # backing off: not due yet
+    rc, out, _ = world.cli("sweep", "--at", later(30))
+    assert rc == 0 and "mail sent 6" in out
+    queued = {m for (m,) in rows(world, "SELECT message_id FROM outbox")}
+    received = [str(r.message["Message-ID"]).strip() for r in world.sink.received]
+    assert sorted(received) == sorted(queued)  # each once, with its original Message-ID
+    rc, out, _ = world.cli("sweep", "--at", later(120))
+    assert "mail sent 0" in out and len(world.sink.received) == 6
+
+
+def test_4xx_backs_off_with_jitter_and_5xx_fails_on_the_ticket(world: World) -> None:
+    world.sink.replies = ["451 4.3.0 Intentelo mas tarde", "550 5.1.1 Usuario desconocido"]
+    world.deliver(eml("new-gmail-plain.eml"))
+    world.cycle()
+    states = rows(world, "SELECT kind, state, attempts, last_error, next_attempt_at, created_at "
+                         "FROM outbox ORDER BY id")
+    (ack_kind, ack_state, ack_tries, ack_error, due, created), notice = states
+    assert (ack_kind, ack_state, ack_tries) == ("ack", "pending", 1) and "451" in ack_error
+    delay = datetime.fromisoformat(due) - datetime.fromisoformat(created)
+    assert timedelta(seconds=47) <= delay <= timedelta(seconds=73)  # 60 s ± 20 %
+    assert notice[1] == "failed" and "550" in notice[3]
+    code = str(world.tickets()[0]["code"])
+    events = world.show(code)["events"]
+    assert any(e["kind"] == "delivery_failed" and "550" in e["detail"] for e in events)
+    world.cli("sweep", "--at", later(5))
+    assert [r.rcpt_tos for r in world.sink.received] == [[LAURA]]  # the 5xx one is not retried
+
+
+def dsn_for(world: World, failed: str) -> bytes:
+    """A bounce of our acknowledgement, as the relay's MTA returns it to the VERP address."""
+    ack = world.sink.to(failed)[0]
+    raw = eml("dsn-bounce.eml", ack_message_id=str(ack.message["Message-ID"]).strip(),
+              code=str(world.tickets()[0]["code"]))  # fmt: skip
+    raw = raw.replace(b"pedro.gomez.floristeria@gmail.com", failed.encode())
+    return raw.replace(b"Delivered-To: soporte@", f"Delivered-To: {ack.mail_from}\n"
+                       "X-Original-Delivered-To: soporte@".encode())  # fmt: skip
+
+
+def test_bounce_is_recorded_on_its_ticket_and_suppresses_automatic_mail(world: World) -> None:
+    world.deliver(eml("new-gmail-plain.eml"))
+    world.cycle(clock=lambda: datetime(2026, 11, 23, 9, tzinfo=UTC))
+    code = str(world.tickets()[0]["code"])
+    world.deliver(dsn_for(world, LAURA))
+    world.cycle(clock=lambda: datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
+    assert [t["code"] for t in world.tickets()] == [code]  # not a new ticket
+    events = world.show(code)["events"]
+    failure = [e for e in events if e["kind"] == "delivery_failed"]
+    assert failure and "5.1.1" in failure[0]["detail"] and "ack" in failure[0]["detail"]
+    assert rows(world, "SELECT state FROM outbox WHERE kind = 'ack'") == [("bounced",)]
+
+    # Staff still answer (a person wrote it); the automatic reminder is not sent.
+    world.deliver(mail_from(ANA, f"Re: [{code}] x", "Pruebe con el puerto 465."))
+    world.cycle(clock=lambda: datetime(2026, 11, 23, 10, tzinfo=UTC))
+    before = len(world.sink.to(LAURA))
+    world.cli("sweep", "--at", "2026-11-25T12:00:00+00:00")
+    assert len(world.sink.to(LAURA)) == before
+    assert any(e["kind"] == "not_sent" for e in world.show(code)["events"])
+
+    # Writing again lifts the suppression.
+    world.deliver(mail_from(LAURA, "Nueva consulta", "Otra cosa."))
+    world.cycle(clock=lambda: datetime(2026, 11, 25, 13, tzinfo=UTC))
+    assert len(world.sink.to(LAURA)) == before + 1
+
+
+def test_automatic_answers_to_one_sender_are_limited_per_hour(world: World) -> None:
+    for n in range(7):
+        world.deliver(mail_from("impaciente@cliente.es", f"Consulta {n}", "¿Hola?"))
+    world.cycle()
+    assert len(world.tickets()) == 7  # every mail is a ticket
+    assert len(world.sink.to("impaciente@cliente.es")) == 5  # only five acknowledgements
+
+
+def test_two_instances_pointed_at_each_other_settle(world: World, dovecot: Dovecot,
+                                                    sink: SmtpSink) -> None:
+    other_user = dovecot.add_user()
+    other_dir = world.tmp / "other"
+    other_dir.mkdir()
+    config = write_config(other_dir / "config.toml", dovecot, other_user, sink,
+                          other_dir / "mt.db")  # fmt: skip
+    config.write_text(config.read_text().replace("hostingejemplo.es", "otrohosting.es"))
+    other = World(dovecot, other_user, sink, config, other_dir)
+    # The other company's staff answer (a person wrote it) reaches our support address.
+    world.deliver(mail_from("soporte@otrohosting.es", "Consulta sobre su ticket", "Hola."))
+    mailboxes = {"soporte@hostingejemplo.es": world, "soporte@otrohosting.es": other}
+    handed = 0
+    for _ in range(5):
+        for instance in (world, other):
+            instance.cycle()
+        new = sink.received[handed:]
+        handed = len(sink.received)
+        for mail in new:
+            for rcpt in mail.rcpt_tos:
+                if rcpt in mailboxes:
+                    mailboxes[rcpt].deliver(mail.data)
+    to_each_other = [m for m in sink.received if set(m.rcpt_tos) & set(mailboxes)]
+    assert len(to_each_other) == 1  # our acknowledgement, which the other side never answers
+    assert other.tickets() == []
