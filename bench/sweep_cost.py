@@ -53,25 +53,35 @@ name = "Ana"
 def ticket_row(n: int, due: bool) -> dict[str, Any]:
     created = NOW - timedelta(days=30, minutes=n % 10_000)
     return {
-        "code": f"SOP-{n:06X}", "subject": f"Consulta {n}", "priority": "normal",
-        "department": "Hosting", "requester": "cliente@empresa.es", "customer_id": 1,
-        "created_at": created, "updated_at": created,
+        "code": f"SOP-{n:06X}",
+        "subject": f"Consulta {n}",
+        "priority": "normal",
+        "department": "Hosting",
+        "requester": "cliente@empresa.es",
+        "customer_id": 1,
+        "created_at": created,
+        "updated_at": created,
         "status": "waiting" if due else ("closed" if n % 3 else "open"),
         "remind_at": NOW - timedelta(hours=1) if due else None,
-        "reminder_sent_at": None, "first_response_due": None,
-    }  # fmt: skip
+        "reminder_sent_at": None,
+        "first_response_due": None,
+    }
 
 
 def build(db: Path, total: int, due: int) -> None:
     engine = open_database(f"sqlite:///{db}")
     with engine.begin() as conn:
         conn.execute(insert(TABLES["customer"]), [{"name": "Empresa", "created_at": NOW}])
-        conn.execute(insert(TABLES['contact']), [{"customer_id": 1, "email": "cliente@empresa.es",
-                                                 "name": "Cliente", "notify": True}])  # fmt: skip
+        conn.execute(
+            insert(TABLES["contact"]),
+            [{"customer_id": 1, "email": "cliente@empresa.es", "name": "Cliente", "notify": True}],
+        )
         step = max(total // due, 1)
         for start in range(0, total, CHUNK):
-            rows = [ticket_row(n, n % step == 0 and n // step < due)
-                    for n in range(start, min(start + CHUNK, total))]  # fmt: skip
+            rows = [
+                ticket_row(n, n % step == 0 and n // step < due)
+                for n in range(start, min(start + CHUNK, total))
+            ]
             conn.execute(insert(TABLES["ticket"]), rows)
     engine.dispose()
 
@@ -81,10 +91,16 @@ def measure(db: Path, config: Path, repeats: int) -> tuple[list[float], int, str
     engine = open_database(settings.database_url)
     renderer = Renderer(settings.tickets.locale)
     with engine.connect() as conn:
-        plan = " | ".join(str(r[-1]) for r in conn.execute(text(
-            "EXPLAIN QUERY PLAN SELECT id FROM ticket WHERE remind_at IS NOT NULL "
-            "AND remind_at <= :now ORDER BY remind_at LIMIT 500"),
-            {"now": NOW}))  # fmt: skip
+        plan = " | ".join(
+            str(r[-1])
+            for r in conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT id FROM ticket WHERE remind_at IS NOT NULL "
+                    "AND remind_at <= :now ORDER BY remind_at LIMIT 500"
+                ),
+                {"now": NOW},
+            )
+        )
     times, fired = [], 0
     for _ in range(repeats):
         restore = _snapshot(engine)
@@ -100,8 +116,9 @@ def measure(db: Path, config: Path, repeats: int) -> tuple[list[float], int, str
 def _snapshot(engine: Any) -> Any:
     """Make the due tickets due again after a timed sweep, so repeats measure the same."""
     with engine.connect() as conn:
-        due_ids = [r[0] for r in conn.execute(text(
-            "SELECT id FROM ticket WHERE remind_at IS NOT NULL"))]  # fmt: skip
+        due_ids = [
+            r[0] for r in conn.execute(text("SELECT id FROM ticket WHERE remind_at IS NOT NULL"))
+        ]
 
     def restore() -> None:
         with engine.begin() as conn:
@@ -136,8 +153,10 @@ def main() -> None:
         config.write_text(CONFIG.format(db=db))
         times, fired, plan = measure(db, config, args.repeats)
         median = statistics.median(times)
-        print(f"{total:>10} {args.due:>6} {fired:>6} {median:>17.3f} "
-              f"{median / max(fired, 1) * 1000:>12.2f} ms")  # fmt: skip
+        print(
+            f"{total:>10} {args.due:>6} {fired:>6} {median:>17.3f} "
+            f"{median / max(fired, 1) * 1000:>12.2f} ms"
+        )
     print(f"query plan: {plan}")
 
 

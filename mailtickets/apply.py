@@ -77,6 +77,8 @@ class Applier(Effects):
             return self.new_ticket(decision, mail, row)
         if action is Action.LIST_TICKETS:
             return self.list_tickets(decision, mail)
+        if action is Action.UNVERIFIED_STAFF:
+            return self.unverified_staff(decision, mail, row)
         assert decision.ticket is not None
         ticket = self.ticket(decision.ticket.id)
         if action is Action.STAFF_REPLY:
@@ -127,6 +129,7 @@ class Applier(Effects):
             self.event(ticket, "linked", SYSTEM, f"linked to {decision.linked_to.code}")
         self._queue_acknowledgement(ticket, mail)
         self.queue_staff_notice("staff_new", ticket, mail, mail.text)
+        self._report_problems(ticket, mail)
         return Outcome("done", "new", ticket.code, decision.reason)
 
     def customer_reply(
@@ -146,11 +149,21 @@ class Applier(Effects):
                 mail.from_addr,
                 "not the requester or an authorised contact",
             )
+        self._report_problems(ticket, mail)
         status = status_after(decision.action, ticket.status, decision.reopen)
         self.set_status(ticket, status, mail.from_addr, decision.reason)
         self.queue_staff_notice("staff_reply", ticket, mail, text, reopened=decision.reopen)
         action = "reopen" if decision.reopen else "append"
         return Outcome("done", action, ticket.code, decision.reason)
+
+    def _report_problems(self, ticket: Ticket, mail: ParsedMail) -> None:
+        """A mail over the limits is kept whole in the inbound table; its sender is told
+        politely what we could not take, and staff see it on the ticket."""
+        if not mail.problems:
+            return
+        self.event(ticket, "over_limit", SYSTEM, "; ".join(mail.problems))
+        context = self.context(ticket, problems=list(mail.problems), limits=self.settings.limits)
+        self.queue("over_limit", ticket, (mail.from_addr,), context, reply_to=mail.message_id)
 
     def _may_close(self, ticket: Ticket, sender: str) -> bool:
         authorised = store.notify_contacts(self.session, ticket.customer_id)
@@ -187,6 +200,23 @@ class Applier(Effects):
         }
         self.queue("ticket_list", None, (mail.from_addr,), context, reply_to=mail.message_id)
         return Outcome("ignored", "ticket_list", "", f"{decision.reason}: {len(rows)} listed")
+
+    def unverified_staff(self, decision: Decision, mail: ParsedMail, row: Inbound) -> Outcome:
+        """Kept as an internal note, nothing applied or relayed; the real staff member is told."""
+        ticket = self.ticket(decision.ticket.id) if decision.ticket else None
+        if ticket is not None:
+            self.store_message(ticket, mail, row, "internal", latest_reply(mail.text))
+            self.event(ticket, "staff_unverified", mail.from_addr, decision.reason)
+        context = {
+            "company": self.settings.tickets.company_name,
+            "sender": mail.from_addr,
+            "subject": mail.subject,
+            "reason": decision.reason,
+            "code": ticket.code if ticket else "",
+        }
+        self.queue("spoof_warning", ticket, (mail.from_addr,), context, reply_to=mail.message_id)
+        state = "done" if ticket else "ignored"
+        return Outcome(state, decision.action.value, ticket.code if ticket else "", decision.reason)
 
     def record_bounce(self, ticket: Ticket, bounce: Bounce) -> Outcome:
         """A delivery failure of our mail: on the ticket, and hard bounces suppressed."""

@@ -47,8 +47,11 @@ def read_bounce(raw: bytes, mail: ParsedMail) -> Bounce:
 
 
 def _verp_id(mail: ParsedMail) -> int | None:
-    candidates = (*mail.to, *mail.headers.get("delivered-to", ()),
-                  *mail.headers.get("x-original-to", ()))  # fmt: skip
+    candidates = (
+        *mail.to,
+        *mail.headers.get("delivered-to", ()),
+        *mail.headers.get("x-original-to", ()),
+    )
     for address in candidates:
         match = _VERP.search(address)
         if match:

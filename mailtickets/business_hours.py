@@ -9,9 +9,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 DAYS = {
-    "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
-    "lun": 0, "mar": 1, "mie": 2, "mié": 2, "jue": 3, "vie": 4, "sab": 5, "sáb": 5, "dom": 6,
-}  # fmt: skip
+    "mon": 0,
+    "tue": 1,
+    "wed": 2,
+    "thu": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
+    "lun": 0,
+    "mar": 1,
+    "mie": 2,
+    "mié": 2,
+    "jue": 3,
+    "vie": 4,
+    "sab": 5,
+    "sáb": 5,
+    "dom": 6,
+}
 MAX_DAYS_SEARCHED = 3 * 366
 _RANGE = re.compile(r"^\s*(\S+?)(?:-(\S+))?\s+(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})\s*$")
 
@@ -27,8 +41,9 @@ def parse_weekly(spec: str) -> Weekly:
     for part in filter(None, (p.strip() for p in spec.split(";"))):
         match = _RANGE.match(part.lower())
         if not match or match.group(1) not in DAYS or (match.group(2) or "mon") not in DAYS:
-            raise ValueError(f"{part!r}: write e.g. 'mon-fri 10:00-18:00; sat 10:00-14:00' "
-                             "or '24/7'")  # fmt: skip
+            raise ValueError(
+                f"{part!r}: write e.g. 'mon-fri 10:00-18:00; sat 10:00-14:00' or '24/7'"
+            )
         first, last = DAYS[match.group(1)], DAYS[match.group(2) or match.group(1)]
         start, end = _clock(match.group(3), match.group(4)), _clock(match.group(5), match.group(6))
         if start is None:

@@ -317,6 +317,8 @@ class _Reader:
             "staff",
             "hours",
             "timers",
+            "limits",
+            "security",
         }
         for key in self.data:
             if key not in known:

@@ -15,11 +15,17 @@ from mailtickets.errors import ConfigError
 from mailtickets.models import Contact, Customer
 
 COLUMNS = {
-    "customer": "customer", "cliente": "customer",
-    "email": "email", "correo": "email", "e-mail": "email",
-    "name": "name", "nombre": "name",
-    "notify": "notify", "notificar": "notify", "avisar": "notify",
-}  # fmt: skip
+    "customer": "customer",
+    "cliente": "customer",
+    "email": "email",
+    "correo": "email",
+    "e-mail": "email",
+    "name": "name",
+    "nombre": "name",
+    "notify": "notify",
+    "notificar": "notify",
+    "avisar": "notify",
+}
 YES = {"", "1", "yes", "y", "true", "si", "sí", "s", "x"}
 NO = {"0", "no", "n", "false"}
 
@@ -114,8 +120,9 @@ def upsert(session: Session, row: ContactRow, report: ImportReport, now: datetim
     assert customer is not None and customer.id is not None
     contact = session.exec(select(Contact).where(Contact.email == row.email)).first()
     if contact is None:
-        session.add(Contact(customer_id=customer.id, email=row.email, name=row.name,
-                            notify=row.notify))  # fmt: skip
+        session.add(
+            Contact(customer_id=customer.id, email=row.email, name=row.name, notify=row.notify)
+        )
         report.added += 1
         return
     wanted = (customer.id, row.name or contact.name, row.notify)

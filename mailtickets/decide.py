@@ -18,6 +18,7 @@ class Action(StrEnum):
     STORE_ONLY = "store_only"  # machine mail added to its ticket, nobody told
     IGNORE = "ignore"  # kept in the inbound table only
     LIST_TICKETS = "list_tickets"  # a contact asked for their tickets by mail
+    UNVERIFIED_STAFF = "unverified_staff"  # a staff address that failed authentication
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Sender:
     email: str
     is_staff: bool
     customer_id: int | None
+    unverified: str = ""  # why a staff address was not trusted; "" when it was or is none
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,10 @@ def decide(
 ) -> Decision:
     """What to do with one mail; the reason names the rule that chose."""
     ticket = thread.ticket
+    if sender.unverified and not verdict.automatic:
+        return Decision(
+            Action.UNVERIFIED_STAFF, f"staff address not authenticated: {sender.unverified}", ticket
+        )
     if verdict.automatic:
         why = "; ".join(verdict.reasons)
         if ticket is not None:

@@ -172,12 +172,17 @@ class Effects:
         if automatic == "auto-replied":
             since = self.now - timedelta(hours=1)
             limit = self.settings.policy.max_auto_replies_per_hour
-            dropped |= {r for r in recipients
-                        if store.automatic_mail_count(self.session, r, since) >= limit}  # fmt: skip
+            dropped |= {
+                r for r in recipients if store.automatic_mail_count(self.session, r, since) >= limit
+            }
         if dropped and ticket is not None:
-            self.event(ticket, "not_sent", SYSTEM,
-                       f"{kind} not sent to {', '.join(sorted(dropped))} "
-                       "(hard bounce, or automatic replies per hour reached)")  # fmt: skip
+            self.event(
+                ticket,
+                "not_sent",
+                SYSTEM,
+                f"{kind} not sent to {', '.join(sorted(dropped))} "
+                "(hard bounce, or automatic replies per hour reached)",
+            )
         return tuple(r for r in recipients if r not in dropped)
 
     def queue(

@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
 import mailparser
 import nh3
+
+from mailtickets.config import Limits
 
 # Headers the later stages look at; everything else stays in the raw bytes.
 _KEPT_HEADERS = (
@@ -62,6 +66,7 @@ class ParsedMail:
     attachments: tuple[ParsedAttachment, ...] = ()
     headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     defects: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # limits the mail broke: what was not kept, and why
 
     def header(self, name: str) -> str:
         """First value of a kept header, '' when absent."""
@@ -91,14 +96,50 @@ def header_message_id(raw: bytes) -> str:
     return ids[0] if ids else ""
 
 
-def parse_mail(raw: bytes) -> ParsedMail:
-    """Parse `raw` as mail-parser sees it; never raises on malformed MIME or charsets."""
-    parsed = mailparser.parse_from_bytes(raw)
+def parse_mail(raw: bytes, limits: Limits | None = None) -> ParsedMail:
+    """Parse `raw` within `limits`; never raises on malformed MIME, charsets or size."""
+    limits = limits or Limits()
+    if len(raw) > limits.max_message_bytes:
+        problem = (
+            f"the message is {len(raw):,} bytes; the limit is "
+            f"{limits.max_message_bytes:,}: only its headers were read"
+        )
+        return _headers_only(raw, problem)
+    if _rough_depth(raw) > limits.max_mime_depth * 4:
+        return _headers_only(raw, f"MIME parts nested deeper than {limits.max_mime_depth} levels")
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+    except RecursionError:
+        return _headers_only(raw, f"MIME parts nested deeper than {limits.max_mime_depth} levels")
     msg: EmailMessage = parsed.message
-    from_name, from_addr = parseaddr(_decoded(msg.get("From", "")))
+    problems: list[str] = []
+    if _depth(msg) > limits.max_mime_depth:
+        problems.append(f"MIME parts nested deeper than {limits.max_mime_depth} levels")
     plain = "\n".join(parsed.text_plain).strip()
     raw_html = "\n".join(parsed.text_html).strip()
     safe_html = nh3.clean(raw_html) if raw_html else ""
+    attachments = _within_limits([_attachment(a) for a in parsed.attachments], limits, problems)
+    return _from_message(
+        raw,
+        msg,
+        plain or html_to_text(safe_html),
+        safe_html,
+        attachments,
+        tuple(str(d) for d in parsed.defects_categories),
+        tuple(problems),
+    )
+
+
+def _from_message(
+    raw: bytes,
+    msg: EmailMessage,
+    text: str,
+    html: str,
+    attachments: tuple[ParsedAttachment, ...],
+    defects: tuple[str, ...],
+    problems: tuple[str, ...],
+) -> ParsedMail:
+    from_name, from_addr = parseaddr(_decoded(msg.get("From", "")))
     return ParsedMail(
         message_id=header_message_id(raw),
         subject=_one_line(_decoded(msg.get("Subject", ""))),
@@ -109,12 +150,56 @@ def parse_mail(raw: bytes) -> ParsedMail:
         date=_date(msg.get("Date")),
         in_reply_to=_message_ids(str(msg.get("In-Reply-To", ""))),
         references=_message_ids(str(msg.get("References", ""))),
-        text=plain or html_to_text(safe_html),
-        html=safe_html,
-        attachments=tuple(_attachment(a) for a in parsed.attachments),
+        text=text,
+        html=html,
+        attachments=attachments,
         headers=_kept_headers(msg),
-        defects=tuple(str(d) for d in parsed.defects_categories),
+        defects=defects,
+        problems=problems,
     )
+
+
+def _headers_only(raw: bytes, problem: str) -> ParsedMail:
+    """A mail too big or too deep to read whole: its headers, and why the rest is missing."""
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    msg = BytesHeaderParser(policy=compat32).parsebytes(head)
+    return _from_message(raw, msg, "", "", (), (), (problem,))
+
+
+def _rough_depth(raw: bytes) -> int:
+    # Counted before parsing: the stdlib parser recurses once per nesting level.
+    return len(re.findall(rb"(?i)content-type:\s*multipart/", raw))
+
+
+def _depth(msg: EmailMessage) -> int:
+    deepest, stack = 0, [(msg, 1)]
+    while stack:
+        part, level = stack.pop()
+        deepest = max(deepest, level)
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            stack.extend((p, level + 1) for p in payload if isinstance(p, EmailMessage))
+    return deepest
+
+
+def _within_limits(
+    attachments: list[ParsedAttachment], limits: Limits, problems: list[str]
+) -> tuple[ParsedAttachment, ...]:
+    kept: list[ParsedAttachment] = []
+    for attachment in attachments:
+        if len(attachment.data) > limits.max_attachment_bytes:
+            problems.append(
+                f"attachment {attachment.filename!r} ({len(attachment.data):,} "
+                f"bytes) is over the {limits.max_attachment_bytes:,}-byte limit"
+            )
+        elif len(kept) >= limits.max_attachments:
+            problems.append(
+                f"attachment {attachment.filename!r} is beyond the limit of "
+                f"{limits.max_attachments} attachments"
+            )
+        else:
+            kept.append(attachment)
+    return tuple(kept)
 
 
 def html_to_text(html: str) -> str:

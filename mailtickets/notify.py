@@ -26,6 +26,10 @@ KINDS = (
     "reject",
     "command_error",
     "ticket_list",
+    "sla_breach",
+    "quarantine_report",
+    "spoof_warning",
+    "over_limit",
 )
 
 

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from mailtickets import store
 from mailtickets.apply import Applier, Outcome
+from mailtickets.authresults import verify_sender
 from mailtickets.bounces import Bounce, read_bounce
 from mailtickets.codes import find_code
 from mailtickets.config import Settings
@@ -76,7 +77,7 @@ class Pipeline:
 
     def _apply(self, session: Session, row: Inbound) -> Result:
         now = self.clock()
-        mail = parse_mail(row.raw)
+        mail = parse_mail(row.raw, self.settings.limits)
         verdict = triage(mail, self.settings.our_addresses)
         bounce = read_bounce(row.raw, mail) if verdict.bounce else None
         thread = self._thread(session, mail, bounce)
@@ -123,10 +124,19 @@ class Pipeline:
 
     def _sender(self, session: Session, mail: ParsedMail) -> Sender:
         contact = store.contact_by_email(session, mail.from_addr) if mail.from_addr else None
+        is_staff = self.settings.staff_by_email(mail.from_addr) is not None
+        unverified = ""
+        trusted = self.settings.policy.trusted_authserv_ids
+        if is_staff and trusted:
+            domain = mail.from_addr.rpartition("@")[2]
+            results = mail.headers.get("authentication-results", ())
+            verdict = verify_sender(results, trusted, domain)
+            unverified = "" if verdict.passed else verdict.reason
         return Sender(
             email=mail.from_addr,
-            is_staff=self.settings.staff_by_email(mail.from_addr) is not None,
+            is_staff=is_staff and not unverified,
             customer_id=contact.customer_id if contact else None,
+            unverified=unverified,
         )
 
     def _record_failure(self, inbound_id: int, exc: Exception) -> Result:
@@ -153,8 +163,14 @@ class Pipeline:
         ops = self.settings.policy.ops_address
         if not ops:
             return
-        context = {"id": row.id, "message_id": row.message_id or "(none)", "uid": row.uid,
-                   "mailbox": row.mailbox, "attempts": row.attempts, "error": row.error,
-                   "folder": self.settings.imap.failed_folder}  # fmt: skip
+        context = {
+            "id": row.id,
+            "message_id": row.message_id or "(none)",
+            "uid": row.uid,
+            "mailbox": row.mailbox,
+            "attempts": row.attempts,
+            "error": row.error,
+            "folder": self.settings.imap.failed_folder,
+        }
         fx = Effects(self.settings, self.renderer, session, now)
         fx.queue("quarantine_report", None, (ops,), context, automatic="auto-generated")

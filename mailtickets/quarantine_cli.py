@@ -28,18 +28,31 @@ def run_quarantine(engine: Engine, args: argparse.Namespace) -> int:
         with transaction(engine) as session:
             row = store.requeue_inbound(session, args.id)
         if row is None:
-            print(f"mailtickets: no quarantined mail with id {args.id}; see "
-                  "`mailtickets quarantine list`", file=sys.stderr)  # fmt: skip
+            print(
+                f"mailtickets: no quarantined mail with id {args.id}; see "
+                "`mailtickets quarantine list`",
+                file=sys.stderr,
+            )
             return 1
-        print(f"inbound {args.id} ({row.message_id or 'no Message-ID'}) queued again; "
-              "the next `run` cycle processes it")  # fmt: skip
+        print(
+            f"inbound {args.id} ({row.message_id or 'no Message-ID'}) queued again; "
+            "the next `run` cycle processes it"
+        )
         return 0
     with transaction(engine) as session:
-        rows = [{"id": r.id, "message_id": r.message_id, "mailbox": r.mailbox, "uid": r.uid,
-                 "attempts": r.attempts, "error": r.error,
-                 "quarantined_at": r.quarantined_at.isoformat() if r.quarantined_at else None,
-                 "on_server": r.server_state or "-"}
-                for r in store.inbound_rows(session, ["failed"])]  # fmt: skip
+        rows = [
+            {
+                "id": r.id,
+                "message_id": r.message_id,
+                "mailbox": r.mailbox,
+                "uid": r.uid,
+                "attempts": r.attempts,
+                "error": r.error,
+                "quarantined_at": r.quarantined_at.isoformat() if r.quarantined_at else None,
+                "on_server": r.server_state or "-",
+            }
+            for r in store.inbound_rows(session, ["failed"])
+        ]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0

@@ -52,9 +52,10 @@ def calendar_for(settings: Settings, department: Department) -> BusinessCalendar
     return BusinessCalendar(
         tz=settings.tickets.tz,
         weekly=department.hours or hours.weekly,
-        is_closed=holiday_checker(hours.holidays_country, hours.holidays_subdiv,
-                                  hours.closed_dates),
-    )  # fmt: skip
+        is_closed=holiday_checker(
+            hours.holidays_country, hours.holidays_subdiv, hours.closed_dates
+        ),
+    )
 
 
 def first_response_due(settings: Settings, department: Department, opened: datetime) -> datetime:
@@ -133,8 +134,9 @@ def _remind(fx: Effects, ticket: Ticket) -> str:
 
 
 def _autoclose(fx: Effects, ticket: Ticket) -> str:
-    fx.set_status(ticket, "closed", SYSTEM,
-                  f"no reply {fx.settings.tickets.close_after} after the reminder")  # fmt: skip
+    fx.set_status(
+        ticket, "closed", SYSTEM, f"no reply {fx.settings.tickets.close_after} after the reminder"
+    )
     ticket.remind_at = None
     recipients = fx.customer_recipients(ticket)
     fx.queue("autoclose", ticket, recipients, fx.context(ticket))
@@ -148,8 +150,12 @@ def _escalate(fx: Effects, ticket: Ticket) -> str:
     minutes = int(dept.first_response.total_seconds() // 60) if dept.first_response else 0
     context = fx.context(ticket, opened=opened, first_response_minutes=minutes)
     fx.queue("sla_breach", ticket, recipients, context, automatic="auto-generated")
-    fx.event(ticket, "sla_breach", SYSTEM, f"no first answer within {dept.first_response} "
-             "of business time")  # fmt: skip
+    fx.event(
+        ticket,
+        "sla_breach",
+        SYSTEM,
+        f"no first answer within {dept.first_response} of business time",
+    )
     return f"escalated → {', '.join(recipients)}"
 
 

@@ -31,8 +31,9 @@ MAILS = TRIALS * PER_TRIAL
 def variant(name: str, n: int) -> bytes:
     """Mail `name` with its own Message-ID and subject, as if another customer wrote it."""
     raw = eml(name)
-    raw = re.sub(rb"(?im)^message-id:.*\n", f"Message-ID: <crash-{n}@test.example>\n".encode(),
-                 raw, count=1)  # fmt: skip
+    raw = re.sub(
+        rb"(?im)^message-id:.*\n", f"Message-ID: <crash-{n}@test.example>\n".encode(), raw, count=1
+    )
     return raw
 
 

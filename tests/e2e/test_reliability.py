@@ -46,8 +46,11 @@ def test_4xx_backs_off_with_jitter_and_5xx_fails_on_the_ticket(world: World) -> 
     world.sink.replies = ["451 4.3.0 Intentelo mas tarde", "550 5.1.1 Usuario desconocido"]
     world.deliver(eml("new-gmail-plain.eml"))
     world.cycle()
-    states = rows(world, "SELECT kind, state, attempts, last_error, next_attempt_at, created_at "
-                         "FROM outbox ORDER BY id")
+    states = rows(
+        world,
+        "SELECT kind, state, attempts, last_error, next_attempt_at, created_at "
+        "FROM outbox ORDER BY id",
+    )
     (ack_kind, ack_state, ack_tries, ack_error, due, created), notice = states
     assert (ack_kind, ack_state, ack_tries) == ("ack", "pending", 1) and "451" in ack_error
     delay = datetime.fromisoformat(due) - datetime.fromisoformat(created)
@@ -63,11 +66,16 @@ def test_4xx_backs_off_with_jitter_and_5xx_fails_on_the_ticket(world: World) -> 
 def dsn_for(world: World, failed: str) -> bytes:
     """A bounce of our acknowledgement, as the relay's MTA returns it to the VERP address."""
     ack = world.sink.to(failed)[0]
-    raw = eml("dsn-bounce.eml", ack_message_id=str(ack.message["Message-ID"]).strip(),
-              code=str(world.tickets()[0]["code"]))  # fmt: skip
+    raw = eml(
+        "dsn-bounce.eml",
+        ack_message_id=str(ack.message["Message-ID"]).strip(),
+        code=str(world.tickets()[0]["code"]),
+    )
     raw = raw.replace(b"pedro.gomez.floristeria@gmail.com", failed.encode())
-    return raw.replace(b"Delivered-To: soporte@", f"Delivered-To: {ack.mail_from}\n"
-                       "X-Original-Delivered-To: soporte@".encode())  # fmt: skip
+    return raw.replace(
+        b"Delivered-To: soporte@",
+        f"Delivered-To: {ack.mail_from}\nX-Original-Delivered-To: soporte@".encode(),
+    )
 
 
 def test_bounce_is_recorded_on_its_ticket_and_suppresses_automatic_mail(world: World) -> None:
@@ -104,13 +112,13 @@ def test_automatic_answers_to_one_sender_are_limited_per_hour(world: World) -> N
     assert len(world.sink.to("impaciente@cliente.es")) == 5  # only five acknowledgements
 
 
-def test_two_instances_pointed_at_each_other_settle(world: World, dovecot: Dovecot,
-                                                    sink: SmtpSink) -> None:
+def test_two_instances_pointed_at_each_other_settle(
+    world: World, dovecot: Dovecot, sink: SmtpSink
+) -> None:
     other_user = dovecot.add_user()
     other_dir = world.tmp / "other"
     other_dir.mkdir()
-    config = write_config(other_dir / "config.toml", dovecot, other_user, sink,
-                          other_dir / "mt.db")  # fmt: skip
+    config = write_config(other_dir / "config.toml", dovecot, other_user, sink, other_dir / "mt.db")
     config.write_text(config.read_text().replace("hostingejemplo.es", "otrohosting.es"))
     other = World(dovecot, other_user, sink, config, other_dir)
     # The other company's staff answer (a person wrote it) reaches our support address.
@@ -129,3 +137,55 @@ def test_two_instances_pointed_at_each_other_settle(world: World, dovecot: Dovec
     to_each_other = [m for m in sink.received if set(m.rcpt_tos) & set(mailboxes)]
     assert len(to_each_other) == 1  # our acknowledgement, which the other side never answers
     assert other.tickets() == []
+
+
+TRUSTED_PASS = (
+    "Authentication-Results: mx.hostingejemplo.es; dkim=pass "
+    "header.d=hostingejemplo.es; dmarc=pass header.from=hostingejemplo.es\n"
+)
+TRUSTED_FAIL = (
+    "Authentication-Results: mx.hostingejemplo.es; dkim=none; "
+    "dmarc=fail header.from=hostingejemplo.es\n"
+)
+FORGED_TRUSTED = TRUSTED_PASS
+FORGED_OTHER = TRUSTED_PASS.replace("mx.hostingejemplo.es;", "mx.atacante.example;")
+
+
+def staff_mail_with(headers: list[str], code: str, body: str) -> bytes:
+    """Ana's reply as it reaches the mailbox: header lines on top, in arrival order."""
+    return "".join(headers).encode() + mail_from(ANA, f"Re: [{code}] x", body)
+
+
+def test_staff_commands_need_dkim_or_dmarc_pass_from_the_trusted_server(world: World) -> None:
+    world.config.write_text(
+        world.config.read_text() + '\n[security]\ntrusted_authserv_ids = ["mx.hostingejemplo.es"]\n'
+    )
+    world.deliver(eml("new-gmail-plain.eml"))
+    world.cycle()
+    code = str(world.tickets()[0]["code"])
+    forged = [
+        [],  # no header at all
+        [TRUSTED_FAIL, FORGED_TRUSTED],  # a forged pass below the trusted one
+        [FORGED_OTHER, TRUSTED_FAIL],  # a pass above, from a server we do not trust
+    ]
+    for headers in forged:
+        world.deliver(staff_mail_with(headers, code, "#cerrar\n#prioridad urgente\nHecho."))
+    world.cycle()
+    ticket = world.show(code)
+    assert (ticket["status"], ticket["priority"]) == ("new", "normal")
+    assert [m["direction"] for m in ticket["messages"]] == [
+        "in",
+        "internal",
+        "internal",
+        "internal",
+    ]
+    assert world.sink.to(LAURA)[-1].message["Subject"].startswith(f"[{code}] Hemos recibido")
+    warnings = world.sink.to(ANA)[1:]
+    assert len(warnings) == 3 and all(
+        "no verificado" in str(w.message["Subject"]) for w in warnings
+    )
+
+    world.deliver(staff_mail_with([TRUSTED_PASS], code, "#prioridad alta\nLo miramos."))
+    world.cycle()
+    assert world.show(code)["priority"] == "high"
+    assert "Lo miramos." in world.sink.to(LAURA)[-1].text
