@@ -78,6 +78,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo(args.keep)
     settings = load_settings(args.config or default_config_path())
+    for warning in settings.warnings:
+        print(f"mailtickets: warning: {warning}", file=sys.stderr)
     if args.command == "check":
         from mailtickets.check import run_check
 

@@ -138,6 +138,7 @@ class Settings:
     timers: TimerSettings = TimerSettings()
     limits: Limits = Limits()
     policy: PolicySettings = PolicySettings()
+    warnings: tuple[str, ...] = ()
 
     @property
     def our_addresses(self) -> frozenset[str]:
@@ -340,8 +341,27 @@ class _Reader:
             timers=self.timers(),
             limits=self.limits(),
             policy=policy,
+            warnings=self.warnings(),
         )
         return settings
+
+    def warnings(self) -> tuple[str, ...]:
+        """A password written in a file that other users can read."""
+        inline = [
+            name
+            for name in ("imap", "smtp")
+            if isinstance(self.data.get(name), dict) and "password" in self.data[name]
+        ]
+        try:
+            mode = self.path.stat().st_mode
+        except OSError:
+            return ()
+        if inline and mode & 0o044:
+            return (
+                f"{self.path} holds a password ([{inline[0]}] password) and other users "
+                f"can read it: chmod 600 {self.path}, or use password_file/password_env",
+            )
+        return ()
 
     def imap(self) -> ImapSettings:
         s = self.section("imap")

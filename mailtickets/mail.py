@@ -8,8 +8,9 @@ import hashlib
 import html as htmllib
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
 from email.parser import BytesHeaderParser
@@ -111,6 +112,8 @@ def parse_mail(raw: bytes, limits: Limits | None = None) -> ParsedMail:
         parsed = mailparser.parse_from_bytes(raw)
     except RecursionError:
         return _headers_only(raw, f"MIME parts nested deeper than {limits.max_mime_depth} levels")
+    except Exception as exc:  # mail-parser's own bugs on broken MIME: keep the raw text
+        return _unparsed(raw, exc)
     msg: EmailMessage = parsed.message
     problems: list[str] = []
     if _depth(msg) > limits.max_mime_depth:
@@ -164,6 +167,15 @@ def _headers_only(raw: bytes, problem: str) -> ParsedMail:
     head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
     msg = BytesHeaderParser(policy=compat32).parsebytes(head)
     return _from_message(raw, msg, "", "", (), (), (problem,))
+
+
+def _unparsed(raw: bytes, exc: Exception) -> ParsedMail:
+    """Headers, and the body as raw text, for MIME the parser could not take apart."""
+    parts = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)
+    body = parts[1].decode("utf-8", "replace")[:100_000] if len(parts) > 1 else ""
+    problem = f"the MIME structure could not be read ({exc.__class__.__name__}): raw text kept"
+    mail = _headers_only(raw, problem)
+    return replace(mail, text=body.strip())
 
 
 def _rough_depth(raw: bytes) -> int:
@@ -220,7 +232,7 @@ def safe_filename(name: str) -> str:
 def _decoded(value: Any) -> str:
     try:
         return str(make_header(decode_header(str(value))))
-    except (UnicodeError, LookupError, binascii.Error, ValueError):
+    except (UnicodeError, LookupError, binascii.Error, ValueError, HeaderParseError):
         return str(value)
 
 

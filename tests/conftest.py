@@ -175,6 +175,7 @@ def write_config(
             tickets_extra=tickets_extra,
         )
     )
+    path.chmod(0o600)  # it holds a password: keep it private, as ops would
     return path
 
 

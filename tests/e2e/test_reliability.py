@@ -189,3 +189,37 @@ def test_staff_commands_need_dkim_or_dmarc_pass_from_the_trusted_server(world: W
     world.cycle()
     assert world.show(code)["priority"] == "high"
     assert "Lo miramos." in world.sink.to(LAURA)[-1].text
+
+
+def test_hostile_and_oversized_mail_is_kept_and_answered_politely(world: World) -> None:
+    world.config.write_text(
+        world.config.read_text() + "\n[limits]\nmax_attachment_bytes = 1000000\n"
+    )
+    world.deliver(eml("broken-mime.eml"))
+    world.deliver(eml("new-apple-mail-attachment.eml"))  # a 2 MB PDF, over the 1 MB limit
+    report = world.cycle()
+    assert [r.state for r in report.results] == ["done", "done"]
+    apple = next(t for t in world.tickets() if t["requester"] == "carmen@estudiocarmen.com")
+    detail = world.show(str(apple["code"]))
+    assert detail["messages"][0]["attachments"] == []
+    assert any(e["kind"] == "over_limit" for e in detail["events"])
+    (notice,) = [
+        m
+        for m in world.sink.to("carmen@estudiocarmen.com")
+        if "No hemos podido guardar" in str(m.message["Subject"])
+    ]
+    assert "Captura de pantalla" in notice.text and "1.0 MB por adjunto" in notice.text
+    raw = rows(world, "SELECT length(raw) FROM inbound ORDER BY id")
+    # The whole mail is kept, as the server stored it (with CRLF line ends).
+    assert raw[1][0] == len(eml("new-apple-mail-attachment.eml").replace(b"\n", b"\r\n"))
+    broken = next(t for t in world.tickets() if t["requester"] == "pedro@pedrosanchez.es")
+    names = world.show(str(broken["code"]))["messages"][0]["attachments"]
+    assert all("/" not in n and ".." not in n for n in names)
+
+
+def test_passwords_never_reach_logs_or_output(world: World) -> None:
+    world.deliver(eml("new-gmail-plain.eml"))
+    for args in (("-v", "run", "--once"), ("check",), ("tickets", "--json")):
+        rc, out, err = world.cli(*args)
+        assert rc == 0, err
+        assert "secret" not in out + err, args

@@ -126,3 +126,15 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "reminder_after" in lines[0] and str(path) in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_readable_file_with_a_password_draws_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('password_env = "MT_TEST_PASSWORD"', 'password = "s3cret"'))
+    path.chmod(0o644)
+    (warning,) = load_settings(path).warnings
+    assert "chmod 600" in warning and "s3cret" not in warning
+    path.chmod(0o600)
+    assert load_settings(path).warnings == ()
+    env_only = write(tmp_path, GOOD)
+    env_only.chmod(0o644)
+    assert load_settings(env_only).warnings == ()
