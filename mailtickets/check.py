@@ -14,6 +14,7 @@ from mailtickets.db import open_database
 from mailtickets.errors import ConfigError, TemporaryError
 from mailtickets.ingest import connect
 from mailtickets.notify import KINDS, Renderer
+from mailtickets.outbox import connect_relay
 
 
 def sample_context(settings: Settings) -> dict[str, Any]:
@@ -102,16 +103,7 @@ def _smtp(settings: Settings) -> str:
     smtp = settings.smtp
 
     async def ehlo() -> None:
-        client = aiosmtplib.SMTP(
-            hostname=smtp.host,
-            port=smtp.port,
-            timeout=smtp.timeout,
-            use_tls=smtp.security == "ssl",
-            start_tls=smtp.security == "starttls",
-        )
-        await client.connect()
-        if smtp.username:
-            await client.login(smtp.username, smtp.password)
+        client = await connect_relay(smtp)
         await client.quit()
 
     try:

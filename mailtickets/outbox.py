@@ -79,7 +79,8 @@ def _claim(engine: Engine, now: datetime, limit: int) -> list[Outbox]:
         return mine
 
 
-async def _deliver(settings: SmtpSettings, rows: list[Outbox]) -> list[Attempt]:
+async def connect_relay(settings: SmtpSettings) -> aiosmtplib.SMTP:
+    """A connected, logged-in client; STARTTLS failing raises, never falls back to clear."""
     client = aiosmtplib.SMTP(
         hostname=settings.host,
         port=settings.port,
@@ -87,10 +88,15 @@ async def _deliver(settings: SmtpSettings, rows: list[Outbox]) -> list[Attempt]:
         use_tls=settings.security == "ssl",
         start_tls=settings.security == "starttls",
     )
+    await client.connect()
+    if settings.username:
+        await client.login(settings.username, settings.password)
+    return client
+
+
+async def _deliver(settings: SmtpSettings, rows: list[Outbox]) -> list[Attempt]:
     try:
-        await client.connect()
-        if settings.username:
-            await client.login(settings.username, settings.password)
+        client = await connect_relay(settings)
     except (aiosmtplib.SMTPException, OSError) as exc:
         detail = f"SMTP relay {settings.host}:{settings.port}: {exc}"
         log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
