@@ -19,9 +19,14 @@ from mailtickets.errors import TemporaryError
 from mailtickets.ingest import Mailbox
 from mailtickets.notify import Renderer
 from mailtickets.pipeline import Pipeline, Result
+from mailtickets.sdnotify import notify
 from mailtickets.timers import Fired, Sweeper
 
 log = logging.getLogger("mailtickets.daemon")
+
+
+# The loop pings systemd's watchdog at least this often; the unit allows twice as long.
+WATCHDOG_SECONDS = 30
 
 
 def utc_now() -> datetime:
@@ -116,9 +121,12 @@ class Daemon:
         scheduler.every(_seconds(timers.outbox_interval)).seconds.do(self._deliver, CycleReport())
         log.info("mailtickets running: %s, polling every %ss", self.mailbox.key, poll)
         self.cycle()
+        notify("READY=1")
         while not self.stopping:
+            notify("WATCHDOG=1")
             scheduler.run_pending()
-            self._wait(max(0.5, min(scheduler.idle_seconds or poll, poll)))
+            self._wait(max(0.5, min(scheduler.idle_seconds or poll, poll, WATCHDOG_SECONDS)))
+        notify("STOPPING=1")
         self.mailbox.close()
         log.info("mailtickets stopped")
 
