@@ -30,6 +30,8 @@ class ImapSettings:
     folder: str = "INBOX"
     processed_folder: str = ""
     failed_folder: str = ""
+    backlog: str = "all"  # all | none | since:YYYY-MM-DD
+    quiet_older_than: timedelta = timedelta(days=7)
     batch_size: int = 50
     poll_interval: timedelta = timedelta(seconds=60)
     idle: bool = True
@@ -376,6 +378,8 @@ class _Reader:
             folder=s.text("folder", "INBOX"),
             processed_folder=s.text("processed_folder", ""),
             failed_folder=s.text("failed_folder", ""),
+            backlog=self.backlog(s),
+            quiet_older_than=s.duration("quiet_older_than", timedelta(days=7)),
             batch_size=self.positive(s, "batch_size", 50),
             poll_interval=poll,
             idle=bool(s.get("idle", bool, True)),
@@ -383,6 +387,19 @@ class _Reader:
         )
         s.done()
         return result
+
+    @staticmethod
+    def backlog(s: _Section) -> str:
+        value = s.text("backlog", "all")
+        if value in ("all", "none"):
+            return value
+        try:
+            date.fromisoformat(value.removeprefix("since:"))
+        except ValueError:
+            value = ""
+        if not value.startswith("since:"):
+            raise s.error("backlog", 'use "all", "none" or "since:YYYY-MM-DD"')
+        return value
 
     def smtp(self) -> SmtpSettings:
         s = self.section("smtp")

@@ -23,6 +23,8 @@ class Effects:
 
     def __init__(self, settings: Settings, renderer: Renderer, session: Session, now: datetime):
         self.settings, self.renderer, self.session, self.now = settings, renderer, session, now
+        # Old mail taken in from a mailbox's backlog: stored and threaded, nobody mailed.
+        self.quiet = False
 
     def ticket(self, ticket_id: int) -> Ticket:
         ticket = self.session.get(Ticket, ticket_id)
@@ -196,6 +198,10 @@ class Effects:
         automatic: str = "auto-replied",
     ) -> None:
         """Render `kind` and put it in the outbox, threaded under the ticket's messages."""
+        if self.quiet:
+            if ticket is not None:
+                self.event(ticket, "not_sent", SYSTEM, f"{kind}: old mail from the backlog")
+            return
         if automatic:
             recipients = self._deliverable(ticket, kind, recipients, automatic)
         if not recipients:

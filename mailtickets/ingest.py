@@ -9,7 +9,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from imapclient import IMAPClient
@@ -104,6 +104,8 @@ class Mailbox:
         new_uids = sorted(
             u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid
         )
+        if last_uid == 0 and self._first_start():
+            new_uids = self._backlog(new_uids)
         saved = duplicates = 0
         for batch in _batches(new_uids, self.settings.batch_size):
             fetched = self.client.fetch(batch, FETCH_ITEMS)
@@ -111,6 +113,34 @@ class Mailbox:
             self._mark_done(batch)
             saved, duplicates = saved + added, duplicates + dupes
         return IngestReport(saved, duplicates)
+
+    def _first_start(self) -> bool:
+        with transaction(self.engine) as session:
+            return store.checkpoint(session, self.key) is None
+
+    def _backlog(self, uids: list[int]) -> list[int]:
+        """SPEC §9: which mail already in the mailbox at the first start is taken in."""
+        backlog = self.settings.backlog
+        if backlog == "all" or not uids:
+            return uids
+        if backlog == "none":
+            kept: set[int] = set()
+        else:
+            since = date.fromisoformat(backlog.removeprefix("since:"))
+            kept = set(self.client.search(["SINCE", since]))
+        skipped = [u for u in uids if u not in kept]
+        log.info(
+            "mailbox %s: first start, backlog %r: %d old message(s) left unread",
+            self.key,
+            backlog,
+            len(skipped),
+        )
+        if skipped and not kept:
+            # Nothing to fetch, but the checkpoint must still move past the old mail.
+            uidvalidity = int(self.client.select_folder(self.settings.folder)[b"UIDVALIDITY"])
+            with transaction(self.engine) as session:
+                store.save_checkpoint(session, self.key, uidvalidity, max(skipped))
+        return [u for u in uids if u in kept]
 
     def _last_uid(self, uidvalidity: int) -> int:
         with transaction(self.engine) as session:

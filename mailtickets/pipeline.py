@@ -91,6 +91,8 @@ class Pipeline:
             wants_list=is_list_request(mail.subject),
         )
         applier = Applier(self.settings, self.renderer, session, now)
+        arrived = row.internal_date
+        applier.quiet = arrived is not None and now - arrived > self.settings.imap.quiet_older_than
         outcome: Outcome = applier.apply(decision, mail, row, bounce)
         row.state = outcome.state
         row.outcome = f"{outcome.action}: {outcome.detail}"

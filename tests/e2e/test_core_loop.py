@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from email import message_from_bytes
 
-from tests.conftest import World, eml
+from tests.conftest import World, eml, utc
 from tests.servers import Received
 
 LAURA = "laura.martinez@gmail.com"
@@ -293,3 +293,34 @@ def test_english_locale_and_site_template_override(world: World) -> None:
     assert "We have received your request" in str(ack.message["Subject"])
     assert "SITE NOTICE" in str(only(world.sink.to(ANA)).message["Subject"])
     assert world.tickets()[0]["priority"] == "urgent"
+
+
+def test_first_start_on_a_full_mailbox_does_not_flood_customers(world: World) -> None:
+    old, recent = utc(2026, 1, 10, 9), utc(2026, 11, 20, 9)
+    world.deliver(eml("new-outlook-latin1.eml"), when=old)
+    world.deliver(eml("new-thunderbird-windows1252.eml"), when=recent)
+    text = world.config.read_text().replace(
+        'folder = "INBOX"',
+        'folder = "INBOX"\nbacklog = "since:2026-11-01"\nquiet_older_than = "1d"',
+    )
+    world.config.write_text(text)
+    report = world.cycle(clock=lambda: utc(2026, 11, 23, 9))
+    assert report.saved == 1  # January's mail was left alone
+    (ticket,) = world.tickets()
+    assert ticket["requester"] == "miguel@tallerhernandez.es"
+    assert world.sink.received == []  # three days old: a ticket, but nobody is mailed
+    assert any(e["kind"] == "not_sent" for e in world.show(str(ticket["code"]))["events"])
+    world.deliver(eml("new-gmail-plain.eml"))  # new mail after the first start is answered
+    world.cycle()
+    assert len(world.sink.to(LAURA)) == 1
+
+
+def test_backlog_none_starts_after_the_mail_already_there(world: World) -> None:
+    world.deliver(eml("new-outlook-latin1.eml"))
+    world.config.write_text(
+        world.config.read_text().replace('folder = "INBOX"', 'folder = "INBOX"\nbacklog = "none"')
+    )
+    assert world.cycle().saved == 0
+    world.deliver(eml("new-gmail-plain.eml"))
+    assert world.cycle().saved == 1
+    assert [t["requester"] for t in world.tickets()] == [LAURA]
