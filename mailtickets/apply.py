@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -220,15 +221,17 @@ class Applier(Effects):
 
     def record_bounce(self, ticket: Ticket, bounce: Bounce) -> Outcome:
         """A delivery failure of our mail: on the ticket, and hard bounces suppressed."""
-        ours = store.outbox_ticket(self.session, bounce.outbox_id, bounce.original_message_id)
+        ours = store.bounced_mail(self.session, bounce)
         if ours is not None:
             ours.state = "bounced"
             ours.last_error = bounce.summary()[:2000]
             self.session.add(ours)
         what = f"{ours.kind} {ours.message_id}" if ours else "our mail"
         self.event(ticket, "delivery_failed", "bounce", f"{what}: {bounce.summary()}")
+        sent_to = set(json.loads(ours.recipients)) if ours is not None else set()
         for failed in bounce.recipients:
-            if failed.hard and ours is not None:
+            # Only an address that mail really went to can be suppressed by its bounce.
+            if failed.hard and failed.address in sent_to:
                 store.suppress(self.session, failed.address, bounce.summary(), self.now)
         return Outcome("done", "bounce", ticket.code, bounce.summary())
 

@@ -11,7 +11,7 @@ from email.policy import compat32
 
 from mailtickets.mail import ParsedMail
 
-_VERP = re.compile(r"\+b-(\d+)@", re.IGNORECASE)
+_VERP = re.compile(r"\+b-(\d+)-([0-9a-f]{12})@", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class FailedRecipient:
 @dataclass(frozen=True)
 class Bounce:
     outbox_id: int | None  # from the VERP envelope address the bounce was sent to
+    verp_token: str  # must match the outbox row's, or the VERP id is not believed
     original_message_id: str  # from the returned headers
     recipients: tuple[FailedRecipient, ...]
 
@@ -39,14 +40,16 @@ class Bounce:
 def read_bounce(raw: bytes, mail: ParsedMail) -> Bounce:
     """What a bounce says; fields it lacks stay empty rather than raising."""
     msg = message_from_bytes(raw, policy=compat32)
+    verp = _verp(mail)
     return Bounce(
-        outbox_id=_verp_id(mail),
+        outbox_id=verp[0] if verp else None,
+        verp_token=verp[1] if verp else "",
         original_message_id=_original_message_id(msg),
         recipients=tuple(_failed_recipients(msg)),
     )
 
 
-def _verp_id(mail: ParsedMail) -> int | None:
+def _verp(mail: ParsedMail) -> tuple[int, str] | None:
     candidates = (
         *mail.to,
         *mail.headers.get("delivered-to", ()),
@@ -55,7 +58,7 @@ def _verp_id(mail: ParsedMail) -> int | None:
     for address in candidates:
         match = _VERP.search(address)
         if match:
-            return int(match.group(1))
+            return int(match.group(1)), match.group(2).lower()
     return None
 
 

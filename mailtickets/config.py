@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -51,12 +52,17 @@ class SmtpSettings:
     batch_size: int = 100
     verp: bool = True
 
-    def bounce_address(self, outbox_id: int) -> str:
-        """Envelope sender naming one outgoing mail, so a bounce says which one failed."""
+    def bounce_address(self, outbox_id: int, message_id: str) -> str:
+        """Envelope sender naming one outgoing mail, so a bounce says which one failed; the
+        token (from the mail's random Message-ID) stops forged bounces naming a guessed id."""
         if not self.verp:
             return self.from_address
         local, _, domain = self.from_address.partition("@")
-        return f"{local}+b-{outbox_id}@{domain}"
+        return f"{local}+b-{outbox_id}-{verp_token(message_id)}@{domain}"
+
+
+def verp_token(message_id: str) -> str:
+    return hashlib.sha256(message_id.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -68,32 +68,48 @@ class Daemon:
         self.waiting = False
 
     def cycle(self) -> CycleReport:
-        """Ingest, process, deliver: each stage runs even when an earlier one hit a server fault."""
+        """Ingest, process, sweep, deliver: each stage runs whatever an earlier one hit."""
         report = CycleReport()
-        try:
-            ingested = self.mailbox.ingest()
-            report.saved, report.duplicates = ingested.saved, ingested.duplicates
-        except TemporaryError as exc:
-            report.errors.append(str(exc))
-            log.warning("ingest: %s", exc)
-        report.results = self.pipeline.process_pending()
-        self._set_aside_quarantined(report)
-        report.fired = self.sweeper.sweep(self.clock())
-        self._deliver(report)
+        self._stage(report, "ingest", lambda: self._ingest(report))
+        self._stage(report, "process", lambda: self._process(report))
+        self._stage(report, "quarantine on server", self.mailbox.quarantine_on_server)
+        self._stage(report, "timers", lambda: self._sweep(report))
+        self._stage(report, "delivery", lambda: self._deliver(report))
         return report
-
-    def _set_aside_quarantined(self, report: CycleReport) -> None:
-        try:
-            self.mailbox.quarantine_on_server()
-        except TemporaryError as exc:
-            report.errors.append(str(exc))
-            log.warning("quarantine on server: %s", exc)
 
     def sweep(self) -> CycleReport:
         """Timers only, then delivery: what `sweep --at` and the timer schedule run."""
-        report = CycleReport(fired=self.sweeper.sweep(self.clock()))
-        self._deliver(report)
+        report = CycleReport()
+        self._stage(report, "timers", lambda: self._sweep(report))
+        self._stage(report, "delivery", lambda: self._deliver(report))
         return report
+
+    def deliver(self) -> CycleReport:
+        report = CycleReport()
+        self._stage(report, "delivery", lambda: self._deliver(report))
+        return report
+
+    @staticmethod
+    def _stage(report: CycleReport, name: str, run: Callable[[], object]) -> None:
+        """A stage boundary: a fault is logged and reported, and the daemon goes on."""
+        try:
+            run()
+        except TemporaryError as exc:
+            report.errors.append(str(exc))
+            log.warning("%s: %s", name, exc)
+        except Exception as exc:  # a bug or a broken template must not stop the daemon
+            report.errors.append(f"{name}: {exc.__class__.__name__}: {exc}")
+            log.exception("%s failed; going on with the next stage", name)
+
+    def _ingest(self, report: CycleReport) -> None:
+        ingested = self.mailbox.ingest()
+        report.saved, report.duplicates = ingested.saved, ingested.duplicates
+
+    def _process(self, report: CycleReport) -> None:
+        report.results = self.pipeline.process_pending(progress=lambda: notify("WATCHDOG=1"))
+
+    def _sweep(self, report: CycleReport) -> None:
+        report.fired = self.sweeper.sweep(self.clock())
 
     def _deliver(self, report: CycleReport) -> None:
         delivered = outbox.flush(self.settings.smtp, self.engine, self.clock())
@@ -118,10 +134,10 @@ class Daemon:
         timers = self.settings.timers
         scheduler.every(poll).seconds.do(self.cycle)
         scheduler.every(_seconds(timers.sweep_interval)).seconds.do(self.sweep)
-        scheduler.every(_seconds(timers.outbox_interval)).seconds.do(self._deliver, CycleReport())
+        scheduler.every(_seconds(timers.outbox_interval)).seconds.do(self.deliver)
         log.info("mailtickets running: %s, polling every %ss", self.mailbox.key, poll)
-        self.cycle()
         notify("READY=1")
+        self.cycle()
         while not self.stopping:
             notify("WATCHDOG=1")
             scheduler.run_pending()

@@ -103,7 +103,11 @@ def decide(
         )
     if verdict.automatic:
         why = "; ".join(verdict.reasons)
-        if ticket is not None:
+        # A robot joins a ticket only as a bounce of our own mail or on behalf of someone
+        # who may write to it: a fake auto-reply must not slip text into a stranger's ticket.
+        if ticket is not None and (
+            thread.found_by.startswith("bounce") or may_write(sender, ticket)
+        ):
             return Decision(Action.STORE_ONLY, f"automatic mail ({why})", ticket)
         return Decision(Action.IGNORE, f"automatic mail ({why})")
     if ticket is None:

@@ -84,7 +84,9 @@ class Effects:
         ticket.status = status
         ticket.closed_at = self.now if status == "closed" else None
         if status != "waiting":
-            ticket.remind_at = ticket.reminder_sent_at = None
+            ticket.remind_at = ticket.reminder_sent_at = ticket.reminder_outbox_id = None
+        if status in ("closed", "merged"):
+            ticket.first_response_due = None
         self.touch(ticket)
         return True
 
@@ -94,13 +96,13 @@ class Effects:
         ticket.first_response_due = None
         if ticket.status == "waiting":
             ticket.remind_at = self.now + self.settings.tickets.reminder_after
-            ticket.reminder_sent_at = None
+            ticket.reminder_sent_at = ticket.reminder_outbox_id = None
         self.touch(ticket)
 
     def heard_from_customer(self, ticket: Ticket) -> None:
         """Any customer message cancels a pending reminder and auto-close."""
         ticket.last_customer_at = self.now
-        ticket.remind_at = ticket.reminder_sent_at = None
+        ticket.remind_at = ticket.reminder_sent_at = ticket.reminder_outbox_id = None
         self.touch(ticket)
 
     def event(self, ticket: Ticket, kind: str, actor: str, detail: str) -> None:
@@ -196,16 +198,17 @@ class Effects:
         reply_to: str = "",
         from_name: str = "",
         automatic: str = "auto-replied",
-    ) -> None:
-        """Render `kind` and put it in the outbox, threaded under the ticket's messages."""
+    ) -> Outbox | None:
+        """Render `kind` and put it in the outbox, threaded under the ticket's messages;
+        the row, or None when nobody may be sent it."""
         if self.quiet:
             if ticket is not None:
                 self.event(ticket, "not_sent", SYSTEM, f"{kind}: old mail from the backlog")
-            return
+            return None
         if automatic:
             recipients = self._deliverable(ticket, kind, recipients, automatic)
         if not recipients:
-            return
+            return None
         references = (
             store.thread_references(self.session, ticket.id) if ticket and ticket.id else []
         )
@@ -220,18 +223,19 @@ class Effects:
             auto_submitted=automatic,
         )
         outgoing = compose(self.renderer.render(kind, context), envelope, self.now)
-        self.session.add(
-            Outbox(
-                ticket_id=ticket.id if ticket else None,
-                kind=kind,
-                message_id=outgoing.message_id,
-                envelope_from=outgoing.envelope_from,
-                recipients=store.recipients_json(outgoing.recipients),
-                raw=outgoing.raw,
-                automatic=bool(automatic),
-                next_attempt_at=self.now,
-                created_at=self.now,
-            )
+        row = Outbox(
+            ticket_id=ticket.id if ticket else None,
+            kind=kind,
+            message_id=outgoing.message_id,
+            envelope_from=outgoing.envelope_from,
+            recipients=store.recipients_json(outgoing.recipients),
+            raw=outgoing.raw,
+            automatic=bool(automatic),
+            next_attempt_at=self.now,
+            created_at=self.now,
         )
+        self.session.add(row)
+        self.session.flush()
         if ticket is not None:
             self.event(ticket, "queued", SYSTEM, f"{kind} → {', '.join(recipients)}")
+        return row

@@ -15,6 +15,7 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from mailtickets import store
 from mailtickets.config import ImapSettings
@@ -48,6 +49,8 @@ def connect(settings: ImapSettings) -> IMAPClient:
             ssl_context=context,
             timeout=settings.timeout,
         )
+        # Keep INTERNALDATE's own offset; the default turns it into naive local time.
+        client.normalise_times = False
         if settings.security == "starttls":
             # A failed STARTTLS raises: never fall back to sending the password in clear.
             client.starttls(context)
@@ -119,9 +122,11 @@ class Mailbox:
             return store.checkpoint(session, self.key) is None
 
     def _backlog(self, uids: list[int]) -> list[int]:
-        """SPEC §9: which mail already in the mailbox at the first start is taken in."""
+        """SPEC §9: which mail already in the mailbox at the first start is taken in. The
+        checkpoint is saved now, past everything already there, even in an empty folder:
+        mail arriving later is new, never 'backlog'."""
         backlog = self.settings.backlog
-        if backlog == "all" or not uids:
+        if backlog == "all":
             return uids
         if backlog == "none":
             kept: set[int] = set()
@@ -135,11 +140,9 @@ class Mailbox:
             backlog,
             len(skipped),
         )
-        if skipped and not kept:
-            # Nothing to fetch, but the checkpoint must still move past the old mail.
-            uidvalidity = int(self.client.select_folder(self.settings.folder)[b"UIDVALIDITY"])
-            with transaction(self.engine) as session:
-                store.save_checkpoint(session, self.key, uidvalidity, max(skipped))
+        uidvalidity = int(self.client.select_folder(self.settings.folder)[b"UIDVALIDITY"])
+        with transaction(self.engine) as session:
+            store.save_checkpoint(session, self.key, uidvalidity, max(skipped, default=0))
         return [u for u in uids if u in kept]
 
     def _last_uid(self, uidvalidity: int) -> int:
@@ -161,7 +164,16 @@ class Mailbox:
     def _save(
         self, uidvalidity: int, batch: Sequence[int], fetched: dict[int, dict[bytes, Any]]
     ) -> tuple[int, int]:
-        """Insert the batch's raw rows and advance the checkpoint in one transaction."""
+        """Insert the batch's raw rows and advance the checkpoint in one transaction; if
+        another process saved some of them first, look again and save the rest."""
+        try:
+            return self._save_once(uidvalidity, batch, fetched)
+        except IntegrityError:
+            return self._save_once(uidvalidity, batch, fetched)
+
+    def _save_once(
+        self, uidvalidity: int, batch: Sequence[int], fetched: dict[int, dict[bytes, Any]]
+    ) -> tuple[int, int]:
         added = dupes = 0
         now = self.clock()
         with transaction(self.engine) as session:
@@ -198,7 +210,7 @@ class Mailbox:
         now: datetime,
     ) -> Inbound:
         arrived = data.get(b"INTERNALDATE")
-        if isinstance(arrived, datetime) and arrived.tzinfo is None:
+        if isinstance(arrived, datetime) and arrived.tzinfo is None:  # a server sent no offset
             arrived = arrived.replace(tzinfo=UTC)
         return Inbound(
             mailbox=self.key,

@@ -142,7 +142,10 @@ def _from_message(
     defects: tuple[str, ...],
     problems: tuple[str, ...],
 ) -> ParsedMail:
-    from_name, from_addr = parseaddr(_decoded(msg.get("From", "")))
+    # Split the address out of the raw header first and decode only the display name: an
+    # encoded word may hide "<someone@else>" that decoding first would take for the address.
+    raw_name, from_addr = parseaddr(str(msg.get("From", "")))
+    from_name = _decoded(raw_name)
     return ParsedMail(
         message_id=header_message_id(raw),
         subject=_one_line(_decoded(msg.get("Subject", ""))),
@@ -241,8 +244,9 @@ def _one_line(text: str) -> str:
 
 
 def _addresses(msg: EmailMessage, name: str) -> tuple[str, ...]:
-    values = [_decoded(v) for v in msg.get_all(name, [])]
-    found = [addr.lower().strip() for _, addr in getaddresses(values) if "@" in addr]
+    values = [str(v) for v in msg.get_all(name, [])]
+    # Only plain ASCII addresses: others cannot be sent to without SMTPUTF8 and may be junk.
+    found = [a.lower().strip() for _, a in getaddresses(values) if "@" in a and a.isascii()]
     return tuple(dict.fromkeys(found))
 
 

@@ -68,6 +68,7 @@ class Ticket(SQLModel, table=True):
     # Timers live here, in indexed columns: a sweep reads only what is due.
     remind_at: datetime | None = _when(default=None, index=True)
     reminder_sent_at: datetime | None = _when(default=None, index=True)
+    reminder_outbox_id: int | None = None  # the reminder whose delivery starts the close clock
     first_response_due: datetime | None = _when(default=None, index=True)
     sla_escalated_at: datetime | None = _when(default=None)
 

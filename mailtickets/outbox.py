@@ -26,6 +26,9 @@ BACKOFF_BASE = timedelta(seconds=60)
 BACKOFF_CAP = timedelta(hours=1)
 # A claimed row is left alone this long: a worker that died mid-send frees it afterwards.
 CLAIM_LEASE = timedelta(minutes=10)
+# 4xx for ever is a relay that will never take it (greylisting gone wrong, SMTPUTF8):
+# after this many tries, about two days with the 1 h cap, the mail counts as failed.
+MAX_ATTEMPTS = 50
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,9 @@ async def _deliver(settings: SmtpSettings, rows: list[Outbox]) -> list[Attempt]:
         return [Attempt(r.id or 0, "retry", detail) for r in rows]
     attempts = []
     for row in rows:
-        attempts.append(await _send_one(client, row, settings.bounce_address(row.id or 0)))
+        attempts.append(
+            await _send_one(client, row, settings.bounce_address(row.id or 0, row.message_id))
+        )
         if attempts[-1].result == "retry" and not client.is_connected:
             attempts += [
                 Attempt(r.id or 0, "retry", "connection lost") for r in rows[len(attempts) :]
@@ -130,6 +135,8 @@ async def _send_one(client: aiosmtplib.SMTP, row: Outbox, envelope_from: str) ->
         return Attempt(row.id or 0, result, f"{exc.code} {exc.message}")
     except (aiosmtplib.SMTPException, OSError) as exc:
         return Attempt(row.id or 0, "retry", str(exc) or exc.__class__.__name__)
+    except (UnicodeError, ValueError) as exc:  # e.g. a non-ASCII address: no retry helps
+        return Attempt(row.id or 0, "failed", f"{exc.__class__.__name__}: {exc}")
     if refused:
         detail = "; ".join(f"{a}: {c} {m}" for a, (c, m) in refused.items())
         return Attempt(row.id or 0, "sent", f"some recipients refused: {detail}")
@@ -146,12 +153,12 @@ def _record(engine: Engine, attempts: list[Attempt], now: datetime) -> None:
             row.last_error = attempt.detail[:2000]
             if attempt.result == "sent":
                 row.state, row.sent_at = "sent", now
-                if row.kind == "reminder" and row.ticket_id is not None:
-                    store.mark_reminder_sent(session, row.ticket_id, now)
-            elif attempt.result == "failed":
+            elif attempt.result == "failed" or row.attempts >= MAX_ATTEMPTS:
                 row.state = "failed"
             else:
                 row.next_attempt_at = now + backoff(row.attempts)
+            if row.kind == "reminder" and row.state in ("sent", "failed"):
+                store.mark_reminder_sent(session, row, now)
             session.add(row)
             _log_attempt(session, row, attempt, now)
 

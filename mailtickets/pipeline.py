@@ -55,11 +55,18 @@ class Pipeline:
     def __init__(self, settings: Settings, engine: Engine, renderer: Renderer, clock: Clock):
         self.settings, self.engine, self.renderer, self.clock = settings, engine, renderer, clock
 
-    def process_pending(self, limit: int = 10_000) -> list[Result]:
+    def process_pending(
+        self, limit: int = 10_000, progress: Callable[[], object] = lambda: None
+    ) -> list[Result]:
         """Process every pending row (oldest first); one bad mail never stops the rest."""
         with transaction(self.engine) as session:
             ids = store.pending_inbound_ids(session, limit)
-        results = [r for i in ids if (r := self.process_one(i)) is not None]
+        results = []
+        for inbound_id in ids:
+            result = self.process_one(inbound_id)
+            if result is not None:
+                results.append(result)
+            progress()
         return results
 
     def process_one(self, inbound_id: int) -> Result | None:
@@ -113,9 +120,11 @@ class Pipeline:
         code = find_code(mail.subject, self.settings.tickets.code_prefix)
         by_code = store.ticket_by_code(session, code) if code else None
         by_ref = None if by_code else store.ticket_by_message_ids(session, mail.thread_ids)
-        if bounce is not None and by_ref is None:
-            ours = store.outbox_ticket(session, bounce.outbox_id, bounce.original_message_id)
-            by_ref = session.get(Ticket, ours.ticket_id) if ours and ours.ticket_id else None
+        if bounce is not None and by_code is None and by_ref is None:
+            ours = store.bounced_mail(session, bounce)
+            bounced = session.get(Ticket, ours.ticket_id) if ours and ours.ticket_id else None
+            if bounced is not None:
+                return Thread(store.ticket_view(session, bounced), "bounce of our mail")
         # A merged ticket's conversation goes on in the ticket it was merged into.
         by_code = store.follow_merges(session, by_code)
         by_ref = store.follow_merges(session, by_ref)

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from mailtickets.bounces import Bounce
+from mailtickets.config import verp_token
 from mailtickets.decide import TicketView
 from mailtickets.models import (
     Attachment,
@@ -296,11 +298,13 @@ def due_ticket_ids(
     return [i for i in session.exec(query) if i is not None]
 
 
-def mark_reminder_sent(session: Session, ticket_id: int, sent_at: datetime) -> None:
-    """The close timer starts when the reminder really left, not when it was queued."""
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is not None and ticket.status == "waiting" and ticket.reminder_sent_at is None:
+def mark_reminder_sent(session: Session, outbox: Outbox, sent_at: datetime) -> None:
+    """The close clock starts when the reminder really left (or could never leave), and
+    only for the ticket's current reminder, not a stale one sent late."""
+    ticket = session.get(Ticket, outbox.ticket_id) if outbox.ticket_id else None
+    if ticket is not None and ticket.reminder_outbox_id == outbox.id and ticket.status == "waiting":
         ticket.reminder_sent_at = sent_at
+        ticket.reminder_outbox_id = None
         session.add(ticket)
 
 
@@ -327,12 +331,13 @@ def requeue_inbound(session: Session, inbound_id: int) -> Inbound | None:
     return row
 
 
-def outbox_ticket(session: Session, outbox_id: int | None, message_id: str) -> Outbox | None:
-    """The outgoing mail a bounce is about: by its VERP id, else by its Message-ID."""
-    if outbox_id is not None:
-        row = session.get(Outbox, outbox_id)
-        if row is not None:
+def bounced_mail(session: Session, bounce: Bounce) -> Outbox | None:
+    """The outgoing mail a bounce is about: by its signed VERP id, else by its Message-ID."""
+    if bounce.outbox_id is not None:
+        row = session.get(Outbox, bounce.outbox_id)
+        if row is not None and verp_token(row.message_id) == bounce.verp_token:
             return row
+    message_id = bounce.original_message_id
     if message_id:
         return session.exec(select(Outbox).where(Outbox.message_id == message_id)).first()
     return None

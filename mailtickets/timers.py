@@ -87,10 +87,23 @@ class Sweeper:
             column = getattr(Ticket, COLUMNS[kind])
             with transaction(self.engine) as session:
                 ids = store.due_ticket_ids(session, column, cutoff, limit, *extra)
-            fired += [f for i in ids if (f := self._fire(kind, i, cutoff, now))]
+            fired += [f for i in ids if (f := self._fire_safely(kind, i, cutoff, now))]
         for item in fired:
             log.info("timer %s", item.line())
         return fired
+
+    def _fire_safely(
+        self, kind: str, ticket_id: int, cutoff: datetime, now: datetime
+    ) -> Fired | None:
+        """One timer's failure (say, a broken site template) is logged; the others fire.
+        Its claim was rolled back with it, so the next sweep tries again."""
+        try:
+            return self._fire(kind, ticket_id, cutoff, now)
+        except Exception:
+            log.exception(
+                "timer %s for ticket id %s failed; will retry next sweep", kind, ticket_id
+            )
+            return None
 
     def _fire(self, kind: str, ticket_id: int, cutoff: datetime, now: datetime) -> Fired | None:
         with transaction(self.engine) as session:
@@ -117,7 +130,9 @@ def _claim(session: Any, kind: str, ticket_id: int, cutoff: datetime, now: datet
         values["sla_escalated_at"] = now
     due = col(getattr(Ticket, name)) <= cutoff
     statement = update(Ticket).where(col(Ticket.id) == ticket_id, due).values(**values)
-    if kind != "sla_breach":
+    if kind == "sla_breach":
+        statement = statement.where(col(Ticket.status).in_(("new", "open", "waiting")))
+    else:
         statement = statement.where(col(Ticket.status) == "waiting")
     result = session.execute(statement)
     session.expire_all()
@@ -126,7 +141,13 @@ def _claim(session: Any, kind: str, ticket_id: int, cutoff: datetime, now: datet
 
 def _remind(fx: Effects, ticket: Ticket) -> str:
     recipients = fx.customer_recipients(ticket)
-    fx.queue("reminder", ticket, recipients, fx.context(ticket))
+    row = fx.queue("reminder", ticket, recipients, fx.context(ticket))
+    if row is None:
+        # Nobody can be reminded (bounced, rate-limited): the close clock starts now.
+        ticket.reminder_sent_at = fx.now
+        fx.touch(ticket)
+    else:
+        ticket.reminder_outbox_id = row.id
     fx.event(
         ticket, "reminder", SYSTEM, f"no customer reply for {fx.settings.tickets.reminder_after}"
     )
