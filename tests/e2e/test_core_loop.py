@@ -324,3 +324,12 @@ def test_backlog_none_starts_after_the_mail_already_there(world: World) -> None:
     world.deliver(eml("new-gmail-plain.eml"))
     assert world.cycle().saved == 1
     assert [t["requester"] for t in world.tickets()] == [LAURA]
+
+
+def test_backlog_none_on_an_empty_folder_still_takes_the_first_new_mail(world: World) -> None:
+    world.config.write_text(
+        world.config.read_text().replace('folder = "INBOX"', 'folder = "INBOX"\nbacklog = "none"')
+    )
+    assert world.cycle().saved == 0
+    world.deliver(eml("new-gmail-plain.eml"))
+    assert world.cycle().saved == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -223,3 +224,43 @@ def test_passwords_never_reach_logs_or_output(world: World) -> None:
         rc, out, err = world.cli(*args)
         assert rc == 0, err
         assert "secret" not in out + err, args
+
+
+def test_a_forged_bounce_naming_a_guessed_id_changes_nothing(world: World) -> None:
+    world.deliver(eml("new-gmail-plain.eml"))
+    world.cycle()
+    code = str(world.tickets()[0]["code"])
+    ack = world.sink.to(LAURA)[0]
+    guessed = re.sub(r"-[0-9a-f]{12}@", "-000000000000@", ack.mail_from)
+    forged = eml("dsn-bounce.eml", ack_message_id="<not-ours@x.example>", code="SOP-XXXXXX")
+    forged = forged.replace(b"pedro.gomez.floristeria@gmail.com", LAURA.encode())
+    forged = forged.replace(b"Delivered-To: soporte@", f"Delivered-To: {guessed}\nX-D: ".encode())
+    world.deliver(forged)
+    world.cycle()
+    assert not any(e["kind"] == "delivery_failed" for e in world.show(code)["events"])
+    assert rows(world, "SELECT count(*) FROM suppression") == [(0,)]
+    assert rows(world, "SELECT state FROM outbox WHERE kind = 'ack'") == [("sent",)]
+
+
+def test_a_broken_reminder_template_does_not_stop_the_daemon(world: World) -> None:
+    site = world.tmp / "site" / "es"
+    site.mkdir(parents=True)
+    (site / "reminder.txt.j2").write_text("{{ staff_name }} is not known to reminders")
+    world.config.write_text(
+        world.config.read_text().replace(
+            'company_name = "Hosting Ejemplo"',
+            f'company_name = "Hosting Ejemplo"\ntemplates_dir = "{site.parent}"',
+        )
+    )
+    world.deliver(eml("new-gmail-plain.eml"))
+    world.cycle(clock=lambda: datetime(2026, 11, 23, 9, tzinfo=UTC))
+    code = str(world.tickets()[0]["code"])
+    world.deliver(mail_from(ANA, f"Re: [{code}] x", "Respuesta."))
+    world.cycle(clock=lambda: datetime(2026, 11, 23, 10, tzinfo=UTC))
+    world.deliver(eml("new-outlook-latin1.eml"))
+    rc, out, err = world.cli("sweep", "--at", "2026-11-25T12:00:00+00:00")
+    assert rc == 0 and "0 timer(s) fired" in out and "staff_name" in err
+    assert "Traceback" in err  # logged for ops with the stack, as a logged error, not a crash
+    report = world.cycle(clock=lambda: datetime(2026, 11, 25, 12, 5, tzinfo=UTC))
+    assert [r.state for r in report.results] == ["done"]  # mail still flows
+    assert world.show(code)["remind_at"] is not None  # the reminder is still due, not lost

@@ -187,3 +187,18 @@ def test_answered_in_time_is_never_escalated(world: World) -> None:
     world.cycle(clock=at(T0 + timedelta(minutes=10)))
     assert world.show(code)["first_response_due"] is None
     assert sweep(world, T0 + 5 * HOUR) == []
+
+
+def test_a_ticket_closed_before_its_first_answer_is_not_escalated(world: World) -> None:
+    with_sla(world)
+    world.deliver(eml("new-outlook-latin1.eml"))
+    world.cycle(clock=at(T0))
+    code = str(world.tickets()[0]["code"])
+    world.deliver(
+        mail_from(
+            "jose.perez@construccionesperez.es", f"Re: [{code}] x", "#cerrar\nYa está, gracias."
+        )
+    )
+    world.cycle(clock=at(T0 + timedelta(minutes=5)))
+    assert world.show(code)["status"] == "closed"
+    assert sweep(world, T0 + 5 * HOUR) == []

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from mailtickets.decide import (
     Action,
     Sender,
+    Thread,
     TicketView,
     decide,
     find_thread,
@@ -91,3 +92,11 @@ def test_status_machine() -> None:
 
 def test_staff_mail_without_a_ticket_is_kept_not_made_a_ticket() -> None:
     assert decide(find_thread(None, None), ANA, HUMAN, NOW, MONTH).action is Action.IGNORE
+
+
+def test_a_fake_auto_reply_cannot_slip_into_a_strangers_ticket() -> None:
+    thread = find_thread(ticket(), None)
+    assert decide(thread, STRANGER, ROBOT, NOW, MONTH).action is Action.IGNORE
+    assert decide(thread, LAURA, ROBOT, NOW, MONTH).action is Action.STORE_ONLY
+    bounce = Thread(ticket(), "bounce of our mail")
+    assert decide(bounce, STRANGER, ROBOT, NOW, MONTH).action is Action.STORE_ONLY

@@ -148,3 +148,21 @@ def test_acknowledgement_asks_for_a_domain_only_when_none_is_named() -> None:
     assert mentions_domain("no puedo enviar desde ana@cliente.es")
     ours = frozenset({"hostingejemplo.es"})
     assert not mentions_domain("os escribí a soporte@hostingejemplo.es", ours)
+
+
+def test_an_encoded_display_name_cannot_pose_as_another_address() -> None:
+    raw = (
+        b"From: =?utf-8?q?Ana_=3Cana.garcia=40hostingejemplo.es=3E?= <eve@evil.example>\r\n"
+        b"To: soporte@hostingejemplo.es\r\nSubject: [SOP-7KQ2MX] x\r\n\r\n#cerrar\r\n"
+    )
+    mail = parse_mail(raw)
+    assert mail.from_addr == "eve@evil.example"
+    assert mail.from_name == "Ana <ana.garcia@hostingejemplo.es>"
+
+
+def test_non_ascii_addresses_are_not_taken_as_recipients() -> None:
+    raw = (
+        "From: laura@cliente.es\r\nTo: soporte@hostingejemplo.es\r\n"
+        "Cc: José <josé@ejemplo.es>, socia@cliente.es\r\nSubject: x\r\n\r\nhola\r\n"
+    ).encode()
+    assert parse_mail(raw).cc == ("socia@cliente.es",)
