@@ -102,7 +102,8 @@ class Mailbox:
 
     def _ingest(self) -> IngestReport:
         # Selecting again each cycle refreshes the view and reports UIDVALIDITY.
-        uidvalidity = int(self.client.select_folder(self.settings.folder)[b"UIDVALIDITY"])
+        info = self.client.select_folder(self.settings.folder)
+        uidvalidity = int(info[b"UIDVALIDITY"])
         last_uid = self._last_uid(uidvalidity)
         new_uids = sorted(
             u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid
@@ -115,7 +116,17 @@ class Mailbox:
             added, dupes = self._save(uidvalidity, batch, fetched)
             self._mark_done(batch)
             saved, duplicates = saved + added, duplicates + dupes
+        self._skip_expunged(uidvalidity, int(info.get(b"UIDNEXT", 0)) - 1)
         return IngestReport(saved, duplicates)
+
+    def _skip_expunged(self, uidvalidity: int, seen_up_to: int) -> None:
+        """Every UID below UIDNEXT at SELECT time was searched above; the ones missing were
+        expunged before we saw them. Moving past them (and saving a checkpoint even for an
+        empty folder) keeps IDLE from waking for nothing."""
+        with transaction(self.engine) as session:
+            point = store.checkpoint(session, self.key)
+            if point is None or point.uidvalidity != uidvalidity or seen_up_to > point.last_uid:
+                store.save_checkpoint(session, self.key, uidvalidity, max(seen_up_to, 0))
 
     def _first_start(self) -> bool:
         with transaction(self.engine) as session:
@@ -280,15 +291,29 @@ class Mailbox:
             time.sleep(timeout)
             return False
         try:
+            # Mail that arrived after the last fetch but before IDLE starts is announced
+            # to no one (imapclient swallows what comes before the continuation): look.
+            if self._unread_uids():
+                return True
             self.client.idle()
             self._idling = True
             responses = self.client.idle_check(timeout=timeout)
             self.client.idle_done()
             self._idling = False
+            announced = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+            return announced or self._unread_uids()
         except NETWORK_ERRORS as exc:
             self._client = None
             raise TemporaryError(f"IMAP server {self.settings.host}: {_describe(exc)}") from exc
-        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+    def _unread_uids(self) -> bool:
+        """Whether the folder holds UIDs past the checkpoint (one SELECT, one DB read)."""
+        info = self.client.select_folder(self.settings.folder)
+        with transaction(self.engine) as session:
+            point = store.checkpoint(session, self.key)
+        if point is None or point.uidvalidity != int(info[b"UIDVALIDITY"]):
+            return True
+        return int(info.get(b"UIDNEXT", 0)) - 1 > point.last_uid
 
 
 def _batches(items: Sequence[int], size: int) -> Iterator[list[int]]:

@@ -42,7 +42,12 @@ def save_checkpoint(session: Session, mailbox: str, uidvalidity: int, last_uid: 
     if row is None:
         session.add(Checkpoint(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid))
     else:
-        row.uidvalidity, row.last_uid = uidvalidity, max(last_uid, row.last_uid)
+        # Within one UIDVALIDITY the checkpoint only moves forward; a new one starts afresh.
+        same = row.uidvalidity == uidvalidity
+        row.uidvalidity, row.last_uid = (
+            uidvalidity,
+            max(last_uid, row.last_uid) if same else last_uid,
+        )
         session.add(row)
 
 

@@ -252,7 +252,9 @@ def test_uidvalidity_change_is_survived_without_duplicates(world: World) -> None
     text = world.config.read_text().replace('folder = "INBOX"', 'folder = "Soporte"')
     world.config.write_text(text)
     world.deliver(eml("new-gmail-plain.eml"), folder="Soporte")
-    world.cycle()
+    world.deliver(eml("cc-soporte-facturacion.eml"), folder="Soporte")
+    world.deliver(eml("no-message-id.eml"), folder="Soporte")
+    world.cycle()  # the old numbering reached UID 3
     with world.dovecot.client(world.user) as client:
         before = client.select_folder("Soporte")[b"UIDVALIDITY"]
         client.close_folder()
@@ -263,7 +265,10 @@ def test_uidvalidity_change_is_survived_without_duplicates(world: World) -> None
         assert client.select_folder("Soporte")[b"UIDVALIDITY"] != before
     report = world.cycle()
     assert report.saved == 1 and report.duplicates == 1
-    assert len(world.tickets()) == 2
+    assert len(world.tickets()) == 4
+    world.deliver(eml("new-english-plain.eml"), folder="Soporte")  # UID 3 of the new numbering
+    assert world.cycle().saved == 1
+    assert len(world.tickets()) == 5
 
 
 def test_processed_mail_can_be_moved_to_a_folder(world: World) -> None:
