@@ -84,7 +84,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mailtickets.check import run_check
 
         return run_check(settings)
-    engine = open_database(settings.database_url)
+    try:
+        engine = open_database(settings.database_url)
+    except ConfigError as exc:
+        raise ConfigError(f"{settings.source}: {exc}") from None
     if args.command == "run":
         return _run(settings, engine, args.once)
     if args.command == "sweep":

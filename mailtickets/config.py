@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from mailtickets.business_hours import Weekly, parse_weekly
 from mailtickets.durations import parse_duration
 from mailtickets.errors import ConfigError
@@ -185,6 +188,8 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     return _Reader(path, data).settings()
 
 
@@ -244,6 +249,8 @@ class _Section:
             value = parse_duration(raw)
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
+        except OverflowError:
+            raise self.error(key, f"{raw!r} is too long a duration") from None
         if value <= timedelta():
             raise self.error(key, "must be longer than zero")
         return value
@@ -429,7 +436,11 @@ class _Reader:
     def database(self) -> str:
         s = self.section("database", required=False)
         url = s.text("url", "sqlite:///mailtickets.db")
-        if not url.startswith(("sqlite://", "postgresql")):
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            parsed = None
+        if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql"):
             raise s.error("url", f"{url!r}: use sqlite:///PATH or postgresql+psycopg://…")
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             # A relative SQLite path is relative to the config file, not to the cwd.

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
 from mailtickets import models  # noqa: F401  (registers the tables)
-from mailtickets.errors import TemporaryError
+from mailtickets.errors import ConfigError, TemporaryError
 
 
 def open_database(url: str) -> Engine:
@@ -20,7 +20,12 @@ def open_database(url: str) -> Engine:
     connect_args: dict[str, Any] = {}
     if url.startswith("sqlite"):
         connect_args = {"timeout": 30}
-    engine = create_engine(url, connect_args=connect_args)
+    try:
+        engine = create_engine(url, connect_args=connect_args)
+    except (ImportError, ArgumentError) as exc:
+        raise ConfigError(
+            f"[database] url: {exc} (is the driver, e.g. psycopg, installed?)"
+        ) from None
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
     _create_schema(engine)

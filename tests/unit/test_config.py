@@ -1,5 +1,7 @@
 """Configuration: one clear line naming the file and the key, exit code 2, no traceback."""
 
+import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -138,3 +140,40 @@ def test_a_readable_file_with_a_password_draws_a_warning(tmp_path: Path) -> None
     env_only = write(tmp_path, GOOD)
     env_only.chmod(0o644)
     assert load_settings(env_only).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        (('reminder_after = "48h"', 'reminder_after = "99999999999d"'), "too long a duration"),
+        (("[tickets]", '[database]\nurl = "postgresql"\n\n[tickets]'), "[database] url"),
+        (("[tickets]", '[database]\nurl = "mysql://x/y"\n\n[tickets]'), "[database] url"),
+    ],
+)
+def test_odd_values_are_one_line_errors_too(
+    tmp_path: Path, change: tuple[str, str], names: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(names)):
+        load_settings(write(tmp_path, GOOD.replace(*change)))
+
+
+def test_a_config_not_in_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(GOOD.replace('name = "Hosting"', 'name = "Facturación"').encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(path)
+
+
+def test_a_missing_database_driver_is_exit_2_naming_the_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, GOOD.replace("[tickets]", '[database]\nurl = "postgresql+nosuchdriver://u@h/db"\n\n[tickets]')
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailtickets", "--config", str(path), "tickets"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "MT_TEST_PASSWORD": "x"},
+    )
+    assert proc.returncode == 2 and str(path) in proc.stderr and "[database] url" in proc.stderr
+    assert "Traceback" not in proc.stderr
