@@ -82,9 +82,11 @@ def may_write(sender: Sender, ticket: TicketView) -> bool:
 LIST_SUBJECTS = frozenset({"tickets", "mis tickets", "estado", "my tickets", "status"})
 
 
-def is_list_request(subject: str) -> bool:
-    """Subject 'tickets', 'mis tickets' or 'estado' (any case, reply prefixes allowed)."""
-    return fold(strip_reply_prefixes(subject)).strip(" .:!?¿¡") in LIST_SUBJECTS
+def is_list_request(subject: str, text: str = "") -> bool:
+    """Subject 'tickets', 'mis tickets' or 'estado' and next to no text: a mail that says
+    more ("Estado: ¿cómo va el traslado?") is a request for a person, not for the list."""
+    asked = fold(strip_reply_prefixes(subject)).strip(" .:!?¿¡") in LIST_SUBJECTS
+    return asked and len(text.split()) <= 4
 
 
 def decide(

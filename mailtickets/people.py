@@ -32,3 +32,8 @@ def new_participants(
 ) -> tuple[str, ...]:
     """Addresses copied on a customer's mail that join the ticket (never ours or staff)."""
     return tuple(dict.fromkeys(a for a in (*to, *cc) if a not in ours and a not in staff))
+
+
+def escalation_recipients(department_staff: Iterable[str], lead: str) -> tuple[str, ...]:
+    """A breached promise goes to the whole department and its lead, assignee or not."""
+    return tuple(dict.fromkeys(a.lower() for a in (*department_staff, lead) if a))

@@ -23,6 +23,7 @@ from mailtickets.effects import Effects
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Inbound, Ticket
 from mailtickets.notify import Renderer
+from mailtickets.quoting import latest_reply
 from mailtickets.triage import triage
 
 log = logging.getLogger("mailtickets.pipeline")
@@ -95,7 +96,7 @@ class Pipeline:
             verdict,
             now,
             self.settings.tickets.reopen_within,
-            wants_list=is_list_request(mail.subject),
+            wants_list=is_list_request(mail.subject, latest_reply(mail.text)),
         )
         applier = Applier(self.settings, self.renderer, session, now)
         arrived = row.internal_date

@@ -60,8 +60,11 @@ def _apply(fx: Effects, ticket: Ticket, command: Command, actor: str) -> str:
 
 def _status_command(fx: Effects, ticket: Ticket, command: Command, actor: str) -> str:
     if command.name == "merge":
-        target = store.ticket_by_code(fx.session, command.argument)
-        assert target is not None and target.id is not None
+        target = store.follow_merges(fx.session, store.ticket_by_code(fx.session, command.argument))
+        assert target is not None and target.id is not None and ticket.id is not None
+        # The merged ticket's people follow it, so their later replies are welcome there.
+        people = {ticket.requester, *store.participants(fx.session, ticket.id)}
+        store.add_participants(fx.session, target.id, sorted(people - {target.requester}))
         ticket.linked_to_id = target.id
         fx.set_status(ticket, "merged", actor, f"merged into {target.code}")
         fx.event(target, "merged", actor, f"{ticket.code} merged into this ticket")
@@ -77,10 +80,11 @@ def _merge_problems(fx: Effects, parsed: ParsedCommands, ticket: Ticket) -> list
     code = parsed.argument("merge")
     if not code:
         return []
-    if code == ticket.code:
-        return [CommandProblem(f"#merge {code}", "a ticket cannot be merged into itself")]
-    if store.ticket_by_code(fx.session, code) is None:
+    target = store.follow_merges(fx.session, store.ticket_by_code(fx.session, code))
+    if target is None:
         return [CommandProblem(f"#merge {code}", f"there is no ticket {code}")]
+    if target.id == ticket.id:
+        return [CommandProblem(f"#merge {code}", "that would merge the ticket into itself")]
     return []
 
 

@@ -18,6 +18,7 @@ from mailtickets.db import transaction
 from mailtickets.effects import SYSTEM, Effects
 from mailtickets.models import Ticket
 from mailtickets.notify import Renderer
+from mailtickets.people import escalation_recipients
 
 log = logging.getLogger("mailtickets.timers")
 
@@ -166,7 +167,7 @@ def _autoclose(fx: Effects, ticket: Ticket) -> str:
 
 def _escalate(fx: Effects, ticket: Ticket) -> str:
     dept = fx.department(ticket.department)
-    recipients = tuple(dict.fromkeys((*dept.staff, *((dept.lead,) if dept.lead else ()))))
+    recipients = escalation_recipients(dept.staff, dept.lead)
     opened = ticket.created_at.astimezone(fx.settings.tickets.tz).strftime("%d/%m/%Y %H:%M")
     minutes = int(dept.first_response.total_seconds() // 60) if dept.first_response else 0
     context = fx.context(ticket, opened=opened, first_response_minutes=minutes)

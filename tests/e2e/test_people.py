@@ -257,3 +257,22 @@ def test_staff_notice_lists_the_commands(world: World) -> None:
     jose_ticket(world)
     notice = world.sink.to(PABLO)[0]
     assert "#cerrar" in notice.text and "#asignar" in notice.text
+
+
+def test_merge_loops_are_refused_and_people_follow_the_merge(world: World) -> None:
+    code = jose_ticket(world)
+    world.deliver(mail_from("otra@persona.es", "Lo mismo", "Tampoco me llega la factura."))
+    world.cycle()
+    second = next(str(t["code"]) for t in world.tickets() if t["code"] != code)
+    world.deliver(mail_from(PABLO, f"Re: [{second}] x", f"#fusionar {code}"))
+    world.cycle()
+    assert "otra@persona.es" in world.show(code)["participants"]
+    world.deliver(mail_from(PABLO, f"Re: [{code}] x", f"#fusionar {second}"))  # a loop
+    world.cycle()
+    assert world.show(code)["status"] == "new"
+    assert "merge the ticket into itself" in world.sink.to(PABLO)[-1].text
+    world.deliver(mail_from("otra@persona.es", f"Re: [{second}] x", "¿Novedades?"))
+    world.cycle()
+    assert len(world.tickets()) == 2  # no new linked ticket: she may write to the merged one
+    senders = [m["sender"] for m in world.show(code)["messages"] if m["direction"] == "in"]
+    assert senders == [JOSE, "otra@persona.es"]

@@ -166,7 +166,10 @@ def test_a_config_not_in_utf8_is_named(tmp_path: Path) -> None:
 
 def test_a_missing_database_driver_is_exit_2_naming_the_file(tmp_path: Path) -> None:
     path = write(
-        tmp_path, GOOD.replace("[tickets]", '[database]\nurl = "postgresql+nosuchdriver://u@h/db"\n\n[tickets]')
+        tmp_path,
+        GOOD.replace(
+            "[tickets]", '[database]\nurl = "postgresql+nosuchdriver://u@h/db"\n\n[tickets]'
+        ),
     )
     proc = subprocess.run(
         [sys.executable, "-m", "mailtickets", "--config", str(path), "tickets"],

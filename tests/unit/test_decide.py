@@ -100,3 +100,12 @@ def test_a_fake_auto_reply_cannot_slip_into_a_strangers_ticket() -> None:
     assert decide(thread, LAURA, ROBOT, NOW, MONTH).action is Action.STORE_ONLY
     bounce = Thread(ticket(), "bounce of our mail")
     assert decide(bounce, STRANGER, ROBOT, NOW, MONTH).action is Action.STORE_ONLY
+
+
+def test_list_requests_are_short_mails_with_the_right_subject() -> None:
+    from mailtickets.decide import is_list_request
+
+    assert is_list_request("Mis tickets", "")
+    assert is_list_request("RE: estado", "gracias")
+    assert not is_list_request("Estado", "¿Cómo va el traslado de midominio.es? Lo necesito ya.")
+    assert not is_list_request("Estado de mi dominio", "")
