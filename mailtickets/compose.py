@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+from mailtickets.mail import ParsedAttachment
 from mailtickets.notify import Rendered
 
 
@@ -43,7 +44,12 @@ def new_message_id(code: str, from_address: str) -> str:
     return f"<{code or 'mt'}.{secrets.token_hex(8)}@{domain}>"
 
 
-def compose(rendered: Rendered, envelope: Envelope, now: datetime) -> OutgoingMail:
+def compose(
+    rendered: Rendered,
+    envelope: Envelope,
+    now: datetime,
+    attachments: Sequence[ParsedAttachment] = (),
+) -> OutgoingMail:
     """An RFC 5322 message with [CODE] in the subject, Reply-To and loop-guard headers."""
     msg = EmailMessage()
     subject = rendered.subject
@@ -70,6 +76,13 @@ def compose(rendered: Rendered, envelope: Envelope, now: datetime) -> OutgoingMa
     msg.set_content(rendered.text)
     if rendered.html:
         msg.add_alternative(rendered.html, subtype="html")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        if not (maintype and subtype) or maintype == "multipart":
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return OutgoingMail(
         message_id=message_id,
         envelope_from=envelope.from_address,

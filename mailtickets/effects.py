@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlmodel import Session
 from mailtickets import store
 from mailtickets.compose import Envelope, compose
 from mailtickets.config import Department, Settings
-from mailtickets.mail import ParsedMail
+from mailtickets.mail import ParsedAttachment, ParsedMail
 from mailtickets.models import Attachment, Inbound, Message, Outbox, Ticket
 from mailtickets.notify import Renderer
 from mailtickets.people import customer_recipients, new_participants, staff_recipients
@@ -165,7 +166,13 @@ class Effects:
         )
         recipients = self.staff_recipients(ticket, exclude=(mail.from_addr,))
         self.queue(
-            kind, ticket, recipients, context, reply_to=mail.message_id, automatic="auto-generated"
+            kind,
+            ticket,
+            recipients,
+            context,
+            reply_to=mail.message_id,
+            automatic="auto-generated",
+            attachments=mail.attachments,
         )
 
     def _deliverable(
@@ -198,6 +205,7 @@ class Effects:
         reply_to: str = "",
         from_name: str = "",
         automatic: str = "auto-replied",
+        attachments: Sequence[ParsedAttachment] = (),
     ) -> Outbox | None:
         """Render `kind` and put it in the outbox, threaded under the ticket's messages;
         the row, or None when nobody may be sent it."""
@@ -222,7 +230,7 @@ class Effects:
             references=[*references, in_reply_to],
             auto_submitted=automatic,
         )
-        outgoing = compose(self.renderer.render(kind, context), envelope, self.now)
+        outgoing = compose(self.renderer.render(kind, context), envelope, self.now, attachments)
         row = Outbox(
             ticket_id=ticket.id if ticket else None,
             kind=kind,

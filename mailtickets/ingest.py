@@ -104,6 +104,7 @@ class Mailbox:
         # Selecting again each cycle refreshes the view and reports UIDVALIDITY.
         info = self.client.select_folder(self.settings.folder)
         uidvalidity = int(info[b"UIDVALIDITY"])
+        self._mark_leftovers(uidvalidity)
         last_uid = self._last_uid(uidvalidity)
         new_uids = sorted(
             u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid
@@ -115,6 +116,7 @@ class Mailbox:
             fetched = self.client.fetch(batch, FETCH_ITEMS)
             added, dupes = self._save(uidvalidity, batch, fetched)
             self._mark_done(batch)
+            self._marked(uidvalidity, batch)
             saved, duplicates = saved + added, duplicates + dupes
         self._skip_expunged(uidvalidity, int(info.get(b"UIDNEXT", 0)) - 1)
         return IngestReport(saved, duplicates)
@@ -232,7 +234,20 @@ class Mailbox:
             raw=bytes(data[b"BODY[]"]),
             internal_date=arrived if isinstance(arrived, datetime) else None,
             fetched_at=now,
+            server_state="to_mark",  # cleared once flagged/moved; redone after a crash
         )
+
+    def _mark_leftovers(self, uidvalidity: int) -> None:
+        """Saved mail a crash left unflagged (or unmoved) is flagged (moved) now."""
+        with transaction(self.engine) as session:
+            uids = store.unmarked_uids(session, self.key, uidvalidity)
+        if uids:
+            self._mark_done(uids)
+            self._marked(uidvalidity, uids)
+
+    def _marked(self, uidvalidity: int, uids: Sequence[int]) -> None:
+        with transaction(self.engine) as session:
+            store.mark_server_done(session, self.key, uidvalidity, uids)
 
     def _mark_done(self, uids: Sequence[int]) -> None:
         """After the commit: flag or move. Losing this step costs a flag, never a mail."""

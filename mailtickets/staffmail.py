@@ -121,4 +121,5 @@ def _relay(fx: Effects, ticket: Ticket, mail: ParsedMail, text: str) -> None:
         context,
         from_name=f"{staff_name} ({company})",
         automatic="",
+        attachments=mail.attachments,
     )

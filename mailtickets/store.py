@@ -378,3 +378,25 @@ def automatic_mail_count(session: Session, recipient: str, since: datetime) -> i
         col(Outbox.recipients).contains(f'"{recipient}"'),
     )
     return len(list(session.exec(query)))
+
+
+def unmarked_uids(session: Session, mailbox: str, uidvalidity: int) -> list[int]:
+    query = select(Inbound.uid).where(
+        Inbound.mailbox == mailbox,
+        Inbound.uidvalidity == uidvalidity,
+        Inbound.server_state == "to_mark",
+    )
+    return list(session.exec(query.order_by(col(Inbound.uid))))
+
+
+def mark_server_done(session: Session, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
+    session.execute(
+        update(Inbound)
+        .where(
+            col(Inbound.mailbox) == mailbox,
+            col(Inbound.uidvalidity) == uidvalidity,
+            col(Inbound.uid).in_(list(uids)),
+            col(Inbound.server_state) == "to_mark",
+        )
+        .values(server_state="")
+    )

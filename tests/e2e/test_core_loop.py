@@ -338,3 +338,30 @@ def test_backlog_none_on_an_empty_folder_still_takes_the_first_new_mail(world: W
     assert world.cycle().saved == 0
     world.deliver(eml("new-gmail-plain.eml"))
     assert world.cycle().saved == 1
+
+
+def test_attachments_travel_with_the_notice_and_the_answer(world: World) -> None:
+    from email.message import EmailMessage
+
+    world.deliver(eml("new-apple-mail-attachment.eml"))
+    world.cycle()
+    code = str(world.tickets()[0]["code"])
+    notice = only(world.sink.to(ANA)).message
+    (pdf,) = list(notice.iter_attachments())  # type: ignore[attr-defined]
+    assert pdf.get_filename() == "Captura de pantalla 2026-11-20 a las 9.41.03.pdf"
+    assert pdf.get_content().startswith(b"%PDF-1.4")
+
+    answer = EmailMessage()
+    answer["From"] = "Ana García <ana.garcia@hostingejemplo.es>"
+    answer["To"] = "soporte@hostingejemplo.es"
+    answer["Subject"] = f"Re: [{code}] error 500"
+    answer["Message-ID"] = "<respuesta-ana@hostingejemplo.es>"
+    answer.set_content("Le adjunto la guía para revisar el .htaccess.")
+    answer.add_attachment(
+        b"RewriteEngine On\n", maintype="text", subtype="plain", filename="guia-htaccess.txt"
+    )
+    world.deliver(answer.as_bytes())
+    world.cycle()
+    relayed = world.sink.to("carmen@estudiocarmen.com")[-1].message
+    names = [a.get_filename() for a in relayed.iter_attachments()]  # type: ignore[attr-defined]
+    assert names == ["guia-htaccess.txt"]

@@ -24,7 +24,7 @@ CORPUS = (
     "cc-soporte-facturacion.eml",
 )
 TRIALS = 24
-PER_TRIAL = 4
+PER_TRIAL = 6
 MAILS = TRIALS * PER_TRIAL
 
 
@@ -70,7 +70,7 @@ def test_killing_the_daemon_mid_batch_loses_and_duplicates_nothing(world: World)
         for n in range(trial * PER_TRIAL, (trial + 1) * PER_TRIAL):
             world.deliver(variant(CORPUS[n % len(CORPUS)], n))
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.4, 1.4))
+        time.sleep(rng.uniform(0.3, 1.2))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
