@@ -14,7 +14,6 @@ sink, with `mailtickets run` waiting in IDLE.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import subprocess
 import sys
@@ -29,24 +28,12 @@ from mailtickets.ingest import Mailbox
 from mailtickets.mail import parse_mail
 from mailtickets.notify import Renderer
 from mailtickets.pipeline import Pipeline
-from tests.conftest import eml, write_config
+from tests.conftest import eml_variant, write_config
 from tests.servers import Dovecot, SmtpSink
-
-CORPUS = (
-    "new-gmail-plain.eml",
-    "new-outlook-latin1.eml",
-    "new-thunderbird-windows1252.eml",
-    "new-english-plain.eml",
-    "cc-soporte-facturacion.eml",
-    "reply-outlook-rv-latin1.eml",
-)
 
 
 def mail(n: int) -> bytes:
-    raw = eml(CORPUS[n % len(CORPUS)], code="SOP-ZZZZZZ", ack_message_id="<x@y>")
-    return re.sub(
-        rb"(?im)^message-id:.*\n", f"Message-ID: <bench-{n}@x.example>\n".encode(), raw, count=1
-    )
+    return eml_variant(n, "bench")
 
 
 def fill(dovecot: Dovecot, user: str, count: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -86,6 +87,23 @@ def eml(name: str, **placeholders: str) -> bytes:
     for key, value in placeholders.items():
         raw = raw.replace(b"{{" + key.upper().encode() + b"}}", value.encode())
     return raw
+
+
+# New customer mail from different clients, for tests and benchmarks that need many.
+NEW_MAIL = (
+    "new-gmail-plain.eml",
+    "new-outlook-latin1.eml",
+    "new-thunderbird-windows1252.eml",
+    "new-english-plain.eml",
+    "cc-soporte-facturacion.eml",
+)
+
+
+def eml_variant(n: int, prefix: str = "variant") -> bytes:
+    """The n-th of many distinct new mails: corpus mail n with its own Message-ID."""
+    raw = eml(NEW_MAIL[n % len(NEW_MAIL)])
+    new_id = f"Message-ID: <{prefix}-{n}@test.example>\n".encode()
+    return re.sub(rb"(?im)^message-id:.*\n", new_id, raw, count=1)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import sqlite3
 import subprocess
@@ -14,27 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailtickets.outbox import CLAIM_LEASE
-from tests.conftest import World, eml
+from tests.conftest import World, eml_variant
 
-CORPUS = (
-    "new-gmail-plain.eml",
-    "new-outlook-latin1.eml",
-    "new-thunderbird-windows1252.eml",
-    "new-english-plain.eml",
-    "cc-soporte-facturacion.eml",
-)
 TRIALS = 24
 PER_TRIAL = 6
 MAILS = TRIALS * PER_TRIAL
-
-
-def variant(name: str, n: int) -> bytes:
-    """Mail `name` with its own Message-ID and subject, as if another customer wrote it."""
-    raw = eml(name)
-    raw = re.sub(
-        rb"(?im)^message-id:.*\n", f"Message-ID: <crash-{n}@test.example>\n".encode(), raw, count=1
-    )
-    return raw
 
 
 def db_rows(world: World, query: str) -> list[tuple[Any, ...]]:
@@ -68,7 +51,7 @@ def test_killing_the_daemon_mid_batch_loses_and_duplicates_nothing(world: World)
     kills = mid_work = 0
     for trial in range(TRIALS):
         for n in range(trial * PER_TRIAL, (trial + 1) * PER_TRIAL):
-            world.deliver(variant(CORPUS[n % len(CORPUS)], n))
+            world.deliver(eml_variant(n, "crash"))
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.3, 1.2))
         if proc.poll() is None:
