@@ -95,7 +95,7 @@ class Applier(Effects):
 
     def new_ticket(self, decision: Decision, mail: ParsedMail, row: Inbound) -> Outcome:
         contact = store.contact_by_email(self.session, mail.from_addr)
-        if contact is None and self.settings.unknown_senders == "reject":
+        if contact is None and self.settings.policy.unknown_senders == "reject":
             return self.reject_unknown(mail)
         if contact is None:
             contact = store.add_customer_with_contact(

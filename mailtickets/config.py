@@ -142,7 +142,6 @@ class Settings:
     smtp: SmtpSettings
     database_url: str
     tickets: TicketSettings
-    unknown_senders: str
     departments: tuple[Department, ...]
     staff: tuple[Staff, ...]
     hours: HoursSettings = HoursSettings(weekly=parse_weekly("mon-fri 10:00-18:00"))
@@ -349,7 +348,6 @@ class _Reader:
             smtp=self.smtp(),
             database_url=self.database(),
             tickets=self.tickets(),
-            unknown_senders=policy.unknown_senders,
             departments=self.departments({s.email for s in staff}),
             staff=staff,
             hours=self.hours(),

@@ -122,35 +122,39 @@ def _append(port: int, raw: bytes) -> None:
         client.append("INBOX", raw)
 
 
-def _staff_answer(code: str, subject: str, notice_id: str) -> bytes:
+def _reply(sender: str, subject: str, in_reply_to: str, body: str) -> bytes:
+    """A reply as a person's mail client sends it to the support address."""
     msg = EmailMessage()
-    msg["From"] = "Ana García <ana.garcia@hostingejemplo.es>"
+    msg["From"] = sender
     msg["To"] = "soporte@hostingejemplo.es"
-    msg["Subject"] = f"Re: [{code}] {subject}"
+    msg["Subject"] = subject
     msg["Date"] = format_datetime(utc_now())
-    msg["Message-ID"] = make_msgid(domain="hostingejemplo.es")
-    msg["In-Reply-To"] = notice_id
-    msg["References"] = notice_id
-    msg.set_content(
+    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].rstrip(">"))
+    msg["In-Reply-To"] = in_reply_to
+    msg["References"] = in_reply_to
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def _staff_answer(code: str, subject: str, notice_id: str) -> bytes:
+    return _reply(
+        "Ana García <ana.garcia@hostingejemplo.es>",
+        f"Re: [{code}] {subject}",
+        notice_id,
         "Hola Laura:\n\nTu cuenta necesita autenticación SMTP. Revisa que el puerto SMTP sea "
         "el 465 con SSL y que el usuario sea la dirección completa.\n\nUn saludo,\nAna\n\n"
-        "El 23/11/26 a las 10:15, Soporte escribió:\n> Desde esta mañana no puedo enviar correos\n"
+        "El 23/11/26 a las 10:15, Soporte escribió:\n> Desde esta mañana no puedo enviar correos\n",
     )
-    return msg.as_bytes()
 
 
 def _customer_thanks(answer: bytes) -> bytes:
     original = message_from_bytes(answer, policy=default_policy)
-    msg = EmailMessage()
-    msg["From"] = "Laura Martínez <laura.martinez@gmail.com>"
-    msg["To"] = "soporte@hostingejemplo.es"
-    msg["Subject"] = f"Re: {original['Subject']}"
-    msg["Date"] = format_datetime(utc_now())
-    msg["Message-ID"] = make_msgid(domain="mail.gmail.com")
-    msg["In-Reply-To"] = str(original["Message-ID"])
-    msg["References"] = str(original["Message-ID"])
-    msg.set_content("¡Funciona! Muchas gracias, Ana.\n\nLaura\n\n> Hola Laura:\n> Tu cuenta...\n")
-    return msg.as_bytes()
+    return _reply(
+        "Laura Martínez <laura.martinez@gmail.com>",
+        f"Re: {original['Subject']}",
+        str(original["Message-ID"]).strip(),
+        "¡Funciona! Muchas gracias, Ana.\n\nLaura\n\n> Hola Laura:\n> Tu cuenta...\n",
+    )
 
 
 def _print_mail(rcpts: list[str], raw: bytes) -> None:
