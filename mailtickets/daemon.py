@@ -112,7 +112,9 @@ class Daemon:
         report.fired = self.sweeper.sweep(self.clock())
 
     def _deliver(self, report: CycleReport) -> None:
-        delivered = outbox.flush(self.settings.smtp, self.engine, self.clock())
+        delivered = outbox.flush(
+            self.settings.smtp, self.engine, self.clock(), keep_going=self._between_batches
+        )
         report.sent, report.retried, report.failed = (
             delivered.sent,
             delivered.retried,
@@ -123,6 +125,11 @@ class Daemon:
                 f"SMTP relay {self.settings.smtp.host}:{self.settings.smtp.port}: "
                 f"{delivered.retried} mail(s) left for retry"
             )
+
+    def _between_batches(self) -> bool:
+        """A long backlog keeps the watchdog fed; SIGTERM stops after the batch in hand."""
+        notify("WATCHDOG=1")
+        return not self.stopping
 
     def run_forever(self) -> None:
         """Until SIGTERM/SIGINT: poll or IDLE, process, deliver; SIGHUP reloads templates."""

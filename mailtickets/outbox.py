@@ -54,15 +54,37 @@ def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedel
     return base * jitter
 
 
-def flush(settings: SmtpSettings, engine: Engine, now: datetime) -> DeliveryReport:
-    """Send every due row once; record each answer. Never raises for a relay problem."""
-    rows = _claim(engine, now, settings.batch_size)
-    if not rows:
-        return DeliveryReport(0, 0, 0)
-    attempts = asyncio.run(_deliver(settings, rows))
-    _record(engine, attempts, now)
-    count = {r: sum(1 for a in attempts if a.result == r) for r in ("sent", "retry", "failed")}
-    return DeliveryReport(count["sent"], count["retry"], count["failed"])
+def flush(
+    settings: SmtpSettings,
+    engine: Engine,
+    now: datetime,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> DeliveryReport:
+    """Send every row due at `now`, a batch at a time over one connection, and record each
+    answer; never raises for a relay problem. Stops early only when the relay took nothing
+    from a batch (down, or 4xx for all: those rows back off, the rest wait for the next
+    run) or when `keep_going()`, asked between batches, says so."""
+    return asyncio.run(_drain(settings, engine, now, keep_going))
+
+
+async def _drain(
+    settings: SmtpSettings, engine: Engine, now: datetime, keep_going: Callable[[], bool]
+) -> DeliveryReport:
+    # Batches bound memory and commit granularity; every claimed row leaves the due set
+    # (sent, failed, or backed off past `now`), so the loop ends with the due rows.
+    counts = dict.fromkeys(("sent", "retry", "failed"), 0)
+    relay = _Relay(settings)
+    try:
+        while rows := _claim(engine, now, settings.batch_size):
+            attempts = await relay.send(rows)
+            _record(engine, attempts, now)
+            for attempt in attempts:
+                counts[attempt.result] += 1
+            if all(a.result == "retry" for a in attempts) or not keep_going():
+                break
+    finally:
+        await relay.close()
+    return DeliveryReport(counts["sent"], counts["retry"], counts["failed"])
 
 
 def _claim(engine: Engine, now: datetime, limit: int) -> list[Outbox]:
@@ -97,13 +119,35 @@ async def connect_relay(settings: SmtpSettings) -> aiosmtplib.SMTP:
     return client
 
 
-async def _deliver(settings: SmtpSettings, rows: list[Outbox]) -> list[Attempt]:
-    try:
-        client = await connect_relay(settings)
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        detail = f"SMTP relay {settings.host}:{settings.port}: {exc}"
-        log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
-        return [Attempt(r.id or 0, "retry", detail) for r in rows]
+class _Relay:
+    """One connection for a whole flush: opened on first use, again after a loss."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def send(self, rows: list[Outbox]) -> list[Attempt]:
+        if self.client is None or not self.client.is_connected:
+            try:
+                self.client = await connect_relay(self.settings)
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                detail = f"SMTP relay {self.settings.host}:{self.settings.port}: {exc}"
+                log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
+                return [Attempt(r.id or 0, "retry", detail) for r in rows]
+        return await _deliver(self.settings, self.client, rows)
+
+    async def close(self) -> None:
+        if self.client is not None and self.client.is_connected:
+            try:
+                await self.client.quit()
+            except aiosmtplib.SMTPException:
+                self.client.close()
+
+
+async def _deliver(
+    settings: SmtpSettings, client: aiosmtplib.SMTP, rows: list[Outbox]
+) -> list[Attempt]:
+    """One batch on `client`; a lost connection means retry for the rest of the batch."""
     attempts = []
     for row in rows:
         attempts.append(
@@ -114,11 +158,6 @@ async def _deliver(settings: SmtpSettings, rows: list[Outbox]) -> list[Attempt]:
                 Attempt(r.id or 0, "retry", "connection lost") for r in rows[len(attempts) :]
             ]
             break
-    if client.is_connected:
-        try:
-            await client.quit()
-        except aiosmtplib.SMTPException:
-            client.close()
     return attempts
 
 

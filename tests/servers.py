@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import os
@@ -180,6 +181,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    peer: object = None  # the client's (host, port): one value per SMTP connection
 
     @property
     def message(self) -> Message:
@@ -196,24 +198,58 @@ class _SinkHandler:
         self.sink = sink
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await self.sink.wait_turn()
         with self.sink.lock:
             if self.sink.replies:
                 return self.sink.replies.pop(0)
             self.sink.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.content),
+                    session.peer,
+                )
             )
         return "250 OK"
 
 
 class SmtpSink:
-    """An aiosmtpd server that keeps every mail; `replies` injects error answers in turn."""
+    """An aiosmtpd server that keeps every mail; `replies` injects error answers in turn;
+    `hold_after(n)` answers n more mails, then leaves each further one unanswered."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[Received] = []
         self.replies: list[str] = []
         self.lock = threading.Lock()
+        self.held = 0  # mails whose DATA is in, waiting for an answer
+        self._answer_before_hold: int | None = None  # None: answer every mail
         self.controller = Controller(_SinkHandler(self), hostname="127.0.0.1", port=self.port)
+
+    def hold_after(self, count: int) -> None:
+        """Answer `count` more mails as usual; keep later ones waiting until `release()`.
+        A client that disconnects while its mail is held has not delivered it."""
+        with self.lock:
+            self._answer_before_hold = count
+
+    def release(self) -> None:
+        with self.lock:
+            self._answer_before_hold = None
+
+    async def wait_turn(self) -> None:
+        with self.lock:
+            if self._answer_before_hold is None:
+                return
+            if self._answer_before_hold > 0:
+                self._answer_before_hold -= 1
+                return
+            self.held += 1
+        try:
+            while self._answer_before_hold is not None:
+                await asyncio.sleep(0.005)
+        finally:
+            with self.lock:
+                self.held -= 1
 
     def start(self) -> SmtpSink:
         self.controller.start()

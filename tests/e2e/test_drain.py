@@ -1,0 +1,113 @@
+"""`run --once` drains the outbox (SPEC §2); a relay answering 4xx never makes it loop."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mailtickets.outbox import BACKOFF_BASE
+from tests.conftest import World, eml_variant
+
+MAILS = 300
+TRY_LATER = "451 4.3.0 Intentelo mas tarde"
+
+
+def rows(world: World, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(world.tmp / "mt.db") as conn:
+        return list(conn.execute(query))
+
+
+def configure(world: World, smtp_batch: int | None = None) -> None:
+    """Five senders write many mails each: lift the hourly auto-reply limit."""
+    text = world.config.read_text().replace(
+        'unknown_senders = "open"', 'unknown_senders = "open"\nmax_auto_replies_per_hour = 10000'
+    )
+    if smtp_batch is not None:
+        text = text.replace("[smtp]\n", f"[smtp]\nbatch_size = {smtp_batch}\n")
+    world.config.write_text(text)
+
+
+def deliver_many(world: World, count: int, prefix: str) -> None:
+    with world.dovecot.client(world.user) as client:
+        for n in range(count):
+            client.append("INBOX", eml_variant(n, prefix))
+
+
+def received_ids(world: World) -> list[str]:
+    return [str(r.message["Message-ID"]).strip() for r in world.sink.received]
+
+
+def queued_ids(world: World) -> list[str]:
+    return [m for (m,) in rows(world, "SELECT message_id FROM outbox")]
+
+
+def test_one_run_once_hands_every_acknowledgement_and_notice_to_the_relay(world: World) -> None:
+    configure(world)
+    deliver_many(world, MAILS, "drain")
+    code, out, err = world.cli("run", "--once")
+    assert code == 0, err[-1500:]
+    queued = queued_ids(world)
+    assert f"mail sent {len(queued)}, retrying 0, failed 0" in out
+    assert rows(world, "SELECT state, count(*) FROM inbound GROUP BY state") == [("done", MAILS)]
+    # An acknowledgement and a staff notice for every ticket, and nothing left pending.
+    for kind in ("ack", "staff_new"):
+        tickets = rows(world, f"SELECT count(DISTINCT ticket_id) FROM outbox WHERE kind = '{kind}'")
+        assert tickets == [(MAILS,)], kind
+    assert rows(world, "SELECT DISTINCT state FROM outbox") == [("sent",)]
+    assert sorted(received_ids(world)) == sorted(queued)  # every one at the sink, each once
+    # Several batches (of [smtp] batch_size, 100) went over one connection.
+    assert len({r.peer for r in world.sink.received}) == 1
+
+
+def test_a_relay_answering_4xx_backs_off_every_mail_and_run_once_exits(world: World) -> None:
+    configure(world)
+    deliver_many(world, 20, "refused")
+    world.sink.replies = [TRY_LATER] * 1000  # far more than needed: a loop would eat them
+    started = datetime.now(UTC)
+    code, out, err = world.cli("run", "--once")
+    states = rows(world, "SELECT state, attempts, last_error, next_attempt_at FROM outbox")
+    count = len(states)
+    assert code == 1 and f"mail sent 0, retrying {count}, failed 0" in out
+    assert f"{count} mail(s) left for retry" in err
+    assert count >= 40 and len(world.sink.replies) == 1000 - count  # each tried exactly once
+    assert world.sink.received == []
+    for state, attempts, error, due in states:
+        assert (state, attempts) == ("pending", 1) and "451" in error
+        assert datetime.fromisoformat(due).replace(tzinfo=UTC) > started + BACKOFF_BASE * 0.75
+    # Backed off: a second run finds nothing due and does not knock on the relay again.
+    code, out, _ = world.cli("run", "--once")
+    assert code == 0 and "mail sent 0, retrying 0" in out
+    assert len(world.sink.replies) == 1000 - count
+
+
+def test_a_relay_refusing_a_whole_batch_is_left_alone_until_a_later_run(world: World) -> None:
+    configure(world, smtp_batch=10)
+    deliver_many(world, 30, "resting")
+    world.sink.replies = [TRY_LATER] * 1000
+    code, out, _ = world.cli("run", "--once")
+    assert code == 1 and "mail sent 0, retrying 10, failed 0" in out
+    assert len(world.sink.replies) == 1000 - 10  # one batch tried, then the relay rests
+    count = len(queued_ids(world))
+    assert rows(world, "SELECT attempts, count(*) FROM outbox GROUP BY attempts") == [
+        (0, count - 10),
+        (1, 10),
+    ]
+    world.sink.replies = []
+    later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    code, out, _ = world.cli("sweep", "--at", later)
+    assert code == 0 and f"mail sent {count}, retrying 0" in out
+    assert sorted(received_ids(world)) == sorted(queued_ids(world))
+
+
+def test_one_4xx_in_a_backlog_does_not_stop_the_rest(world: World) -> None:
+    configure(world, smtp_batch=10)
+    deliver_many(world, 15, "greylisted")
+    world.sink.replies = [TRY_LATER]  # the first mail only
+    code, out, _ = world.cli("run", "--once")
+    count = len(queued_ids(world))
+    assert code == 1 and f"mail sent {count - 1}, retrying 1, failed 0" in out
+    assert rows(world, "SELECT state, attempts, count(*) FROM outbox GROUP BY 1, 2") == [
+        ("pending", 1, 1),
+        ("sent", 1, count - 1),
+    ]
