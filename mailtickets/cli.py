@@ -18,15 +18,21 @@ from mailtickets.config import Settings, default_config_path, load_settings
 from mailtickets.contacts_cli import contacts_parser, run_contacts
 from mailtickets.daemon import CycleReport, Daemon, utc_now
 from mailtickets.db import open_database, transaction
+from mailtickets.db_cli import VersionAction, db_parser, run_db
 from mailtickets.errors import ConfigError, PermanentError, TemporaryError
 from mailtickets.quarantine_cli import quarantine_parser, run_quarantine
 from mailtickets.views import detail_text, ticket_detail, ticket_line, ticket_summary
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+DESCRIPTION = (
+    "Email-driven ticketing daemon: watches a support mailbox, makes each new mail a ticket, "
+    "acknowledges it, tells staff and threads every reply into it."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mailtickets", description=__doc__)
+    parser = argparse.ArgumentParser(prog="mailtickets", description=DESCRIPTION)
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument(
         "--config", type=Path, help="TOML file (default $MAILTICKETS_CONFIG, then ./config.toml)"
     )
@@ -46,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate config, reach IMAP, SMTP and the database")
     contacts_parser(sub)
     quarantine_parser(sub)
+    db_parser(sub)
     demo = sub.add_parser("demo", help="the real daemon on embedded loopback servers")
     demo.add_argument("--keep", type=Path, help="keep the demo's files in this folder")
     return parser
@@ -60,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # aiosmtpd (demo) logs every SMTP command at INFO: keep only its warnings.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # alembic narrates each step at INFO; mailtickets.schema logs the one line that matters.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -85,6 +94,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_check(settings)
     try:
+        if args.command == "db":
+            return run_db(settings.database_url, args)
         engine = open_database(settings.database_url)
     except ConfigError as exc:
         raise ConfigError(f"{settings.source}: {exc}") from None

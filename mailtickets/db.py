@@ -8,15 +8,22 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.exc import ArgumentError
+from sqlmodel import Session, create_engine
 
-from mailtickets import models  # noqa: F401  (registers the tables)
-from mailtickets.errors import ConfigError, TemporaryError
+from mailtickets import schema
+from mailtickets.errors import ConfigError
 
 
 def open_database(url: str) -> Engine:
-    """Connect to `url` and create or upgrade the schema; TemporaryError if unreachable."""
+    """Connect and bring the schema to this release's head; TemporaryError if unreachable."""
+    engine = connect(url)
+    schema.ensure_head(engine)
+    return engine
+
+
+def connect(url: str) -> Engine:
+    """An engine for `url`, schema untouched (`db current` and `db upgrade` start here)."""
     connect_args: dict[str, Any] = {}
     if url.startswith("sqlite"):
         connect_args = {"timeout": 30}
@@ -28,28 +35,7 @@ def open_database(url: str) -> Engine:
         ) from None
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
-    _create_schema(engine)
     return engine
-
-
-def _create_schema(engine: Engine) -> None:
-    """Create missing tables while holding the database's write lock.
-
-    Two processes starting on a new database would otherwise race between "does the table
-    exist" and "create it", and the loser would fail with "table already exists".
-    """
-    try:
-        with engine.connect() as conn:
-            if engine.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif engine.dialect.name == "postgresql":
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7361736)")
-            SQLModel.metadata.create_all(conn)
-            conn.commit()
-    except SQLAlchemyError as exc:
-        where = engine.url.render_as_string(hide_password=True)
-        first_line = str(exc).splitlines()[0]
-        raise TemporaryError(f"database {where}: {first_line}") from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
