@@ -15,8 +15,9 @@ from mailtickets.codes import clean_subject, new_code
 from mailtickets.commands import split_commands
 from mailtickets.decide import Action, Decision, status_after
 from mailtickets.effects import SYSTEM, Effects
-from mailtickets.mail import ParsedMail
+from mailtickets.mail import ParsedMail, shorten
 from mailtickets.models import Inbound, Ticket
+from mailtickets.people import Admission, staff_recipients
 from mailtickets.quoting import latest_reply
 from mailtickets.routing import route
 from mailtickets.staffmail import apply_staff_reply
@@ -35,6 +36,18 @@ class Outcome:
     action: str
     ticket_code: str
     detail: str
+
+
+def _refused(admission: Admission) -> list[dict[str, str]]:
+    return [{"address": a, "why": why} for a, why in admission.refused]
+
+
+def _raw_from(raw: bytes) -> str:
+    """The From header as it arrived, for staff to judge (not parsed: shown)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65_536]
+    match = re.search(rb"(?im)^from:[ \t]*((?:.|\r?\n[ \t])*)", head)
+    value = match.group(1).decode("utf-8", "replace") if match else "(none)"
+    return " ".join(value.split())
 
 
 def mentions_domain(text: str, ours: frozenset[str] = frozenset()) -> bool:
@@ -80,6 +93,8 @@ class Applier(Effects):
             return self.list_tickets(decision, mail)
         if action is Action.UNVERIFIED_STAFF:
             return self.unverified_staff(decision, mail, row)
+        if action is Action.UNIDENTIFIED:
+            return self.unidentified(decision, mail, row)
         assert decision.ticket is not None
         ticket = self.ticket(decision.ticket.id)
         if action is Action.STAFF_REPLY:
@@ -122,14 +137,14 @@ class Applier(Effects):
         self.session.add(ticket)
         self.session.flush()
         self.store_message(ticket, mail, row, "in", mail.text)
-        self.add_participants(ticket, mail)
+        admission = self.add_participants(ticket, mail, decision.copies_verified)
         self.event(ticket, "created", mail.from_addr, decision.reason)
         for why in chosen.reasons:
             self.event(ticket, "routed", SYSTEM, why)
         if decision.linked_to:
             self.event(ticket, "linked", SYSTEM, f"linked to {decision.linked_to.code}")
         self._queue_acknowledgement(ticket, mail)
-        self.queue_staff_notice("staff_new", ticket, mail, mail.text)
+        self.queue_staff_notice("staff_new", ticket, mail, mail.text, not_added=_refused(admission))
         self._report_problems(ticket, mail)
         return Outcome("done", "new", ticket.code, decision.reason)
 
@@ -139,7 +154,7 @@ class Applier(Effects):
         text = latest_reply(mail.text)
         commands, rest = split_commands(text)
         self.store_message(ticket, mail, row, "in", text)
-        self.add_participants(ticket, mail)
+        admission = self.add_participants(ticket, mail, decision.copies_verified)
         self.heard_from_customer(ticket)
         if any(c.split()[0].lower() in CUSTOMER_CLOSE for c in commands):
             if self._may_close(ticket, mail.from_addr):
@@ -153,7 +168,14 @@ class Applier(Effects):
         self._report_problems(ticket, mail)
         status = status_after(decision.action, ticket.status, decision.reopen)
         self.set_status(ticket, status, mail.from_addr, decision.reason)
-        self.queue_staff_notice("staff_reply", ticket, mail, text, reopened=decision.reopen)
+        self.queue_staff_notice(
+            "staff_reply",
+            ticket,
+            mail,
+            text,
+            reopened=decision.reopen,
+            not_added=_refused(admission),
+        )
         action = "reopen" if decision.reopen else "append"
         return Outcome("done", action, ticket.code, decision.reason)
 
@@ -219,6 +241,28 @@ class Applier(Effects):
         state = "done" if ticket else "ignored"
         return Outcome(state, decision.action.value, ticket.code if ticket else "", decision.reason)
 
+    def unidentified(self, decision: Decision, mail: ParsedMail, row: Inbound) -> Outcome:
+        """Kept in the inbound table, answered by no one; the department's staff see it."""
+        department = self.department(route(mail, self.settings.departments).department)
+        context = {
+            "company": self.settings.tickets.company_name,
+            "reason": decision.reason.removeprefix("unidentified sender: "),
+            "from_header": shorten(_raw_from(row.raw), 500),
+            "subject": mail.subject,
+            "text": mail.text,
+            "attachments": [a.filename for a in mail.attachments],
+        }
+        self.queue(
+            "unidentified_sender",
+            None,
+            staff_recipients(department.staff, None),
+            context,
+            reply_to=mail.message_id,
+            automatic="auto-generated",
+            attachments=mail.attachments,
+        )
+        return Outcome("ignored", decision.action.value, "", f"{decision.reason}; staff told")
+
     def record_bounce(self, ticket: Ticket, bounce: Bounce) -> Outcome:
         """A delivery failure of our mail: on the ticket, and hard bounces suppressed."""
         ours = store.bounced_mail(self.session, bounce)
@@ -266,6 +310,4 @@ class Applier(Effects):
                 {"code": t.code, "subject": t.subject, "status": t.status} for t in others
             ],
         )
-        self.queue(
-            "ack", ticket, self.customer_recipients(ticket), context, reply_to=mail.message_id
-        )
+        self.queue_to_customer("ack", ticket, context, reply_to=mail.message_id)

@@ -41,6 +41,8 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         "error": "ValueError: example",
         "folder": settings.imap.failed_folder,
         "limits": settings.limits,
+        "not_added": [{"address": "otro@example.com", "why": "cap"}],
+        "from_header": "=?utf-8?q?Luc=C3=ADa?= <a@example.com>, <b@example.com>",
         "open_tickets": [{"code": f"{cfg.code_prefix}-GHJKMN", "subject": "x", "status": "open"}],
         "reminder_minutes": 2880,
         "close_minutes": 1440,
@@ -67,6 +69,8 @@ def sample_context(settings: Settings) -> dict[str, Any]:
 def run_check(settings: Settings) -> int:
     """0 when everything answers; 2 for a template fault; 1 when a server is unreachable."""
     print(f"ok    config {settings.source}")
+    if settings.unverified_senders:
+        print(f"warn  security: {settings.unverified_senders}")
     failures = usage = 0
     for name, probe in (
         ("database", _database),

@@ -113,6 +113,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, engine: Engine, once: bool) -> int:
+    if settings.unverified_senders:
+        logging.getLogger("mailtickets.daemon").warning(settings.unverified_senders)
     daemon = Daemon(settings, engine)
     if not once:
         daemon.run_forever()

@@ -36,6 +36,7 @@ class Envelope:
     in_reply_to: str = ""
     references: Sequence[str] = ()
     auto_submitted: str = ""  # "" for mail a person wrote, else auto-replied / auto-generated
+    shown_to: Sequence[str] = ()  # the To header when it is not `to` (a participant's copy)
 
 
 def new_message_id(code: str, from_address: str) -> str:
@@ -57,7 +58,7 @@ def compose(
         subject = f"[{envelope.code}] {subject}"
     message_id = new_message_id(envelope.code, envelope.from_address)
     msg["From"] = Address(display_name=envelope.from_name, addr_spec=envelope.from_address)
-    msg["To"] = ", ".join(envelope.to)
+    msg["To"] = ", ".join(envelope.shown_to or envelope.to)
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
@@ -78,7 +79,9 @@ def compose(
         msg.add_alternative(rendered.html, subtype="html")
     for attachment in attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
-        if not (maintype and subtype) or maintype == "multipart":
+        # The content manager wants Message objects for message/* and multipart/* parts (a
+        # forwarded DSN, a mail attached to a mail): their bytes travel as a plain file.
+        if not (maintype and subtype) or maintype in ("multipart", "message"):
             maintype, subtype = "application", "octet-stream"
         msg.add_attachment(
             attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename

@@ -74,6 +74,11 @@ class Limits:
     max_attachments: int = 20
     max_attachment_bytes: int = 10 * 1024 * 1024
     max_mime_depth: int = 8
+    max_header_bytes: int = 256 * 1024
+    max_processing_seconds: int = 60  # one mail's processing; longer counts as a failure
+    # Addresses a customer copies join the ticket up to these caps (no mass mailing).
+    max_participants_per_mail: int = 5
+    max_participants_per_ticket: int = 10
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,17 @@ class Settings:
     @property
     def default_department(self) -> Department:
         return next(d for d in self.departments if d.default)
+
+    @property
+    def unverified_senders(self) -> str:
+        """One line for `check` and the start log when sender addresses are not verified."""
+        if self.policy.trusted_authserv_ids:
+            return ""
+        return (
+            "sender addresses are not verified ([security] trusted_authserv_ids is not set): "
+            "anyone can write as a customer to add to their tickets and copy others in, or "
+            "as staff to answer and run commands"
+        )
 
     def staff_by_email(self, email: str) -> Staff | None:
         return next((s for s in self.staff if s.email == email.lower()), None)
@@ -534,6 +550,16 @@ class _Reader:
                 s, "max_attachment_bytes", Limits.max_attachment_bytes
             ),
             max_mime_depth=self.positive(s, "max_mime_depth", Limits.max_mime_depth),
+            max_header_bytes=self.positive(s, "max_header_bytes", Limits.max_header_bytes),
+            max_processing_seconds=self.positive(
+                s, "max_processing_seconds", Limits.max_processing_seconds
+            ),
+            max_participants_per_mail=self.positive(
+                s, "max_participants_per_mail", Limits.max_participants_per_mail
+            ),
+            max_participants_per_ticket=self.positive(
+                s, "max_participants_per_ticket", Limits.max_participants_per_ticket
+            ),
         )
         s.done()
         return result

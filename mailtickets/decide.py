@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -19,6 +19,7 @@ class Action(StrEnum):
     IGNORE = "ignore"  # kept in the inbound table only
     LIST_TICKETS = "list_tickets"  # a contact asked for their tickets by mail
     UNVERIFIED_STAFF = "unverified_staff"  # a staff address that failed authentication
+    UNIDENTIFIED = "unidentified"  # From names no single mailbox: kept, staff told
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Sender:
     is_staff: bool
     customer_id: int | None
     unverified: str = ""  # why a staff address was not trusted; "" when it was or is none
+    unidentified: str = ""  # why the mail has no usable sender ("" when it has one)
+    verified: bool = True  # DKIM/DMARC passed at a trusted server, or none is configured
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Decision:
     linked_to: TicketView | None = None
     reopen: bool = False
     customer_id: int | None = None
+    copies_verified: bool = True  # To/Cc of a verified mail may join the ticket
 
 
 def find_thread(by_code: TicketView | None, by_reference: TicketView | None) -> Thread:
@@ -98,6 +102,18 @@ def decide(
     wants_list: bool = False,
 ) -> Decision:
     """What to do with one mail; the reason names the rule that chose."""
+    decision = _decide(thread, sender, verdict, now, reopen_within, wants_list)
+    return replace(decision, copies_verified=sender.verified)
+
+
+def _decide(
+    thread: Thread,
+    sender: Sender,
+    verdict: Triage,
+    now: datetime,
+    reopen_within: timedelta,
+    wants_list: bool,
+) -> Decision:
     ticket = thread.ticket
     if sender.unverified and not verdict.automatic:
         return Decision(
@@ -112,6 +128,10 @@ def decide(
         ):
             return Decision(Action.STORE_ONLY, f"automatic mail ({why})", ticket)
         return Decision(Action.IGNORE, f"automatic mail ({why})")
+    if sender.unidentified:
+        # A code in the subject is no key: who wrote this cannot be told, so it touches no
+        # ticket and gets no automatic answer.
+        return Decision(Action.UNIDENTIFIED, f"unidentified sender: {sender.unidentified}")
     if ticket is None:
         if sender.is_staff:
             return Decision(Action.IGNORE, "staff mail that names no ticket")

@@ -14,7 +14,14 @@ from mailtickets.config import Department, Settings
 from mailtickets.mail import ParsedAttachment, ParsedMail
 from mailtickets.models import Attachment, Inbound, Message, Outbox, Ticket
 from mailtickets.notify import Renderer
-from mailtickets.people import customer_recipients, new_participants, staff_recipients
+from mailtickets.people import (
+    Admission,
+    Recipients,
+    admit_participants,
+    customer_recipients,
+    new_participants,
+    staff_recipients,
+)
 
 SYSTEM = "mailtickets"
 
@@ -70,12 +77,28 @@ class Effects:
         ticket.updated_at = self.now
         self.session.add(ticket)
 
-    def add_participants(self, ticket: Ticket, mail: ParsedMail) -> None:
-        """Copied addresses join the ticket; they never become contacts of the customer."""
+    def add_participants(self, ticket: Ticket, mail: ParsedMail, verified: bool) -> Admission:
+        """Copied addresses join the ticket, within the caps and only from a verified mail
+        unless they are the customer's contacts; they never become contacts themselves."""
         assert ticket.id is not None
         staff = frozenset(s.email for s in self.settings.staff)
-        added = new_participants(mail.to, mail.cc, self.settings.our_addresses, staff)
-        store.add_participants(self.session, ticket.id, (a for a in added if a != ticket.requester))
+        copied = new_participants(mail.to, mail.cc, self.settings.our_addresses, staff)
+        limits = self.settings.limits
+        admission = admit_participants(
+            (a for a in copied if a != ticket.requester),
+            store.participants(self.session, ticket.id),
+            frozenset(store.contact_emails(self.session, ticket.customer_id)),
+            verified,
+            limits.max_participants_per_mail,
+            limits.max_participants_per_ticket,
+        )
+        store.add_participants(self.session, ticket.id, admission.added)
+        if admission.refused:
+            listed = ", ".join(f"{a} ({why})" for a, why in admission.refused[:20])
+            more = len(admission.refused) - 20
+            suffix = f" and {more} more" if more > 0 else ""
+            self.event(ticket, "participants_refused", SYSTEM, f"not added: {listed}{suffix}")
+        return admission
 
     def set_status(self, ticket: Ticket, status: str, actor: str, reason: str) -> bool:
         """Change the status with an event; False when it already was `status`."""
@@ -110,7 +133,7 @@ class Effects:
         assert ticket.id is not None
         store.add_event(self.session, ticket.id, self.now, kind, actor, detail)
 
-    def customer_recipients(self, ticket: Ticket, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def customer_recipients(self, ticket: Ticket, exclude: tuple[str, ...] = ()) -> Recipients:
         assert ticket.id is not None
         return customer_recipients(
             ticket.requester,
@@ -140,6 +163,7 @@ class Effects:
             "expected": "",
             "needs_domain": False,
             "open_tickets": [],
+            "not_added": [],
             "reason": "",
             "reminder_minutes": int(cfg.reminder_after.total_seconds() // 60),
             "close_minutes": int(cfg.close_after.total_seconds() // 60),
@@ -150,8 +174,21 @@ class Effects:
 
     def queue_status_notice(self, ticket: Ticket, reason: str = "") -> None:
         """Tell the customer's side that the ticket's status changed (never who changed it)."""
-        context = self.context(ticket, reason=reason)
-        self.queue("status", ticket, self.customer_recipients(ticket), context)
+        self.queue_to_customer("status", ticket, self.context(ticket, reason=reason))
+
+    def queue_to_customer(
+        self, kind: str, ticket: Ticket, context: dict[str, Any], **options: Any
+    ) -> Outbox | None:
+        """`kind` to the account in one mail, then to each participant alone (To: the
+        requester and that participant), without what only the account may see; the
+        account's row (else the first queued), or None when nobody may be sent it."""
+        recipients = self.customer_recipients(ticket)
+        rows = [self.queue(kind, ticket, recipients.account, context, **options)]
+        shared = {**context, "open_tickets": []}
+        for participant in recipients.participants:
+            shown = tuple(dict.fromkeys((ticket.requester, participant)))
+            rows.append(self.queue(kind, ticket, (participant,), shared, shown_to=shown, **options))
+        return next((r for r in rows if r is not None), None)
 
     def queue_staff_notice(
         self, kind: str, ticket: Ticket, mail: ParsedMail, text: str, **extra: Any
@@ -206,6 +243,7 @@ class Effects:
         from_name: str = "",
         automatic: str = "auto-replied",
         attachments: Sequence[ParsedAttachment] = (),
+        shown_to: tuple[str, ...] = (),
     ) -> Outbox | None:
         """Render `kind` and put it in the outbox, threaded under the ticket's messages;
         the row, or None when nobody may be sent it."""
@@ -229,6 +267,7 @@ class Effects:
             in_reply_to=in_reply_to,
             references=[*references, in_reply_to],
             auto_submitted=automatic,
+            shown_to=shown_to,
         )
         outgoing = compose(self.renderer.render(kind, context), envelope, self.now, attachments)
         row = Outbox(

@@ -15,12 +15,13 @@ from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import mailparser
 import nh3
 
+from mailtickets import addresses
 from mailtickets.config import Limits
 
 # Headers the later stages look at; everything else stays in the raw bytes.
@@ -42,6 +43,13 @@ _KEPT_HEADERS = (
     "delivered-to",
     "x-original-to",
 )
+# Bounds on what a header may put into stored rows and outgoing mail: folding a 4 MB
+# subject costs minutes per mail, so nothing that long is ever copied.
+MAX_SUBJECT = 250
+MAX_MESSAGE_ID = 250
+MAX_REFERENCES = 20
+MAX_KEPT_VALUES = 20
+MAX_KEPT_VALUE = 4_096
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class ParsedMail:
     headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     defects: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # limits the mail broke: what was not kept, and why
+    sender_problem: str = ""  # why From names no single usable mailbox ("" when it does)
 
     def header(self, name: str) -> str:
         """First value of a kept header, '' when absent."""
@@ -106,6 +115,13 @@ def parse_mail(raw: bytes, limits: Limits | None = None) -> ParsedMail:
             f"{limits.max_message_bytes:,}: only its headers were read"
         )
         return _headers_only(raw, problem)
+    head_size = len(_head(raw))
+    if head_size > limits.max_header_bytes:
+        problem = (
+            f"the message's headers are {head_size:,} bytes; the limit is "
+            f"{limits.max_header_bytes:,}: only its main header fields were read"
+        )
+        return _headers_only(raw, problem)
     if _rough_depth(raw) > limits.max_mime_depth * 4:
         return _headers_only(raw, f"MIME parts nested deeper than {limits.max_mime_depth} levels")
     try:
@@ -142,33 +158,44 @@ def _from_message(
     defects: tuple[str, ...],
     problems: tuple[str, ...],
 ) -> ParsedMail:
-    # Split the address out of the raw header first and decode only the display name: an
-    # encoded word may hide "<someone@else>" that decoding first would take for the address.
-    raw_name, from_addr = parseaddr(str(msg.get("From", "")))
-    from_name = _decoded(raw_name)
+    sender = addresses.author([str(v) for v in msg.get_all("From", [])])
     return ParsedMail(
         message_id=header_message_id(raw),
-        subject=_one_line(_decoded(msg.get("Subject", ""))),
-        from_addr=from_addr.lower().strip(),
-        from_name=_one_line(from_name),
-        to=_addresses(msg, "To"),
-        cc=_addresses(msg, "Cc"),
+        subject=shorten(_one_line(_decoded(_bounded(msg.get("Subject", "")))), MAX_SUBJECT),
+        from_addr=sender.address,
+        from_name=sender.name,
+        to=addresses.recipients([str(v) for v in msg.get_all("To", [])]),
+        cc=addresses.recipients([str(v) for v in msg.get_all("Cc", [])]),
         date=_date(msg.get("Date")),
-        in_reply_to=_message_ids(str(msg.get("In-Reply-To", ""))),
-        references=_message_ids(str(msg.get("References", ""))),
+        in_reply_to=_message_ids(str(msg.get("In-Reply-To", "")))[:MAX_REFERENCES],
+        references=_message_ids(str(msg.get("References", "")))[-MAX_REFERENCES:],
         text=text,
         html=html,
         attachments=attachments,
         headers=_kept_headers(msg),
         defects=defects,
         problems=problems,
+        sender_problem=sender.problem,
     )
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, an ellipsis showing that it was."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _bounded(value: Any) -> str:
+    # Decoding and unfolding are linear, but there is no reason to do them over megabytes.
+    return str(value)[: MAX_SUBJECT * 16]
+
+
+def _head(raw: bytes) -> bytes:
+    return re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
 
 
 def _headers_only(raw: bytes, problem: str) -> ParsedMail:
     """A mail too big or too deep to read whole: its headers, and why the rest is missing."""
-    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
-    msg = BytesHeaderParser(policy=compat32).parsebytes(head)
+    msg = BytesHeaderParser(policy=compat32).parsebytes(_head(raw))
     return _from_message(raw, msg, "", "", (), (), (problem,))
 
 
@@ -243,15 +270,10 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _addresses(msg: EmailMessage, name: str) -> tuple[str, ...]:
-    values = [str(v) for v in msg.get_all(name, [])]
-    # Only plain ASCII addresses: others cannot be sent to without SMTPUTF8 and may be junk.
-    found = [a.lower().strip() for _, a in getaddresses(values) if "@" in a and a.isascii()]
-    return tuple(dict.fromkeys(found))
-
-
 def _message_ids(value: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(re.findall(r"<[^<>\s]+>", value)))
+    # An id longer than any mail system makes would only bloat the References we send.
+    found = re.findall(r"<[^<>\s]+>", value)
+    return tuple(dict.fromkeys(i for i in found if len(i) <= MAX_MESSAGE_ID))
 
 
 def _date(value: Any) -> datetime | None:
@@ -269,7 +291,8 @@ def _kept_headers(msg: EmailMessage) -> dict[str, tuple[str, ...]]:
     for name in _KEPT_HEADERS:
         values = msg.get_all(name)
         if values:
-            kept[name] = tuple(_one_line(_decoded(v)) for v in values)
+            bounded = (str(v)[:MAX_KEPT_VALUE] for v in values[:MAX_KEPT_VALUES])
+            kept[name] = tuple(_one_line(_decoded(v)) for v in bounded)
     return kept
 
 

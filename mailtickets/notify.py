@@ -30,6 +30,7 @@ KINDS = (
     "quarantine_report",
     "spoof_warning",
     "over_limit",
+    "unidentified_sender",
 )
 
 

@@ -24,6 +24,7 @@ from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Inbound, Ticket
 from mailtickets.notify import Renderer
 from mailtickets.quoting import latest_reply
+from mailtickets.timelimit import time_limit
 from mailtickets.triage import triage
 
 log = logging.getLogger("mailtickets.pipeline")
@@ -71,9 +72,13 @@ class Pipeline:
         return results
 
     def process_one(self, inbound_id: int) -> Result | None:
-        """Claim row `inbound_id` and apply it; a failure is counted, never raised."""
+        """Count an attempt, then claim row `inbound_id` and apply it; a failure is
+        counted, never raised."""
+        started = self._start_attempt(inbound_id)
+        if started is not True:
+            return started or None  # None: another worker has it; a Result: quarantined now
         try:
-            with transaction(self.engine) as session:
+            with transaction(self.engine) as session, time_limit(self._seconds):
                 row = store.claim_inbound(session, inbound_id)
                 if row is None:
                     return None  # another worker has it, or it is done
@@ -82,6 +87,30 @@ class Pipeline:
             result = self._record_failure(inbound_id, exc)
         log.info(result.log_line())
         return result
+
+    @property
+    def _seconds(self) -> int:
+        return self.settings.limits.max_processing_seconds
+
+    def _start_attempt(self, inbound_id: int) -> Result | bool | None:
+        """Count the attempt in its own commit before any work: a mail that kills or hangs
+        the process still uses up its attempts and is quarantined after max_attempts, instead
+        of coming first again after every restart. True: go on and process it."""
+        with transaction(self.engine) as session:
+            row = session.get(Inbound, inbound_id)
+            if row is None or row.state != "pending":
+                return None
+            if row.attempts >= self.settings.tickets.max_attempts:
+                error = (
+                    f"processing never finished in {row.attempts} attempts: the process "
+                    "died or was stopped while this mail was in hand"
+                )
+                result = self._quarantine(session, row, row.error or error)
+                log.info(result.log_line())
+                return result
+            if not store.count_attempt(session, inbound_id, row.attempts):
+                return None  # another worker counted it first and has it
+        return True
 
     def _apply(self, session: Session, row: Inbound) -> Result:
         now = self.clock()
@@ -135,41 +164,49 @@ class Pipeline:
         )
 
     def _sender(self, session: Session, mail: ParsedMail) -> Sender:
-        contact = store.contact_by_email(session, mail.from_addr) if mail.from_addr else None
+        if not mail.from_addr:
+            return Sender("", False, None, unidentified=mail.sender_problem or "no From address")
+        contact = store.contact_by_email(session, mail.from_addr)
         is_staff = self.settings.staff_by_email(mail.from_addr) is not None
-        unverified = ""
         trusted = self.settings.policy.trusted_authserv_ids
-        if is_staff and trusted:
+        verdict = None
+        if trusted:
             domain = mail.from_addr.rpartition("@")[2]
             results = mail.headers.get("authentication-results", ())
             verdict = verify_sender(results, trusted, domain)
-            unverified = "" if verdict.passed else verdict.reason
+        unverified = verdict.reason if is_staff and verdict and not verdict.passed else ""
         return Sender(
             email=mail.from_addr,
             is_staff=is_staff and not unverified,
             customer_id=contact.customer_id if contact else None,
             unverified=unverified,
+            verified=verdict is None or verdict.passed,
         )
 
     def _record_failure(self, inbound_id: int, exc: Exception) -> Result:
-        """Count the attempt; after max_attempts the mail is quarantined and ops are told."""
+        """Record why; after max_attempts the mail is quarantined and ops are told."""
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         log.debug("processing inbound %s failed", inbound_id, exc_info=exc)
-        now = self.clock()
         with transaction(self.engine) as session:
             row = session.get(Inbound, inbound_id)
             assert row is not None
-            row.attempts += 1
+            if row.attempts >= self.settings.tickets.max_attempts:
+                return self._quarantine(session, row, error)
             row.error = error[:4000]
-            quarantined = row.attempts >= self.settings.tickets.max_attempts
-            row.state = "failed" if quarantined else "pending"
-            if quarantined:
-                row.quarantined_at, row.server_state = now, "to_quarantine"
-                self._report(session, row, now)
+            row.state = "pending"
             session.add(row)
-            state = "quarantined" if quarantined else "failed, will retry"
             detail = f"attempt {row.attempts}: {error.splitlines()[-1][:300]}"
-            return Result(inbound_id, row.uid, row.message_id, state, "", detail)
+            return Result(inbound_id, row.uid, row.message_id, "failed, will retry", "", detail)
+
+    def _quarantine(self, session: Session, row: Inbound, error: str) -> Result:
+        now = self.clock()
+        row.error = error[:4000]
+        row.state = "failed"
+        row.quarantined_at, row.server_state = now, "to_quarantine"
+        self._report(session, row, now)
+        session.add(row)
+        detail = f"attempt {row.attempts}: {error.splitlines()[-1][:300]}"
+        return Result(row.id or 0, row.uid, row.message_id, "quarantined", "", detail)
 
     def _report(self, session: Session, row: Inbound, now: datetime) -> None:
         ops = self.settings.policy.ops_address

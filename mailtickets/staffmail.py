@@ -114,10 +114,9 @@ def _relay(fx: Effects, ticket: Ticket, mail: ParsedMail, text: str) -> None:
     company = fx.settings.tickets.company_name
     staff_name = staff.name if staff else company
     context = fx.context(ticket, text=text, staff_name=staff_name)
-    fx.queue(
+    fx.queue_to_customer(
         "answer",
         ticket,
-        fx.customer_recipients(ticket),
         context,
         from_name=f"{staff_name} ({company})",
         automatic="",

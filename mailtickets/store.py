@@ -64,6 +64,21 @@ def pending_inbound_ids(session: Session, limit: int) -> list[int]:
     return [i for i in session.exec(query.limit(limit)) if i is not None]
 
 
+def count_attempt(session: Session, inbound_id: int, seen: int) -> bool:
+    """Add one to the row's attempts if it is still pending with `seen` attempts: of two
+    workers that read the same count, one wins and the other leaves the row alone."""
+    result = session.execute(
+        update(Inbound)
+        .where(
+            col(Inbound.id) == inbound_id,
+            col(Inbound.state) == "pending",
+            col(Inbound.attempts) == seen,
+        )
+        .values(attempts=seen + 1)
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
 def claim_inbound(session: Session, inbound_id: int) -> Inbound | None:
     """The row if it is still pending; the UPDATE makes a second worker's claim fail."""
     result = session.execute(
@@ -97,6 +112,11 @@ def add_customer_with_contact(session: Session, email: str, name: str, now: date
 def notify_contacts(session: Session, customer_id: int) -> list[str]:
     query = select(Contact.email).where(Contact.customer_id == customer_id, Contact.notify)
     return list(session.exec(query))
+
+
+def contact_emails(session: Session, customer_id: int) -> list[str]:
+    """Every contact of the customer, authorised to be notified or not."""
+    return list(session.exec(select(Contact.email).where(Contact.customer_id == customer_id)))
 
 
 def customer_name(session: Session, customer_id: int) -> str:

@@ -141,8 +141,8 @@ def _claim(session: Any, kind: str, ticket_id: int, cutoff: datetime, now: datet
 
 
 def _remind(fx: Effects, ticket: Ticket) -> str:
-    recipients = fx.customer_recipients(ticket)
-    row = fx.queue("reminder", ticket, recipients, fx.context(ticket))
+    recipients = fx.customer_recipients(ticket).everyone
+    row = fx.queue_to_customer("reminder", ticket, fx.context(ticket))
     if row is None:
         # Nobody can be reminded (bounced, rate-limited): the close clock starts now.
         ticket.reminder_sent_at = fx.now
@@ -160,8 +160,8 @@ def _autoclose(fx: Effects, ticket: Ticket) -> str:
         ticket, "closed", SYSTEM, f"no reply {fx.settings.tickets.close_after} after the reminder"
     )
     ticket.remind_at = None
-    recipients = fx.customer_recipients(ticket)
-    fx.queue("autoclose", ticket, recipients, fx.context(ticket))
+    recipients = fx.customer_recipients(ticket).everyone
+    fx.queue_to_customer("autoclose", ticket, fx.context(ticket))
     return f"closed, notice → {', '.join(recipients)}"
 
 

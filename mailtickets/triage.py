@@ -55,7 +55,9 @@ def autoreply_headers(mail: ParsedMail, _ours: frozenset[str]) -> str | None:
 
 def null_sender(mail: ParsedMail, _ours: frozenset[str]) -> str | None:
     return_path = mail.header("return-path").strip()
-    if return_path == "<>" or not mail.from_addr:
+    # A mail with no usable From is not a bounce for that alone: decide holds it as an
+    # unidentified sender instead.
+    if return_path == "<>":
         return "null sender"
     return None
 

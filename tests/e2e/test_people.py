@@ -113,8 +113,11 @@ def test_notifications_go_to_requester_and_authorised_contacts_only(world: World
 
     world.deliver(mail_from(PABLO, f"Re: [{code}] factura", "Les devolvemos el cargo."))
     world.cycle()
-    answer = world.sink.received[-1]
-    assert sorted(answer.rcpt_tos) == sorted([JOSE, ADMIN, "contable@gestoria.es"])
+    # The account gets one mail; the participant a copy of its own (security issue, point 4).
+    account, participant = world.sink.received[-2:]
+    assert sorted(account.rcpt_tos) == sorted([JOSE, ADMIN])
+    assert participant.rcpt_tos == ["contable@gestoria.es"]
+    assert "Les devolvemos el cargo." in account.text and "Les devolvemos" in participant.text
 
 
 def test_routing_reason_is_an_event(world: World) -> None:

@@ -1,0 +1,89 @@
+"""Addresses out of From/To/Cc headers, read whole by the stdlib header registry (pure).
+
+A display name never supplies an address: the header is parsed as RFC 5322 structure first
+and encoded words are decoded only inside the parts they stand in, so
+`=?utf-8?q?Luc=C3=ADa:lucia@example.com;?= <marcos@x.example>` is Marcos's mail.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email import errors, policy
+from email.headerregistry import Address
+
+# A header this long is no person's address list; it is not parsed at all.
+MAX_ADDRESS_HEADER = 65_536
+MAX_DISPLAY_NAME = 200
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """The one author of a mail, or why there is none ("" address)."""
+
+    address: str
+    name: str
+    problem: str = ""
+
+
+def _parsed(value: str) -> tuple[tuple[Address, ...], tuple[str | None, ...], bool]:
+    """Addresses, the group names they came in (None outside a group), and whether the
+    header was malformed in a way that makes its addresses untrustworthy."""
+    unfolded = re.sub(r"[\r\n]+", " ", value).strip()
+    try:
+        header = policy.default.header_factory("from", unfolded)
+        groups = header.groups
+    except (ValueError, TypeError, IndexError, AttributeError, errors.HeaderParseError):
+        # The stdlib's parser has its own bugs on hostile input (e.g. ':;'): no address.
+        return (), (), True
+    invalid = any(isinstance(d, errors.InvalidHeaderDefect) for d in header.defects)
+    found = tuple((a, g.display_name) for g in groups for a in g.addresses)
+    return tuple(a for a, _ in found), tuple(g for _, g in found), invalid
+
+
+def _usable(address: Address) -> str:
+    """The lower-cased addr-spec when it is a plain ASCII local@domain, else ''."""
+    try:
+        spec = address.addr_spec
+    except (ValueError, IndexError):
+        return ""
+    local, at, domain = spec.rpartition("@")
+    if not (at and local and "." in domain and spec.isascii()) or any(c in spec for c in " <>"):
+        return ""
+    return spec.lower()
+
+
+def author(values: list[str]) -> Mailbox:
+    """SPEC §4, §8: the sender is the one mailbox of the one From header; anything else
+    (no From, several, a group, unparseable) is an unknown sender."""
+    if not values:
+        return Mailbox("", "", "the mail has no From header")
+    if len(values) > 1:
+        return Mailbox("", "", f"the mail has {len(values)} From headers")
+    if len(values[0]) > MAX_ADDRESS_HEADER:
+        return Mailbox("", "", f"the From header is {len(values[0]):,} characters long")
+    addresses, groups, invalid = _parsed(values[0])
+    if invalid:
+        return Mailbox("", "", f"the From header cannot be read as one address: {values[0]!r}")
+    if len(addresses) != 1:
+        return Mailbox("", "", f"the From header names {len(addresses)} mailboxes")
+    if groups[0] is not None:
+        return Mailbox("", "", "the From header is a group")
+    spec = _usable(addresses[0])
+    if not spec:
+        return Mailbox("", "", f"the From header holds no usable address: {values[0]!r}")
+    name = " ".join(addresses[0].display_name.split())[:MAX_DISPLAY_NAME]
+    return Mailbox(spec, name)
+
+
+def recipients(values: list[str]) -> tuple[str, ...]:
+    """Every usable address of To or Cc headers, groups included; a malformed header gives
+    none, since what it seems to name may come from a display name."""
+    found: list[str] = []
+    for value in values:
+        if len(value) > MAX_ADDRESS_HEADER:
+            continue
+        addresses, _, invalid = _parsed(value)
+        if not invalid:
+            found.extend(spec for a in addresses if (spec := _usable(a)))
+    return tuple(dict.fromkeys(found))

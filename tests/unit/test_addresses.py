@@ -1,0 +1,116 @@
+"""Who wrote a mail: the From header read whole, a display name never an address."""
+
+from __future__ import annotations
+
+from email import quoprimime
+from email.header import Header
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailtickets.addresses import author, recipients
+from mailtickets.mail import parse_mail
+
+MARCOS = "marcos@competidor.example"
+
+
+def test_an_encoded_display_name_holding_another_address_is_only_a_name() -> None:
+    forged = f"=?utf-8?q?Luc=C3=ADa:lucia.martinez@example.com;?= <{MARCOS}>"
+    got = author([forged])
+    assert got.address == MARCOS and got.problem == ""
+    assert got.name == "Lucía:lucia.martinez@example.com;"
+
+
+def test_the_forged_mail_from_the_issue_is_marcos_after_parsing_too() -> None:
+    raw = (
+        b"From: =?utf-8?q?Luc=C3=ADa:lucia.martinez@example.com;?= <marcos@competidor.example>\r\n"
+        b"To: soporte@hostingejemplo.es\r\nSubject: hola\r\nMessage-ID: <f@x>\r\n\r\nhola\r\n"
+    )
+    mail = parse_mail(raw)
+    assert mail.from_addr == MARCOS and mail.sender_problem == ""
+
+
+def test_several_mailboxes_a_group_or_nothing_usable_is_an_unknown_sender() -> None:
+    cases = {
+        "Lucia <lucia@example.com>, <marcos@competidor.example>": "names 2 mailboxes",
+        "Clientes: lucia@example.com;": "is a group",
+        "undisclosed-recipients:;": "names 0 mailboxes",
+        "lucia": "cannot be read",
+        "<>": "cannot be read",
+        "lucia@example.com <marcos@competidor.example>": "cannot be read",
+        '"a" <marcos@competidor.example> <lucia@example.com>': "cannot be read",
+        "=?utf-8?q?=3Clucia=40example=2Ecom=3E?=": "cannot be read",
+    }
+    for value, problem in cases.items():
+        got = author([value])
+        assert got.address == "" and problem in got.problem, value
+    assert author([]).problem == "the mail has no From header"
+    assert "2 From headers" in author(["a@x.es", "b@x.es"]).problem
+
+
+def test_comments_and_quoted_names_never_supply_the_address() -> None:
+    assert author([f"{MARCOS} (lucia@example.com)"]).address == MARCOS
+    assert author([f'"lucia@example.com" <{MARCOS}>']).address == MARCOS
+    assert author([f"(lucia@example.com) {MARCOS}"]).address == MARCOS
+    assert author([f'"Lucía\r\n <lucia@example.com>" <{MARCOS}>']).address == MARCOS
+
+
+def test_recipients_take_group_members_and_drop_malformed_headers() -> None:
+    got = recipients(["Equipo: a@cliente.es, b@cliente.es;", "c@cliente.es"])
+    assert got == ("a@cliente.es", "b@cliente.es", "c@cliente.es")
+    assert recipients([f"lucia@example.com <{MARCOS}>"]) == ()
+    assert recipients(["=?utf-8?q?x=40y=2Ees?= <z@cliente.es>"]) == ("z@cliente.es",)
+
+
+NAME_PARTS = st.lists(
+    st.sampled_from(
+        [
+            "Lucía",
+            "lucia.martinez@example.com",
+            "<lucia.martinez@example.com>",
+            ":",
+            ";",
+            ",",
+            "@",
+            '"',
+            "(",
+            ")",
+            "\r\n",
+            "\r\n ",
+            " ",
+            "=?utf-8?q?",
+            "?=",
+            "=3C",
+            "=40",
+            "\\",
+            "Grupo:",
+        ]
+    ),
+    max_size=12,
+)
+REAL = st.sampled_from(["marcos@competidor.example", "ana@cliente.es", "x.y+z@sub.dominio.es"])
+
+
+@given(NAME_PARTS, REAL, st.sampled_from(["raw", "quoted", "encoded-q", "encoded-b"]))
+def test_whatever_the_display_name_holds_the_sender_is_the_real_mailbox_or_nobody(
+    parts: list[str], real: str, style: str
+) -> None:
+    name = "".join(parts)
+    if style == "quoted":
+        shown = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    elif style == "encoded-b":
+        shown = Header(name, "utf-8", header_name="From").encode() if name else ""
+    elif style == "encoded-q":
+        shown = quoprimime.header_encode(name.encode(), "utf-8") if name else ""
+    else:
+        shown = name
+    got = author([f"{shown} <{real}>"])
+    # Either the one real mailbox, or an unknown sender: never an address from the name.
+    assert got.address in (real, ""), (shown, got)
+    assert got.address or got.problem
+
+
+@given(st.lists(REAL, min_size=2, max_size=4, unique=True))
+def test_a_from_with_several_mailboxes_never_picks_one(many: list[str]) -> None:
+    assert author([", ".join(many)]).address == ""
+    assert author([f"Grupo: {', '.join(many)};"]).address == ""
