@@ -22,11 +22,16 @@ def new_code(prefix: str) -> str:
     return f"{prefix}-{body}"
 
 
+# The code's characters in either case and nothing else: under re.IGNORECASE alone "K"
+# would also match the Kelvin sign, so the class is spelled out with case-folding off.
+_BODY = rf"(?-i:[{ALPHABET}{ALPHABET.lower()}]){{{CODE_LENGTH}}}"
+
+
 @lru_cache(maxsize=16)
 def _code_pattern(prefix: str) -> re.Pattern[str]:
     # The prefix comes from config: escape it, never splice it raw into a regex.
     return re.compile(
-        rf"(?<![A-Za-z0-9]){re.escape(prefix)}\s*-\s*([{ALPHABET}]{{{CODE_LENGTH}}})(?![A-Za-z0-9])",
+        rf"(?<![A-Za-z0-9]){re.escape(prefix)}\s*-\s*({_BODY})(?![A-Za-z0-9])",
         re.IGNORECASE,
     )
 
@@ -34,6 +39,14 @@ def _code_pattern(prefix: str) -> re.Pattern[str]:
 def find_code(subject: str, prefix: str) -> str | None:
     """The first ticket code in `subject` (any case, extra brackets or spaces), normalised."""
     match = _code_pattern(prefix).search(subject)
+    return f"{prefix}-{match.group(1).upper()}" if match else None
+
+
+def parse_code(text: str, prefix: str) -> str | None:
+    """`text` when it is one ticket code and nothing else ('[sop-7kq2mx]' -> 'SOP-7KQ2MX'),
+    normalised; None when it is anything else, such as a code with letters the alphabet
+    never produces (0, O, 1, I, L)."""
+    match = _code_pattern(prefix).fullmatch(text.strip().strip("[]").strip())
     return f"{prefix}-{match.group(1).upper()}" if match else None
 
 

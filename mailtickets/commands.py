@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailtickets.codes import parse_code
 from mailtickets.routing import PRIORITIES, fold
 
 ALIASES = {
@@ -140,7 +141,7 @@ def _assign(argument: str, staff: set[str]) -> str:
 
 
 def _merge(argument: str, prefix: str) -> str:
-    code = argument.strip("[]").upper()
-    if not re.fullmatch(rf"{re.escape(prefix)}-[A-Z0-9]{{6}}", code):
+    code = parse_code(argument, prefix)
+    if code is None:
         raise ValueError(f"{argument!r} is not a ticket code like {prefix}-7KQ2MX")
     return code

@@ -2,7 +2,14 @@
 
 import pytest
 
-from mailtickets.codes import ALPHABET, clean_subject, find_code, new_code, strip_reply_prefixes
+from mailtickets.codes import (
+    ALPHABET,
+    clean_subject,
+    find_code,
+    new_code,
+    parse_code,
+    strip_reply_prefixes,
+)
 
 
 def test_new_codes_use_the_prefix_and_the_unambiguous_alphabet() -> None:
@@ -31,7 +38,15 @@ def test_code_is_found_through_prefixes_case_and_brackets(subject: str) -> None:
 
 @pytest.mark.parametrize(
     "subject",
-    ["Factura SOP-7KQ2M", "XSOP-7KQ2MX", "SOP-7KQ2MXY", "[ABC-7KQ2MX] otra empresa", "sin código"],
+    [
+        "Factura SOP-7KQ2M",
+        "XSOP-7KQ2MX",
+        "SOP-7KQ2MXY",
+        "[ABC-7KQ2MX] otra empresa",
+        "sin código",
+        "[SOP-0O1IL5] letras que el alfabeto no usa",
+        "[SOP-7\u212aQ2MX] signo kelvin, no una K",
+    ],
 )
 def test_no_code_where_there_is_none(subject: str) -> None:
     assert find_code(subject, "SOP") is None
@@ -51,3 +66,28 @@ def test_reply_prefixes_are_stripped() -> None:
 def test_clean_subject_drops_code_and_prefixes_and_is_never_empty() -> None:
     assert clean_subject("RE: [SOP-7KQ2MX] Dominio caducado", "SOP") == "Dominio caducado"
     assert clean_subject("Re:", "SOP") == "(sin asunto)"
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("SOP-7KQ2MX", "SOP-7KQ2MX"),
+        ("[sop-7kq2mx]", "SOP-7KQ2MX"),
+        (" SOP - 7KQ2MX ", "SOP-7KQ2MX"),
+        ("SOP-0O1IL5", None),  # every one of 0, O, 1, I, L is outside the alphabet
+        ("SOP-7KQ2MI", None),
+        ("SOP-7KQ2M", None),
+        ("SOP-7KQ2MX2", None),
+        ("ABC-7KQ2MX", None),
+        ("SOP-7KQ2MX gracias", None),
+        ("", None),
+    ],
+)
+def test_parse_code_takes_exactly_one_code_of_the_alphabet(text: str, code: str | None) -> None:
+    assert parse_code(text, "SOP") == code
+
+
+def test_every_code_made_is_parsed_and_found_back() -> None:
+    for _ in range(200):
+        code = new_code("SOP")
+        assert parse_code(code.lower(), "SOP") == code == find_code(f"Re: [{code}] x", "SOP")

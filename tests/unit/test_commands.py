@@ -47,6 +47,10 @@ def test_every_command_and_alias(line: str, name: str, argument: str) -> None:
         ("#departamento marketing", "no department"),
         ("#asignar intruso@otro.com", "not a staff address"),
         ("#fusionar 1234", "not a ticket code"),
+        ("#merge SOP-0O1IL5", "not a ticket code"),  # 0, O, 1, I, L: never in a code
+        ("#merge SOP-7KQ2M", "not a ticket code"),
+        ("#merge ABC-7KQ2MX", "not a ticket code"),
+        ("#merge SOP-7KQ2MX y SOP-8KQ2MX", "not a ticket code"),
         ("#borrar", "unknown command"),
         ("#prioridad", "needs an argument"),
     ],
