@@ -266,13 +266,17 @@ class Applier(Effects):
     def record_bounce(self, ticket: Ticket, bounce: Bounce) -> Outcome:
         """A delivery failure of our mail: on the ticket, and hard bounces suppressed."""
         ours = store.bounced_mail(self.session, bounce)
-        if ours is not None:
-            ours.state = "bounced"
-            ours.last_error = bounce.summary()[:2000]
-            self.session.add(ours)
-        what = f"{ours.kind} {ours.message_id}" if ours else "our mail"
+        if ours is None:
+            # No valid VERP token: anyone can write a DSN, so it proves nothing failed.
+            detail = f"delivery report naming none of our mails: {bounce.summary()}"
+            self.event(ticket, "automatic_mail", "bounce", detail)
+            return Outcome("done", "bounce", ticket.code, "unsigned delivery report: kept")
+        ours.state = "bounced"
+        ours.last_error = bounce.summary()[:2000]
+        self.session.add(ours)
+        what = f"{ours.kind} {ours.message_id}"
         self.event(ticket, "delivery_failed", "bounce", f"{what}: {bounce.summary()}")
-        sent_to = set(json.loads(ours.recipients)) if ours is not None else set()
+        sent_to = set(json.loads(ours.recipients))
         for failed in bounce.recipients:
             # Only an address that mail really went to can be suppressed by its bounce.
             if failed.hard and failed.address in sent_to:

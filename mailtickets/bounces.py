@@ -9,9 +9,8 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 
+from mailtickets import verp
 from mailtickets.mail import ParsedMail
-
-_VERP = re.compile(r"\+b-(\d+)-([0-9a-f]{12})@", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,7 @@ def _verp(mail: ParsedMail) -> tuple[int, str] | None:
         *mail.headers.get("delivered-to", ()),
         *mail.headers.get("x-original-to", ()),
     )
-    for address in candidates:
-        match = _VERP.search(address)
-        if match:
-            return int(match.group(1)), match.group(2).lower()
-    return None
+    return next((found for a in candidates if (found := verp.parse(a))), None)
 
 
 def _original_message_id(msg: Message) -> str:

@@ -42,6 +42,8 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         "folder": settings.imap.failed_folder,
         "limits": settings.limits,
         "not_added": [{"address": "otro@example.com", "why": "cap"}],
+        "merged_code": f"{cfg.code_prefix}-GHJKMN",
+        "left_out": ["otro@example.com"],
         "from_header": "=?utf-8?q?Luc=C3=ADa?= <a@example.com>, <b@example.com>",
         "open_tickets": [{"code": f"{cfg.code_prefix}-GHJKMN", "subject": "x", "status": "open"}],
         "reminder_minutes": 2880,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from mailtickets import verp
 from mailtickets.business_hours import Weekly, parse_weekly
 from mailtickets.durations import parse_duration
 from mailtickets.errors import ConfigError
@@ -55,17 +55,12 @@ class SmtpSettings:
     batch_size: int = 100
     verp: bool = True
 
-    def bounce_address(self, outbox_id: int, message_id: str) -> str:
-        """Envelope sender naming one outgoing mail, so a bounce says which one failed; the
-        token (from the mail's random Message-ID) stops forged bounces naming a guessed id."""
+    def bounce_address(self, key: str, outbox_id: int, message_id: str) -> str:
+        """Envelope sender naming one outgoing mail, so a bounce says which one failed; its
+        token is keyed with the site's secret `key`, so nobody can forge one."""
         if not self.verp:
             return self.from_address
-        local, _, domain = self.from_address.partition("@")
-        return f"{local}+b-{outbox_id}-{verp_token(message_id)}@{domain}"
-
-
-def verp_token(message_id: str) -> str:
-    return hashlib.sha256(message_id.encode()).hexdigest()[:12]
+        return verp.address(self.from_address, key, outbox_id, message_id)
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,10 @@ class Suppression(SQLModel, table=True):
     email: str = Field(primary_key=True)
     reason: str
     at: datetime = _when()
+
+
+class SiteSecret(SQLModel, table=True):
+    """A key made once per installation (at the first start), e.g. for signing VERP addresses."""
+
+    name: str = Field(primary_key=True)
+    value: str = Field(repr=False)

@@ -31,6 +31,7 @@ KINDS = (
     "spoof_warning",
     "over_limit",
     "unidentified_sender",
+    "merge_left_out",
 )
 
 

@@ -73,7 +73,9 @@ async def _drain(
     # Batches bound memory and commit granularity; every claimed row leaves the due set
     # (sent, failed, or backed off past `now`), so the loop ends with the due rows.
     counts = dict.fromkeys(("sent", "retry", "failed"), 0)
-    relay = _Relay(settings)
+    with transaction(engine) as session:
+        key = store.site_secret(session, "verp")
+    relay = _Relay(settings, key)
     try:
         while rows := _claim(engine, now, settings.batch_size):
             attempts = await relay.send(rows)
@@ -122,8 +124,8 @@ async def connect_relay(settings: SmtpSettings) -> aiosmtplib.SMTP:
 class _Relay:
     """One connection for a whole flush: opened on first use, again after a loss."""
 
-    def __init__(self, settings: SmtpSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: SmtpSettings, verp_key: str) -> None:
+        self.settings, self.verp_key = settings, verp_key
         self.client: aiosmtplib.SMTP | None = None
 
     async def send(self, rows: list[Outbox]) -> list[Attempt]:
@@ -134,7 +136,7 @@ class _Relay:
                 detail = f"SMTP relay {self.settings.host}:{self.settings.port}: {exc}"
                 log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
                 return [Attempt(r.id or 0, "retry", detail) for r in rows]
-        return await _deliver(self.settings, self.client, rows)
+        return await _deliver(self.settings, self.verp_key, self.client, rows)
 
     async def close(self) -> None:
         if self.client is not None and self.client.is_connected:
@@ -145,13 +147,15 @@ class _Relay:
 
 
 async def _deliver(
-    settings: SmtpSettings, client: aiosmtplib.SMTP, rows: list[Outbox]
+    settings: SmtpSettings, verp_key: str, client: aiosmtplib.SMTP, rows: list[Outbox]
 ) -> list[Attempt]:
     """One batch on `client`; a lost connection means retry for the rest of the batch."""
     attempts = []
     for row in rows:
         attempts.append(
-            await _send_one(client, row, settings.bounce_address(row.id or 0, row.message_id))
+            await _send_one(
+                client, row, settings.bounce_address(verp_key, row.id or 0, row.message_id)
+            )
         )
         if attempts[-1].result == "retry" and not client.is_connected:
             attempts += [

@@ -147,14 +147,15 @@ class Pipeline:
         )
 
     def _thread(self, session: Session, mail: ParsedMail, bounce: Bounce | None) -> Thread:
-        code = find_code(mail.subject, self.settings.tickets.code_prefix)
-        by_code = store.ticket_by_code(session, code) if code else None
-        by_ref = None if by_code else store.ticket_by_message_ids(session, mail.thread_ids)
-        if bounce is not None and by_code is None and by_ref is None:
+        if bounce is not None:
+            # A bounce with a valid signed VERP address belongs to the mail it names.
             ours = store.bounced_mail(session, bounce)
             bounced = session.get(Ticket, ours.ticket_id) if ours and ours.ticket_id else None
             if bounced is not None:
                 return Thread(store.ticket_view(session, bounced), "bounce of our mail")
+        code = find_code(mail.subject, self.settings.tickets.code_prefix)
+        by_code = store.ticket_by_code(session, code) if code else None
+        by_ref = None if by_code else store.ticket_by_message_ids(session, mail.thread_ids)
         # A merged ticket's conversation goes on in the ticket it was merged into.
         by_code = store.follow_merges(session, by_code)
         by_ref = store.follow_merges(session, by_ref)

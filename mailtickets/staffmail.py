@@ -62,18 +62,36 @@ def _status_command(fx: Effects, ticket: Ticket, command: Command, actor: str) -
     if command.name == "merge":
         target = store.follow_merges(fx.session, store.ticket_by_code(fx.session, command.argument))
         assert target is not None and target.id is not None and ticket.id is not None
-        # The merged ticket's people follow it, so their later replies are welcome there.
-        people = {ticket.requester, *store.participants(fx.session, ticket.id)}
-        store.add_participants(fx.session, target.id, sorted(people - {target.requester}))
+        # The merged ticket's people follow it, so their later replies are welcome there —
+        # unless the target is another customer's: then only that customer's contacts do,
+        # or merging would show one customer's ticket to another's people.
+        people = {ticket.requester, *store.participants(fx.session, ticket.id)} - {target.requester}
+        left_out: set[str] = set()
+        if target.customer_id != ticket.customer_id:
+            theirs = set(store.contact_emails(fx.session, target.customer_id))
+            people, left_out = people & theirs, people - theirs
+        store.add_participants(fx.session, target.id, sorted(people))
         ticket.linked_to_id = target.id
         fx.set_status(ticket, "merged", actor, f"merged into {target.code}")
         fx.event(target, "merged", actor, f"{ticket.code} merged into this ticket")
         fx.queue_status_notice(ticket, reason=f"{target.code}")
+        if left_out:
+            _tell_left_out(fx, ticket, target, sorted(left_out), actor)
+            return f"merged into {target.code}; not carried over: {', '.join(sorted(left_out))}"
         return f"merged into {target.code}"
     status = "closed" if command.name == "close" else "open"
     if fx.set_status(ticket, status, actor, command.line):
         fx.queue_status_notice(ticket)
     return status
+
+
+def _tell_left_out(
+    fx: Effects, ticket: Ticket, target: Ticket, left_out: list[str], actor: str
+) -> None:
+    """The staff member learns who did not follow the merge, and why."""
+    fx.event(target, "participants_refused", actor, f"from {ticket.code}: {', '.join(left_out)}")
+    context = fx.context(target, merged_code=ticket.code, left_out=left_out)
+    fx.queue("merge_left_out", target, (actor,), context, automatic="auto-generated")
 
 
 def _merge_problems(fx: Effects, parsed: ParsedCommands, ticket: Ticket) -> list[CommandProblem]:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from mailtickets import verp
 from mailtickets.bounces import Bounce
-from mailtickets.config import verp_token
 from mailtickets.decide import TicketView
 from mailtickets.models import (
     Attachment,
@@ -23,6 +23,7 @@ from mailtickets.models import (
     Message,
     Outbox,
     Participant,
+    SiteSecret,
     Suppression,
     Ticket,
 )
@@ -357,15 +358,24 @@ def requeue_inbound(session: Session, inbound_id: int) -> Inbound | None:
 
 
 def bounced_mail(session: Session, bounce: Bounce) -> Outbox | None:
-    """The outgoing mail a bounce is about: by its signed VERP id, else by its Message-ID."""
-    if bounce.outbox_id is not None:
-        row = session.get(Outbox, bounce.outbox_id)
-        if row is not None and verp_token(row.message_id) == bounce.verp_token:
-            return row
-    message_id = bounce.original_message_id
-    if message_id:
-        return session.exec(select(Outbox).where(Outbox.message_id == message_id)).first()
-    return None
+    """The outgoing mail a bounce is about, only through its signed VERP address: a bounce
+    naming no valid token (a forgery quoting one of our Message-IDs) is about nothing."""
+    if bounce.outbox_id is None:
+        return None
+    row = session.get(Outbox, bounce.outbox_id)
+    key = site_secret(session, "verp")
+    if row is None or not verp.valid(key, bounce.outbox_id, row.message_id, bounce.verp_token):
+        return None
+    returned = bounce.original_message_id  # the returned headers, when the bounce has them
+    return row if not returned or returned == row.message_id else None
+
+
+def site_secret(session: Session, name: str) -> str:
+    """A key the migrations made for this installation (see versions/0002)."""
+    row = session.get(SiteSecret, name)
+    if row is None:
+        raise LookupError(f"site secret {name!r} is missing: run `mailtickets db upgrade`")
+    return row.value
 
 
 def suppressed(session: Session, emails: Iterable[str]) -> set[str]:
@@ -395,7 +405,8 @@ def automatic_mail_count(session: Session, recipient: str, since: datetime) -> i
     query = select(Outbox.id).where(
         Outbox.automatic,
         col(Outbox.created_at) >= since,
-        col(Outbox.recipients).contains(f'"{recipient}"'),
+        # Escaped: "_" and "%" in an address are letters, not LIKE wildcards.
+        col(Outbox.recipients).contains(f'"{recipient}"', autoescape=True),
     )
     return len(list(session.exec(query)))
 

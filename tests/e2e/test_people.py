@@ -262,20 +262,48 @@ def test_staff_notice_lists_the_commands(world: World) -> None:
     assert "#cerrar" in notice.text and "#asignar" in notice.text
 
 
-def test_merge_loops_are_refused_and_people_follow_the_merge(world: World) -> None:
+def test_merge_loops_are_refused_and_people_follow_a_merge_within_the_customer(
+    world: World,
+) -> None:
     code = jose_ticket(world)
-    world.deliver(mail_from("otra@persona.es", "Lo mismo", "Tampoco me llega la factura."))
+    world.deliver(mail_from(ADMIN, "Lo mismo", "Tampoco me llega la factura.", cc=OBRA))
     world.cycle()
     second = next(str(t["code"]) for t in world.tickets() if t["code"] != code)
     world.deliver(mail_from(PABLO, f"Re: [{second}] x", f"#fusionar {code}"))
     world.cycle()
-    assert "otra@persona.es" in world.show(code)["participants"]
+    assert {ADMIN, OBRA} <= set(world.show(code)["participants"])
     world.deliver(mail_from(PABLO, f"Re: [{code}] x", f"#fusionar {second}"))  # a loop
     world.cycle()
     assert world.show(code)["status"] == "new"
     assert "merge the ticket into itself" in world.sink.to(PABLO)[-1].text
-    world.deliver(mail_from("otra@persona.es", f"Re: [{second}] x", "¿Novedades?"))
+    world.deliver(mail_from(ADMIN, f"Re: [{second}] x", "¿Novedades?"))
     world.cycle()
     assert len(world.tickets()) == 2  # no new linked ticket: she may write to the merged one
     senders = [m["sender"] for m in world.show(code)["messages"] if m["direction"] == "in"]
-    assert senders == [JOSE, "otra@persona.es"]
+    assert senders == [JOSE, ADMIN]  # her reply; her first mail stays in the merged one
+
+
+def test_merging_into_another_customers_ticket_carries_over_only_its_contacts(
+    world: World,
+) -> None:
+    code = jose_ticket(world)
+    world.deliver(
+        mail_from("otra@persona.es", "Lo mismo", "Tampoco me llega.", cc="socio@persona.es")
+    )
+    world.cycle()
+    second = next(str(t["code"]) for t in world.tickets() if t["code"] != code)
+    world.deliver(mail_from(PABLO, f"Re: [{second}] x", f"#fusionar {code}"))
+    world.cycle()
+    target = world.show(code)
+    assert "otra@persona.es" not in target["participants"]
+    assert "socio@persona.es" not in target["participants"]
+    told = world.sink.to(PABLO)[-1]
+    assert "no añadidas" in str(told.message["Subject"]) and "otra@persona.es" in told.text
+    assert any(e["kind"] == "participants_refused" for e in target["events"])
+    # Her later reply does not reach José's ticket: it opens one of her own, linked.
+    world.deliver(mail_from("otra@persona.es", f"Re: [{second}] x", "¿Novedades?"))
+    world.cycle()
+    assert [m["sender"] for m in world.show(code)["messages"]] == [JOSE]
+    assert len(world.tickets()) == 3
+    for mail in world.sink.to("otra@persona.es"):
+        assert "José" not in mail.text and "duplicada" not in str(mail.message["Subject"])

@@ -3,6 +3,7 @@ no single mail that stalls the daemon — each on the real servers."""
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 from tests.conftest import World, eml, utc
 from tests.e2e.test_people import mail_from
+from tests.e2e.test_reliability import dsn_for
 
 LUCIA = "lucia.martinez@estudiolucia.es"
 SOCIA = "socia@estudiolucia.es"
@@ -273,3 +275,40 @@ def test_a_customer_mail_with_a_dsn_attached_is_an_ordinary_ticket(world: World)
     (notice,) = world.sink.to(ANA)
     names = [p.get_filename() for p in notice.message.walk() if p.get_filename()]
     assert names == ["details.txt"]
+
+
+def test_a_bounce_is_believed_only_through_its_keyed_verp_token(world: World) -> None:
+    laura = "laura.martinez@gmail.com"
+    world.deliver(eml("new-gmail-plain.eml"))
+    world.cycle()
+    code = str(world.tickets()[0]["code"])
+    ack = world.sink.to(laura)[0]
+    ack_id = str(ack.message["Message-ID"]).strip()
+    outbox_id = ack.mail_from.split("+b-")[1].split("-")[0]
+    # Anyone who got one of our mails knows its Message-ID: the old unkeyed token (a hash
+    # of it), at either length, and the Message-ID alone must not make a bounce.
+    digest = hashlib.sha256(ack_id.encode()).hexdigest()
+    for n, forged_to in enumerate(
+        (
+            f"soporte+b-{outbox_id}-{digest[:12]}@hostingejemplo.es",
+            f"soporte+b-{outbox_id}-{digest[:16]}@hostingejemplo.es",
+            "soporte@hostingejemplo.es",
+        )
+    ):
+        forged = eml("dsn-bounce.eml", ack_message_id=ack_id, code=code)
+        forged = forged.replace(b"Message-Id: <", f"Message-Id: <forged{n}.".encode(), 1)
+        forged = forged.replace(b"pedro.gomez.floristeria@gmail.com", laura.encode())
+        world.deliver(
+            forged.replace(
+                b"Delivered-To: soporte@hostingejemplo.es", f"Delivered-To: {forged_to}".encode()
+            )
+        )
+    world.cycle()
+    assert not any(e["kind"] == "delivery_failed" for e in world.show(code)["events"])
+    assert rows(world, "SELECT count(*) FROM suppression") == [(0,)]
+    assert rows(world, "SELECT state FROM outbox WHERE kind = 'ack'") == [("sent",)]
+    # The real bounce, to the address the relay was given, is recorded.
+    world.deliver(dsn_for(world, laura))
+    world.cycle()
+    assert any(e["kind"] == "delivery_failed" for e in world.show(code)["events"])
+    assert rows(world, "SELECT email FROM suppression") == [(laura,)]

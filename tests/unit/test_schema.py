@@ -61,7 +61,7 @@ def test_a_new_database_is_brought_to_head(tmp_path: Path) -> None:
     engine = open_database(f"sqlite:///{tmp_path / 'mt.db'}")
     engine.dispose()
     assert revision_of(tmp_path / "mt.db") == [schema.head()]
-    assert set(all_rows(tmp_path / "mt.db")) == schema.BASELINE_TABLES
+    assert set(all_rows(tmp_path / "mt.db")) == set(SQLModel.metadata.tables)
 
 
 def test_foreign_keys_are_on_again_after_the_upgrade_and_memory_databases_work() -> None:
@@ -94,7 +94,16 @@ def test_a_release_0_1_0_database_is_stamped_with_every_row_intact(tmp_path: Pat
 def test_upgrade_holding_data_keeps_every_row_of_release_0_1_0(tmp_path: Path) -> None:
     before, after = upgrade_holding_data(RELEASE_0_1_0, tmp_path / "mt.db")
     assert lost_rows(before, after) == {}
-    assert sum(len(rows) for rows in after.values()) == sum(len(r) for r in before.values())
+    kept = {table: rows for table, rows in after.items() if table in before}
+    assert sum(len(rows) for rows in kept.values()) == sum(len(r) for r in before.values())
+
+
+def test_0002_makes_one_random_verp_key_per_installation(tmp_path: Path) -> None:
+    _, first = upgrade_holding_data(RELEASE_0_1_0, tmp_path / "a.db", "0002")
+    _, second = upgrade_holding_data(RELEASE_0_1_0, tmp_path / "b.db", "0002")
+    (key_a,), (key_b,) = first["sitesecret"], second["sitesecret"]
+    assert key_a["name"] == key_b["name"] == "verp"
+    assert len(key_a["value"]) == 64 and key_a["value"] != key_b["value"]
 
 
 def test_lost_rows_notices_a_changed_value_and_a_missing_row() -> None:
