@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -84,13 +85,104 @@ def may_write(sender: Sender, ticket: TicketView) -> bool:
 
 
 LIST_SUBJECTS = frozenset({"tickets", "mis tickets", "estado", "my tickets", "status"})
+# "How are my requests going?", folded, in Spanish and English: a body made only of these
+# words asks for the list. Anything else (a domain, an error, a service, a number, "cerrar")
+# is something for a person to read: no word here asks for anything but the list.
+_STATUS_PHRASES = (
+    "hola buenas buenos dias tardes equipo soporte",
+    "me nos podeis podrias podria podrian puedes puede pueden podriais",
+    "decir decirme deciros indicar indicarme indicadme informar informarme informadme",
+    "saber sabeis ver conocer quiero quisiera queria querria gustaria algo novedades pasa",
+    "enviar enviarme enviadme mandar mandarme mandadme pasar pasarme pasadme",
+    "como que cual cuales cuantos cuantas tal va van esta estan anda andan sigue siguen es son",
+    "el la los las lo ellos ellas mi mis nuestro nuestra nuestros nuestras",
+    "tickets ticket consultas consulta peticiones peticion solicitudes solicitud",
+    "incidencias incidencia casos caso estado situacion lista listado resumen",
+    "abiertos abiertas abierto abierta pendientes pendiente activos activas curso",
+    "tengo tenemos tiene hay todos todas y o e a en de del con por favor ok vale",
+    "gracias muchas mil antemano un una saludo saludos cordial cordiales atentamente abrazo",
+    "hi hello hey dear there team support good morning afternoon",
+    "could can would you please tell let know show send give get",
+    "what whats s is are the status state of my our requests request cases case issues issue",
+    "how going doing open pending all i we have do any update updates latest on in",
+    "thanks thank regards kind best many advance cheers sincerely a an and or list summary",
+)
+STATUS_WORDS = frozenset(word for phrase in _STATUS_PHRASES for word in phrase.split())
+_WORD = re.compile(r"[^\W_]+")
+# A digit, an address, a URL or a domain: the mail is about something in particular.
+_NAMES_A_THING = re.compile(r"\d|@|://|www\.|[^\W_]\.[^\W\d_]{2,}")
+_GREETINGS = frozenset(
+    {"hola", "buenas", "buenos", "estimados", "estimado", "estimada", "hello", "hi", "hey", "dear"}
+)
+_PHONE = re.compile(
+    r"(?:(?:tel|tlf|telf|telefono|movil|phone|mobile|mob)\.?:?\s*)?\+?[\d\s().-]{9,}"
+)
+_SENT_FROM = ("enviado desde", "sent from my", "get outlook for", "obtener outlook para")
 
 
 def is_list_request(subject: str, text: str = "") -> bool:
-    """Subject 'tickets', 'mis tickets' or 'estado' and next to no text: a mail that says
-    more ("Estado: ¿cómo va el traslado?") is a request for a person, not for the list."""
+    """The subject asks for the list ('tickets', 'mis tickets', 'estado'…) and the body,
+    greeting and signature aside, says nothing more ("gracias") or only asks how the
+    sender's requests are going ("¿Me podéis decir cómo van mis consultas?"). A body that
+    says anything else, names a domain, a URL, an error or a number, or tells a longer story
+    ("Estado: ¿cómo va el traslado de midominio.es?") is a request: it opens a ticket."""
     asked = fold(strip_reply_prefixes(subject)).strip(" .:!?¿¡") in LIST_SUBJECTS
-    return asked and len(text.split()) <= 4
+    if not asked:
+        return False
+    body = "\n".join(_without_greeting_and_signature(text))
+    if _NAMES_A_THING.search(body):
+        return False
+    return all(word in STATUS_WORDS for word in _WORD.findall(fold(body)))
+
+
+def _without_greeting_and_signature(text: str) -> list[str]:
+    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
+    if "--" in lines:  # the signature separator "-- " (stripped)
+        lines = lines[: lines.index("--")]
+    lines = [line for line in lines if line and not fold(line).startswith(_SENT_FROM)]
+    if lines and _is_greeting(lines[0]):
+        lines = lines[1:]
+    # Trailing name, phone and web lines are a signature from its first name on: a bare
+    # "midominio.es" or "Error 500" with no name above it is what the mail is about.
+    start = len(lines)
+    while start and _signature_line(lines[start - 1]):
+        start -= 1
+    names = [i for i in range(start, len(lines)) if _name_like(lines[i].split())]
+    if names:
+        lines = lines[: names[0]]
+    if lines:
+        head, comma, tail = lines[-1].rpartition(",")
+        if comma and head and _name_like(tail.split()):  # "Un saludo, Laura Martínez"
+            lines[-1] = head
+    return lines
+
+
+def _is_greeting(line: str) -> bool:
+    """'Hola Ana,' or 'Buenos días,' or 'Dear support team,' alone on the first line."""
+    words = line.split()
+    first = fold(words[0]).strip(",.:;!¡")
+    rest = words[1:]
+    return (
+        "?" not in line
+        and first in _GREETINGS
+        and all(fold(w).strip(",.:;!¡") in STATUS_WORDS or _name_like([w]) for w in rest)
+    )
+
+
+def _signature_line(line: str) -> bool:
+    if "?" in line:
+        return False
+    folded = fold(line)
+    is_web = len(line.split()) == 1 and bool(_NAMES_A_THING.search(line))
+    return _name_like(line.split()) or bool(_PHONE.fullmatch(folded)) or is_web
+
+
+def _name_like(words: list[str]) -> bool:
+    """'Laura Martínez', 'Floristería Laura S.L.': a few capitalised words, no digits."""
+    named = [w.lstrip("¿¡(\"'") for w in words if any(c.isalnum() for c in w)]
+    return 0 < len(named) <= 5 and all(
+        w[:1].isupper() and not any(c.isdigit() for c in w) for w in named
+    )
 
 
 def decide(

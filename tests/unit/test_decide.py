@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from mailtickets.decide import (
     Action,
     Sender,
@@ -9,6 +11,7 @@ from mailtickets.decide import (
     TicketView,
     decide,
     find_thread,
+    is_list_request,
     may_write,
     status_after,
 )
@@ -103,9 +106,73 @@ def test_a_fake_auto_reply_cannot_slip_into_a_strangers_ticket() -> None:
 
 
 def test_list_requests_are_short_mails_with_the_right_subject() -> None:
-    from mailtickets.decide import is_list_request
-
     assert is_list_request("Mis tickets", "")
     assert is_list_request("RE: estado", "gracias")
     assert not is_list_request("Estado", "¿Cómo va el traslado de midominio.es? Lo necesito ya.")
     assert not is_list_request("Estado de mi dominio", "")
+
+
+SIGNATURE = (
+    "Un saludo,\nLaura Martínez\nFloristería Laura\nTel. 654 321 987\nwww.floristerialaura.es"
+)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("mis tickets", "¿Me podéis decir cómo van mis consultas?"),  # the sentence
+        ("Tickets", "Hola,\n\n¿Me podéis decir cómo van mis consultas?\n\nGracias,\nLaura"),
+        ("Mis tickets", f"¿Cómo van mis consultas?\n\n{SIGNATURE}"),
+        (
+            "RE: Estado",
+            "Hola Ana,\n¿en qué estado están mis incidencias? Un saludo, Laura Martínez",
+        ),
+        ("estado", "Me gustaría saber cuántas peticiones tengo pendientes, por favor."),
+        (
+            "tickets",
+            "Enviadme la lista de mis tickets abiertos, por favor.\n\nEnviado desde mi iPhone",
+        ),
+        ("Mis tickets", "Laura"),
+        ("estado", "Buenos días:\n¿Hay novedades de mis incidencias? ¿Qué pasa con ellas?"),
+        ("status", "What's the status of my tickets?"),
+        (
+            "my tickets",
+            "Hi,\ncould you tell me how my requests are going?\n\nThanks,\nJohn Smith\n-- \n"
+            "Smith Consulting Ltd\n+44 20 7946 0958",
+        ),
+        ("My tickets", "Hi there, any update on my open cases?"),
+    ],
+)
+def test_asking_how_my_requests_are_going_gets_the_list(subject: str, body: str) -> None:
+    assert is_list_request(subject, body)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Estado", "¿Y el traslado?"),
+        ("estado", "¿Cómo va el traslado de midominio.es?"),
+        (
+            "mis tickets",
+            "¿Cómo van mis consultas? Además necesito cambiar la contraseña del correo.",
+        ),
+        ("estado", "Tengo un error 500 en la web"),
+        ("estado", "Error 500"),
+        ("Estado", "midominio.es"),
+        ("tickets", "¿Cómo va mi consulta de www.floristerialaura.es?"),
+        ("estado", "¿Cómo van mis consultas? https://floristerialaura.es/tienda falla"),
+        ("estado", "¿Cómo van mis consultas?\nfloristerialaura.es\nLaura"),  # domain, then name
+        ("estado", "¿Cómo van mis consultas? Escribidme a laura@floristerialaura.es"),
+        ("mis tickets", "No funciona el correo"),
+        ("Mis tickets", "Gracias\n\nLa web no funciona desde esta mañana"),
+        ("mis tickets", "¿Podéis cerrar mis tickets?"),
+        ("mis tickets", "Dominio caducado\nLaura"),
+        ("status", "What is the status of the transfer of smithconsulting.co.uk?"),
+        ("my tickets", "How are my tickets going? Also the SSL certificate expired yesterday."),
+        ("Consulta", "¿Me podéis decir cómo van mis consultas?"),  # not a list subject
+    ],
+)
+def test_a_status_subject_with_a_request_in_the_body_opens_a_ticket(
+    subject: str, body: str
+) -> None:
+    assert not is_list_request(subject, body)
