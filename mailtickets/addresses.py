@@ -15,6 +15,7 @@ from email.headerregistry import Address
 # A header this long is no person's address list; it is not parsed at all.
 MAX_ADDRESS_HEADER = 65_536
 MAX_DISPLAY_NAME = 200
+MAX_ADDRESS = 254  # RFC 5321's path limit: a longer one cannot be sent to anyway
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ def _usable(address: Address) -> str:
     except (ValueError, IndexError):
         return ""
     local, at, domain = spec.rpartition("@")
-    if not (at and local and "." in domain and spec.isascii()) or any(c in spec for c in " <>"):
+    if len(spec) > MAX_ADDRESS or not (at and local and "." in domain and spec.isascii()):
+        return ""
+    if any(c in spec for c in " <>"):
         return ""
     return spec.lower()
 

@@ -45,6 +45,7 @@ def test_several_mailboxes_a_group_or_nothing_usable_is_an_unknown_sender() -> N
         got = author([value])
         assert got.address == "" and problem in got.problem, value
     assert author([]).problem == "the mail has no From header"
+    assert author([f"{'a' * 300}@cliente.es"]).address == ""
     assert "2 From headers" in author(["a@x.es", "b@x.es"]).problem
 
 
