@@ -15,6 +15,7 @@ from mailtickets.errors import ConfigError, TemporaryError
 from mailtickets.ingest import connect
 from mailtickets.notify import KINDS, Renderer
 from mailtickets.outbox import connect_relay
+from mailtickets.staff_commands import specs
 
 
 def sample_context(settings: Settings) -> dict[str, Any]:
@@ -42,6 +43,7 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         "folder": settings.imap.failed_folder,
         "limits": settings.limits,
         "not_added": [{"address": "otro@example.com", "why": "cap"}],
+        "commands": [{"name": s.name, "word": s.shown(cfg.locale)} for s in specs()],
         "merged_code": f"{cfg.code_prefix}-GHJKMN",
         "left_out": ["otro@example.com"],
         "from_header": "=?utf-8?q?Luc=C3=ADa?= <a@example.com>, <b@example.com>",

@@ -175,6 +175,10 @@ class Settings:
             "as staff to answer and run commands"
         )
 
+    def department(self, name: str) -> Department:
+        """The department called `name`, else the default one (e.g. a removed department)."""
+        return next((d for d in self.departments if d.name == name), self.default_department)
+
     def staff_by_email(self, email: str) -> Staff | None:
         return next((s for s in self.staff if s.email == email.lower()), None)
 

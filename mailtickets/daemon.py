@@ -20,7 +20,7 @@ from mailtickets.ingest import Mailbox
 from mailtickets.notify import Renderer
 from mailtickets.pipeline import Pipeline, Result
 from mailtickets.sdnotify import notify
-from mailtickets.timers import Fired, Sweeper
+from mailtickets.timers import Fired, Sweeper, delivery_hooks
 
 log = logging.getLogger("mailtickets.daemon")
 
@@ -113,7 +113,11 @@ class Daemon:
 
     def _deliver(self, report: CycleReport) -> None:
         delivered = outbox.flush(
-            self.settings.smtp, self.engine, self.clock(), keep_going=self._between_batches
+            self.settings.smtp,
+            self.engine,
+            self.clock(),
+            keep_going=self._between_batches,
+            on_delivered=delivery_hooks(),
         )
         report.sent, report.retried, report.failed = (
             delivered.sent,

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -54,32 +54,41 @@ def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedel
     return base * jitter
 
 
+# What another stage does when a kind of mail left for good (sent, or failed): registered
+# by that stage (timers.delivery_hooks), so the outbox knows no ticket rules.
+DeliveryHook = Callable[[Session, Outbox, datetime], None]
+
+
 def flush(
     settings: SmtpSettings,
     engine: Engine,
     now: datetime,
     keep_going: Callable[[], bool] = lambda: True,
+    on_delivered: Mapping[str, DeliveryHook] | None = None,
 ) -> DeliveryReport:
     """Send every row due at `now`, a batch at a time over one connection, and record each
     answer; never raises for a relay problem. Stops early only when the relay took nothing
     from a batch (down, or 4xx for all: those rows back off, the rest wait for the next
     run) or when `keep_going()`, asked between batches, says so."""
-    return asyncio.run(_drain(settings, engine, now, keep_going))
+    hooks = on_delivered or {}
+    return asyncio.run(_drain(settings, engine, now, keep_going, hooks))
 
 
 async def _drain(
-    settings: SmtpSettings, engine: Engine, now: datetime, keep_going: Callable[[], bool]
+    settings: SmtpSettings,
+    engine: Engine,
+    now: datetime,
+    keep_going: Callable[[], bool],
+    hooks: Mapping[str, DeliveryHook],
 ) -> DeliveryReport:
     # Batches bound memory and commit granularity; every claimed row leaves the due set
     # (sent, failed, or backed off past `now`), so the loop ends with the due rows.
     counts = dict.fromkeys(("sent", "retry", "failed"), 0)
-    with transaction(engine) as session:
-        key = store.site_secret(session, "verp")
-    relay = _Relay(settings, key)
+    relay = _Relay(settings, lambda: _verp_key(engine))
     try:
         while rows := _claim(engine, now, settings.batch_size):
             attempts = await relay.send(rows)
-            _record(engine, attempts, now)
+            _record(engine, attempts, now, hooks)
             for attempt in attempts:
                 counts[attempt.result] += 1
             if all(a.result == "retry" for a in attempts) or not keep_going():
@@ -87,6 +96,11 @@ async def _drain(
     finally:
         await relay.close()
     return DeliveryReport(counts["sent"], counts["retry"], counts["failed"])
+
+
+def _verp_key(engine: Engine) -> str:
+    with transaction(engine) as session:
+        return store.site_secret(session, "verp")
 
 
 def _claim(engine: Engine, now: datetime, limit: int) -> list[Outbox]:
@@ -124,9 +138,10 @@ async def connect_relay(settings: SmtpSettings) -> aiosmtplib.SMTP:
 class _Relay:
     """One connection for a whole flush: opened on first use, again after a loss."""
 
-    def __init__(self, settings: SmtpSettings, verp_key: str) -> None:
-        self.settings, self.verp_key = settings, verp_key
+    def __init__(self, settings: SmtpSettings, verp_key: Callable[[], str]) -> None:
+        self.settings, self._verp_key = settings, verp_key
         self.client: aiosmtplib.SMTP | None = None
+        self.key = ""  # read when there is first something to send
 
     async def send(self, rows: list[Outbox]) -> list[Attempt]:
         if self.client is None or not self.client.is_connected:
@@ -136,7 +151,8 @@ class _Relay:
                 detail = f"SMTP relay {self.settings.host}:{self.settings.port}: {exc}"
                 log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
                 return [Attempt(r.id or 0, "retry", detail) for r in rows]
-        return await _deliver(self.settings, self.verp_key, self.client, rows)
+        self.key = self.key or self._verp_key()
+        return await _deliver(self.settings, self.key, self.client, rows)
 
     async def close(self) -> None:
         if self.client is not None and self.client.is_connected:
@@ -186,7 +202,9 @@ async def _send_one(client: aiosmtplib.SMTP, row: Outbox, envelope_from: str) ->
     return Attempt(row.id or 0, "sent")
 
 
-def _record(engine: Engine, attempts: list[Attempt], now: datetime) -> None:
+def _record(
+    engine: Engine, attempts: list[Attempt], now: datetime, hooks: Mapping[str, DeliveryHook]
+) -> None:
     with transaction(engine) as session:
         for attempt in attempts:
             row = session.get(Outbox, attempt.outbox_id)
@@ -200,8 +218,9 @@ def _record(engine: Engine, attempts: list[Attempt], now: datetime) -> None:
                 row.state = "failed"
             else:
                 row.next_attempt_at = now + backoff(row.attempts)
-            if row.kind == "reminder" and row.state in ("sent", "failed"):
-                store.mark_reminder_sent(session, row, now)
+            hook = hooks.get(row.kind)
+            if hook is not None and row.state in ("sent", "failed"):
+                hook(session, row, now)
             session.add(row)
             _log_attempt(session, row, attempt, now)
 

@@ -12,20 +12,21 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailtickets import store
-from mailtickets.apply import Applier, Outcome
+from mailtickets.apply import apply
 from mailtickets.authresults import verify_sender
 from mailtickets.bounces import Bounce, read_bounce
 from mailtickets.codes import find_code
 from mailtickets.config import Settings
+from mailtickets.customer_mail import Incoming
 from mailtickets.db import transaction
 from mailtickets.decide import Sender, Thread, decide, find_thread, is_list_request
-from mailtickets.effects import Effects
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Inbound, Ticket
 from mailtickets.notify import Renderer
 from mailtickets.quoting import latest_reply
 from mailtickets.timelimit import time_limit
 from mailtickets.triage import triage
+from mailtickets.work import open_work
 
 log = logging.getLogger("mailtickets.pipeline")
 
@@ -58,18 +59,23 @@ class Pipeline:
         self.settings, self.engine, self.renderer, self.clock = settings, engine, renderer, clock
 
     def process_pending(
-        self, limit: int = 10_000, progress: Callable[[], object] = lambda: None
+        self, batch: int = 1_000, progress: Callable[[], object] = lambda: None
     ) -> list[Result]:
-        """Process every pending row (oldest first); one bad mail never stops the rest."""
-        with transaction(self.engine) as session:
-            ids = store.pending_inbound_ids(session, limit)
-        results = []
-        for inbound_id in ids:
-            result = self.process_one(inbound_id)
-            if result is not None:
-                results.append(result)
-            progress()
-        return results
+        """Process every pending row (oldest first), `batch` ids read at a time; one bad mail
+        never stops the rest, and one that failed waits for the next cycle."""
+        results: list[Result] = []
+        after = 0
+        while True:
+            with transaction(self.engine) as session:
+                ids = store.pending_inbound_ids(session, batch, after)
+            if not ids:
+                return results
+            for inbound_id in ids:
+                result = self.process_one(inbound_id)
+                if result is not None:
+                    results.append(result)
+                progress()
+            after = ids[-1]
 
     def process_one(self, inbound_id: int) -> Result | None:
         """Count an attempt, then claim row `inbound_id` and apply it; a failure is
@@ -127,10 +133,11 @@ class Pipeline:
             self.settings.tickets.reopen_within,
             wants_list=is_list_request(mail.subject, latest_reply(mail.text)),
         )
-        applier = Applier(self.settings, self.renderer, session, now)
+        work = open_work(self.settings, self.renderer, session, now)
         arrived = row.internal_date
-        applier.quiet = arrived is not None and now - arrived > self.settings.imap.quiet_older_than
-        outcome: Outcome = applier.apply(decision, mail, row, bounce)
+        quiet_after = self.settings.imap.quiet_older_than
+        work.tell.quiet = arrived is not None and now - arrived > quiet_after
+        outcome = apply(work, Incoming(decision, mail, row, bounce))
         row.state = outcome.state
         row.outcome = f"{outcome.action}: {outcome.detail}"
         row.ticket_code = outcome.ticket_code
@@ -222,5 +229,5 @@ class Pipeline:
             "error": row.error,
             "folder": self.settings.imap.failed_folder,
         }
-        fx = Effects(self.settings, self.renderer, session, now)
-        fx.queue("quarantine_report", None, (ops,), context, automatic="auto-generated")
+        work = open_work(self.settings, self.renderer, session, now)
+        work.tell.queue("quarantine_report", None, (ops,), context, automatic="auto-generated")

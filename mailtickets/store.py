@@ -60,8 +60,13 @@ def known_dedup_keys(session: Session, keys: Iterable[str]) -> set[str]:
     return set(found)
 
 
-def pending_inbound_ids(session: Session, limit: int) -> list[int]:
-    query = select(Inbound.id).where(Inbound.state == "pending").order_by(col(Inbound.id))
+def pending_inbound_ids(session: Session, limit: int, after: int = 0) -> list[int]:
+    """Up to `limit` pending rows with an id past `after`, oldest first."""
+    query = (
+        select(Inbound.id)
+        .where(Inbound.state == "pending", col(Inbound.id) > after)
+        .order_by(col(Inbound.id))
+    )
     return [i for i in session.exec(query.limit(limit)) if i is not None]
 
 

@@ -2,14 +2,15 @@
 
 import pytest
 
-from mailtickets.commands import ParsedCommands, parse_commands, split_commands
+from mailtickets.commands import CommandSite, ParsedCommands, parse_commands, split_commands
+from mailtickets.staff_commands import specs
 
 DEPTS = ["Hosting", "Facturación", "Dominios"]
 STAFF = ["ana@hostingejemplo.es", "pablo@hostingejemplo.es"]
 
 
 def parse(text: str) -> ParsedCommands:
-    return parse_commands(text, DEPTS, STAFF, "SOP")
+    return parse_commands(text, specs(), CommandSite(tuple(DEPTS), frozenset(STAFF), "SOP"))
 
 
 @pytest.mark.parametrize(

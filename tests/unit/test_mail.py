@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailtickets.apply import mentions_domain
 from mailtickets.config import Department
+from mailtickets.customer_mail import mentions_domain
 from mailtickets.mail import dedup_key, header_message_id, parse_mail, safe_filename
 from mailtickets.quoting import latest_reply
 from mailtickets.routing import fold, priority_of, route

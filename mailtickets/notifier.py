@@ -1,137 +1,30 @@
-"""The writes every decision is made of: messages, status, events, queued mail."""
+"""The notifier: who is told, rendered and composed now, queued in the outbox (one session)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-
-from sqlmodel import Session
 
 from mailtickets import store
 from mailtickets.compose import Envelope, compose
-from mailtickets.config import Department, Settings
 from mailtickets.mail import ParsedAttachment, ParsedMail
-from mailtickets.models import Attachment, Inbound, Message, Outbox, Ticket
+from mailtickets.models import Outbox, Ticket
 from mailtickets.notify import Renderer
-from mailtickets.people import (
-    Admission,
-    Recipients,
-    admit_participants,
-    customer_recipients,
-    new_participants,
-    staff_recipients,
-)
-
-SYSTEM = "mailtickets"
+from mailtickets.people import Recipients, customer_recipients, staff_recipients
+from mailtickets.staff_commands import specs as command_specs
+from mailtickets.writer import SYSTEM, TicketWriter
 
 
-class Effects:
-    """Writes inside the caller's transaction; mail is rendered now and sent later."""
+class Notifier:
+    """Mail about tickets: recipients, suppression and rate limits, rendering, the outbox
+    row; its events go through the ticket writer, in the same transaction."""
 
-    def __init__(self, settings: Settings, renderer: Renderer, session: Session, now: datetime):
-        self.settings, self.renderer, self.session, self.now = settings, renderer, session, now
+    def __init__(self, writer: TicketWriter, renderer: Renderer) -> None:
+        self.writer, self.renderer = writer, renderer
+        self.settings, self.session, self.now = writer.settings, writer.session, writer.now
         # Old mail taken in from a mailbox's backlog: stored and threaded, nobody mailed.
         self.quiet = False
-
-    def ticket(self, ticket_id: int) -> Ticket:
-        ticket = self.session.get(Ticket, ticket_id)
-        assert ticket is not None
-        return ticket
-
-    def department(self, name: str) -> Department:
-        found = (d for d in self.settings.departments if d.name == name)
-        return next(found, self.settings.default_department)
-
-    def store_message(
-        self, ticket: Ticket, mail: ParsedMail, row: Inbound, direction: str, text: str
-    ) -> None:
-        """The mail as one message of the ticket, with its attachments."""
-        assert ticket.id is not None
-        message = Message(
-            ticket_id=ticket.id,
-            inbound_id=row.id,
-            direction=direction,
-            message_id=mail.message_id or f"<inbound-{row.id}@mailtickets.invalid>",
-            sender=mail.from_addr,
-            recipients=store.recipients_json((*mail.to, *mail.cc)),
-            subject=mail.subject,
-            date=mail.date or row.internal_date or self.now,
-            text=text,
-            html=mail.html if direction != "internal" else "",
-        )
-        attachments = [
-            Attachment(
-                message_id=0,
-                filename=a.filename,
-                content_type=a.content_type,
-                size=len(a.data),
-                data=a.data,
-            )
-            for a in mail.attachments
-        ]
-        store.add_message(self.session, message, attachments)
-        self.touch(ticket)
-
-    def touch(self, ticket: Ticket) -> None:
-        ticket.updated_at = self.now
-        self.session.add(ticket)
-
-    def add_participants(self, ticket: Ticket, mail: ParsedMail, verified: bool) -> Admission:
-        """Copied addresses join the ticket, within the caps and only from a verified mail
-        unless they are the customer's contacts; they never become contacts themselves."""
-        assert ticket.id is not None
-        staff = frozenset(s.email for s in self.settings.staff)
-        copied = new_participants(mail.to, mail.cc, self.settings.our_addresses, staff)
-        limits = self.settings.limits
-        admission = admit_participants(
-            (a for a in copied if a != ticket.requester),
-            store.participants(self.session, ticket.id),
-            frozenset(store.contact_emails(self.session, ticket.customer_id)),
-            verified,
-            limits.max_participants_per_mail,
-            limits.max_participants_per_ticket,
-        )
-        store.add_participants(self.session, ticket.id, admission.added)
-        if admission.refused:
-            listed = ", ".join(f"{a} ({why})" for a, why in admission.refused[:20])
-            more = len(admission.refused) - 20
-            suffix = f" and {more} more" if more > 0 else ""
-            self.event(ticket, "participants_refused", SYSTEM, f"not added: {listed}{suffix}")
-        return admission
-
-    def set_status(self, ticket: Ticket, status: str, actor: str, reason: str) -> bool:
-        """Change the status with an event; False when it already was `status`."""
-        if status == ticket.status:
-            return False
-        self.event(ticket, "status", actor, f"{ticket.status} → {status}: {reason}")
-        ticket.status = status
-        ticket.closed_at = self.now if status == "closed" else None
-        if status != "waiting":
-            ticket.remind_at = ticket.reminder_sent_at = ticket.reminder_outbox_id = None
-        if status in ("closed", "merged"):
-            ticket.first_response_due = None
-        self.touch(ticket)
-        return True
-
-    def answered_by_staff(self, ticket: Ticket) -> None:
-        """A staff answer reached the customer: SLA met, reminder clock starts."""
-        ticket.last_staff_at = self.now
-        ticket.first_response_due = None
-        if ticket.status == "waiting":
-            ticket.remind_at = self.now + self.settings.tickets.reminder_after
-            ticket.reminder_sent_at = ticket.reminder_outbox_id = None
-        self.touch(ticket)
-
-    def heard_from_customer(self, ticket: Ticket) -> None:
-        """Any customer message cancels a pending reminder and auto-close."""
-        ticket.last_customer_at = self.now
-        ticket.remind_at = ticket.reminder_sent_at = ticket.reminder_outbox_id = None
-        self.touch(ticket)
-
-    def event(self, ticket: Ticket, kind: str, actor: str, detail: str) -> None:
-        assert ticket.id is not None
-        store.add_event(self.session, ticket.id, self.now, kind, actor, detail)
 
     def customer_recipients(self, ticket: Ticket, exclude: tuple[str, ...] = ()) -> Recipients:
         assert ticket.id is not None
@@ -144,7 +37,7 @@ class Effects:
         )
 
     def staff_recipients(self, ticket: Ticket, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
-        dept = self.department(ticket.department)
+        dept = self.settings.department(ticket.department)
         return staff_recipients(dept.staff, ticket.assignee, exclude)
 
     def context(self, ticket: Ticket, **extra: Any) -> dict[str, Any]:
@@ -164,6 +57,9 @@ class Effects:
             "needs_domain": False,
             "open_tickets": [],
             "not_added": [],
+            "commands": [
+                {"name": spec.name, "word": spec.shown(cfg.locale)} for spec in command_specs()
+            ],
             "reason": "",
             "reminder_minutes": int(cfg.reminder_after.total_seconds() // 60),
             "close_minutes": int(cfg.close_after.total_seconds() // 60),
@@ -224,7 +120,7 @@ class Effects:
                 r for r in recipients if store.automatic_mail_count(self.session, r, since) >= limit
             }
         if dropped and ticket is not None:
-            self.event(
+            self.writer.event(
                 ticket,
                 "not_sent",
                 SYSTEM,
@@ -249,7 +145,7 @@ class Effects:
         the row, or None when nobody may be sent it."""
         if self.quiet:
             if ticket is not None:
-                self.event(ticket, "not_sent", SYSTEM, f"{kind}: old mail from the backlog")
+                self.writer.event(ticket, "not_sent", SYSTEM, f"{kind}: old mail from the backlog")
             return None
         if automatic:
             recipients = self._deliverable(ticket, kind, recipients, automatic)
@@ -284,5 +180,5 @@ class Effects:
         self.session.add(row)
         self.session.flush()
         if ticket is not None:
-            self.event(ticket, "queued", SYSTEM, f"{kind} → {', '.join(recipients)}")
+            self.writer.event(ticket, "queued", SYSTEM, f"{kind} → {', '.join(recipients)}")
         return row

@@ -1,0 +1,207 @@
+"""A customer's mail: a new ticket (acknowledged, staff told) or a reply on one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mailtickets import store
+from mailtickets.bounces import Bounce
+from mailtickets.codes import clean_subject, new_code
+from mailtickets.commands import split_commands
+from mailtickets.decide import Decision, status_after
+from mailtickets.mail import ParsedMail
+from mailtickets.models import Inbound, Ticket
+from mailtickets.people import Admission
+from mailtickets.quoting import latest_reply
+from mailtickets.routing import route
+from mailtickets.staff_commands import by_name
+from mailtickets.timers import first_response_due
+from mailtickets.work import Work
+from mailtickets.writer import SYSTEM
+
+_DOMAIN_OR_URL = re.compile(
+    r"(https?://\S+|\b(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:[a-z]{2,24})\b)", re.I
+)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One mail and what was decided about it, as the action handlers get it."""
+
+    decision: Decision
+    mail: ParsedMail
+    row: Inbound
+    bounce: Bounce | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # done | ignored
+    action: str
+    ticket_code: str
+    detail: str
+
+
+def mentions_domain(text: str, ours: frozenset[str] = frozenset()) -> bool:
+    """True when `text` names a domain or URL (in an address too) that is not one of `ours`."""
+    for match in _DOMAIN_OR_URL.finditer(text):
+        found = match.group(0).lower().removeprefix("www.")
+        if found.startswith("http") or found not in ours:
+            return True
+    return False
+
+
+def expected_label(due: datetime | None, now: datetime, tz: ZoneInfo) -> dict[str, Any] | None:
+    """The parts a template needs to say "antes del lunes a las 10:30" in its language."""
+    if due is None:
+        return None
+    local, today = due.astimezone(tz), now.astimezone(tz).date()
+    days = (local.date() - today).days
+    relative = {0: "today", 1: "tomorrow"}.get(days, "")
+    return {
+        "weekday": local.weekday(),
+        "day": local.day,
+        "month": local.month,
+        "time": local.strftime("%H:%M"),
+        "relative": relative,
+    }
+
+
+def new_ticket(work: Work, incoming: Incoming) -> Outcome:
+    """Open a ticket for the sender's customer (or refuse a stranger), acknowledge, tell staff."""
+    decision, mail, session = incoming.decision, incoming.mail, work.session
+    contact = store.contact_by_email(session, mail.from_addr)
+    if contact is None and work.settings.policy.unknown_senders == "reject":
+        return _reject_unknown(work, mail)
+    if contact is None:
+        contact = store.add_customer_with_contact(session, mail.from_addr, mail.from_name, work.now)
+        session.flush()
+    chosen = route(mail, work.settings.departments)
+    ticket = Ticket(
+        code=_unused_code(work),
+        subject=clean_subject(mail.subject, work.settings.tickets.code_prefix),
+        status="new",
+        priority=chosen.priority,
+        department=chosen.department,
+        requester=mail.from_addr,
+        customer_id=contact.customer_id,
+        created_at=work.now,
+        updated_at=work.now,
+        last_customer_at=work.now,
+        linked_to_id=decision.linked_to.id if decision.linked_to else None,
+    )
+    department = work.settings.department(chosen.department)
+    if department.first_response is not None:
+        ticket.first_response_due = first_response_due(work.settings, department, work.now)
+    session.add(ticket)
+    session.flush()
+    work.write.store_message(ticket, mail, incoming.row, "in", mail.text)
+    admission = work.write.add_participants(ticket, mail, decision.copies_verified)
+    work.write.event(ticket, "created", mail.from_addr, decision.reason)
+    for why in chosen.reasons:
+        work.write.event(ticket, "routed", SYSTEM, why)
+    if decision.linked_to:
+        work.write.event(ticket, "linked", SYSTEM, f"linked to {decision.linked_to.code}")
+    _queue_acknowledgement(work, ticket, mail)
+    work.tell.queue_staff_notice(
+        "staff_new", ticket, mail, mail.text, not_added=_refused(admission)
+    )
+    _report_problems(work, ticket, mail)
+    return Outcome("done", "new", ticket.code, decision.reason)
+
+
+def customer_reply(work: Work, incoming: Incoming, ticket: Ticket) -> Outcome:
+    """A reply from the customer's side: stored, reminders cancelled, staff told."""
+    decision, mail = incoming.decision, incoming.mail
+    text = latest_reply(mail.text)
+    commands, rest = split_commands(text)
+    work.write.store_message(ticket, mail, incoming.row, "in", text)
+    admission = work.write.add_participants(ticket, mail, decision.copies_verified)
+    work.write.heard_from_customer(ticket)
+    # A customer may close their own ticket with the staff command's own words.
+    closing = {f"#{w}" for w in by_name("close").spec.all_words()}
+    if any(c.split()[0].lower() in closing for c in commands):
+        if _may_close(work, ticket, mail.from_addr):
+            return _customer_close(work, decision, ticket, mail, rest)
+        work.write.event(
+            ticket, "close_refused", mail.from_addr, "not the requester or an authorised contact"
+        )
+    _report_problems(work, ticket, mail)
+    status = status_after(decision.action, ticket.status, decision.reopen)
+    work.write.set_status(ticket, status, mail.from_addr, decision.reason)
+    work.tell.queue_staff_notice(
+        "staff_reply",
+        ticket,
+        mail,
+        text,
+        reopened=decision.reopen,
+        not_added=_refused(admission),
+    )
+    action = "reopen" if decision.reopen else "append"
+    return Outcome("done", action, ticket.code, decision.reason)
+
+
+def _refused(admission: Admission) -> list[dict[str, str]]:
+    return [{"address": a, "why": why} for a, why in admission.refused]
+
+
+def _report_problems(work: Work, ticket: Ticket, mail: ParsedMail) -> None:
+    """A mail over the limits is kept whole in the inbound table; its sender is told
+    politely what we could not take, and staff see it on the ticket."""
+    if not mail.problems:
+        return
+    work.write.event(ticket, "over_limit", SYSTEM, "; ".join(mail.problems))
+    context = work.tell.context(ticket, problems=list(mail.problems), limits=work.settings.limits)
+    work.tell.queue("over_limit", ticket, (mail.from_addr,), context, reply_to=mail.message_id)
+
+
+def _may_close(work: Work, ticket: Ticket, sender: str) -> bool:
+    authorised = store.notify_contacts(work.session, ticket.customer_id)
+    return sender == ticket.requester or sender in authorised
+
+
+def _customer_close(
+    work: Work, decision: Decision, ticket: Ticket, mail: ParsedMail, rest: str
+) -> Outcome:
+    work.write.set_status(ticket, "closed", mail.from_addr, "closed by the customer (#cerrar)")
+    work.tell.queue_status_notice(ticket)
+    work.tell.queue_staff_notice("staff_reply", ticket, mail, rest or "#cerrar")
+    return Outcome("done", "customer_close", ticket.code, decision.reason)
+
+
+def _reject_unknown(work: Work, mail: ParsedMail) -> Outcome:
+    since = work.now - timedelta(days=1)
+    if not store.recent_outbox_to(work.session, "reject", mail.from_addr, since):
+        context = {
+            "sender": mail.from_addr,
+            "subject": mail.subject,
+            "company": work.settings.tickets.company_name,
+        }
+        work.tell.queue("reject", None, (mail.from_addr,), context, reply_to=mail.message_id)
+    return Outcome("ignored", "rejected", "", f"unknown sender {mail.from_addr} (policy reject)")
+
+
+def _unused_code(work: Work) -> str:
+    while True:
+        code = new_code(work.settings.tickets.code_prefix)
+        if store.ticket_by_code(work.session, code) is None:
+            return code
+
+
+def _queue_acknowledgement(work: Work, ticket: Ticket, mail: ParsedMail) -> None:
+    assert ticket.id is not None
+    others = store.open_tickets_of(work.session, ticket.customer_id, but=ticket.id)
+    ours = frozenset(a.rpartition("@")[2] for a in work.settings.our_addresses)
+    mentioned = mentions_domain(f"{mail.subject}\n{mail.text}", ours)
+    tz = work.settings.tickets.tz
+    context = work.tell.context(
+        ticket,
+        expected=expected_label(ticket.first_response_due, work.now, tz),
+        needs_domain=not mentioned,
+        open_tickets=[{"code": t.code, "subject": t.subject, "status": t.status} for t in others],
+    )
+    work.tell.queue_to_customer("ack", ticket, context, reply_to=mail.message_id)

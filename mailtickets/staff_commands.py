@@ -1,0 +1,191 @@
+"""The staff commands: one named handler each, in one tuple, plus the site's own.
+
+A command is a `StaffCommand`: its `spec` (name, the words that call it per locale, how
+its argument is checked), an optional `check` that refuses it for this ticket, and its
+`apply`, which changes the ticket through the unit of work and says what it did. The staff
+notice, the error mail and the aliases are derived from `registry()`.
+
+A site adds one without editing the package: a distribution that declares, in the
+`mailtickets.commands` entry-point group, an object that is a `StaffCommand`, e.g.
+
+    [project.entry-points."mailtickets.commands"]
+    etiqueta = "hosting_ejemplo.commands:LABEL"
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from mailtickets import store
+from mailtickets.commands import (
+    Command,
+    CommandSite,
+    CommandSpec,
+    department,
+    priority,
+    staff_member,
+    ticket_code,
+)
+from mailtickets.models import Ticket
+
+if TYPE_CHECKING:  # the notifier lists these commands, so work imports this module
+    from mailtickets.work import Work
+
+log = logging.getLogger("mailtickets.commands")
+
+ENTRY_POINT_GROUP = "mailtickets.commands"
+
+
+@dataclass(frozen=True)
+class StaffCommand:
+    """One staff command: what it parses, and its effect on the ticket."""
+
+    spec: CommandSpec
+    apply: Callable[[Work, Ticket, Command, str], str]  # (work, ticket, command, actor)
+    check: Callable[[Work, Ticket, Command], str] | None = None  # a problem, "" when none
+    internal: bool = False  # the whole reply stays an internal note
+
+
+def _status(status: str) -> Callable[[Work, Ticket, Command, str], str]:
+    def apply(work: Work, ticket: Ticket, command: Command, actor: str) -> str:
+        if work.write.set_status(ticket, status, actor, command.line):
+            work.tell.queue_status_notice(ticket)
+        return status
+
+    return apply
+
+
+def _field(field: str) -> Callable[[Work, Ticket, Command, str], str]:
+    """Set a ticket column to the command's (checked) argument, with an event."""
+
+    def apply(work: Work, ticket: Ticket, command: Command, actor: str) -> str:
+        old = getattr(ticket, field)
+        setattr(ticket, field, command.argument)
+        work.write.touch(ticket)
+        work.write.event(
+            ticket, command.name, actor, f"{old or '-'} → {command.argument} ({command.line})"
+        )
+        return f"{command.name} {command.argument}"
+
+    return apply
+
+
+def _note(work: Work, ticket: Ticket, _command: Command, actor: str) -> str:
+    work.write.event(ticket, "note", actor, "internal note")
+    return "note"
+
+
+def _merge_target(work: Work, command: Command) -> Ticket | None:
+    return store.follow_merges(work.session, store.ticket_by_code(work.session, command.argument))
+
+
+def _check_merge(work: Work, ticket: Ticket, command: Command) -> str:
+    target = _merge_target(work, command)
+    if target is None:
+        return f"there is no ticket {command.argument}"
+    if target.id == ticket.id:
+        return "that would merge the ticket into itself"
+    return ""
+
+
+def _merge(work: Work, ticket: Ticket, command: Command, actor: str) -> str:
+    """Fold the ticket into another; its people follow it — unless the target is another
+    customer's: then only that customer's contacts do, or merging would show one
+    customer's ticket to another's people (the staff member is told who was left out)."""
+    target = _merge_target(work, command)
+    assert target is not None and target.id is not None and ticket.id is not None
+    people = {ticket.requester, *store.participants(work.session, ticket.id)}
+    people.discard(target.requester)
+    left_out: set[str] = set()
+    if target.customer_id != ticket.customer_id:
+        theirs = set(store.contact_emails(work.session, target.customer_id))
+        people, left_out = people & theirs, people - theirs
+    store.add_participants(work.session, target.id, sorted(people))
+    ticket.linked_to_id = target.id
+    work.write.set_status(ticket, "merged", actor, f"merged into {target.code}")
+    work.write.event(target, "merged", actor, f"{ticket.code} merged into this ticket")
+    work.tell.queue_status_notice(ticket, reason=f"{target.code}")
+    if not left_out:
+        return f"merged into {target.code}"
+    listed = ", ".join(sorted(left_out))
+    work.write.event(target, "participants_refused", actor, f"from {ticket.code}: {listed}")
+    context = work.tell.context(target, merged_code=ticket.code, left_out=sorted(left_out))
+    work.tell.queue("merge_left_out", target, (actor,), context, automatic="auto-generated")
+    return f"merged into {target.code}; not carried over: {listed}"
+
+
+def _spec(
+    name: str,
+    es: tuple[str, ...],
+    description: str,
+    argument: Callable[[str, CommandSite], str] | None = None,
+) -> CommandSpec:
+    return CommandSpec(name, {"en": (name,), "es": es}, description, argument)
+
+
+COMMANDS: tuple[StaffCommand, ...] = (
+    StaffCommand(
+        _spec("close", ("cerrar",), "close; the customer gets the status notice"), _status("closed")
+    ),
+    StaffCommand(_spec("reopen", ("reabrir",), "reopen"), _status("open")),
+    StaffCommand(
+        _spec("priority", ("prioridad",), "set the priority", argument=priority),
+        _field("priority"),
+    ),
+    StaffCommand(
+        _spec("department", ("departamento", "dpto"), "move to a department", argument=department),
+        _field("department"),
+    ),
+    StaffCommand(
+        _spec(
+            "assign",
+            ("asignar",),
+            "later replies go to this staff member alone",
+            argument=staff_member,
+        ),
+        _field("assignee"),
+    ),
+    StaffCommand(_spec("note", ("nota",), "the whole reply stays internal"), _note, internal=True),
+    StaffCommand(
+        _spec("merge", ("fusionar",), "fold this ticket into another", argument=ticket_code),
+        _merge,
+        check=_check_merge,
+    ),
+)
+
+
+@cache
+def registry() -> tuple[StaffCommand, ...]:
+    """The built-in commands, then the site's from the entry point (loaded once; a broken
+    one is logged and skipped, never stops the daemon)."""
+    found = list(COMMANDS)
+    taken = {w for c in found for w in c.spec.all_words()}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            command = point.load()
+        except Exception as exc:  # a site's plugin: its fault must not stop the daemon
+            log.warning("staff command %s (%s): cannot load: %s", point.name, point.value, exc)
+            continue
+        if not isinstance(command, StaffCommand):
+            log.warning("staff command %s (%s): not a StaffCommand", point.name, point.value)
+            continue
+        clash = taken & set(command.spec.all_words())
+        if clash:
+            log.warning("staff command %s: %s already taken", point.name, ", ".join(sorted(clash)))
+            continue
+        taken |= set(command.spec.all_words())
+        found.append(command)
+    return tuple(found)
+
+
+def specs() -> tuple[CommandSpec, ...]:
+    return tuple(c.spec for c in registry())
+
+
+def by_name(name: str) -> StaffCommand:
+    return next(c for c in registry() if c.spec.name == name)

@@ -1,0 +1,218 @@
+"""The stages in milliseconds: ticket writer, notifier, staff mail and timers over a real
+SQLite file and the real templates, with no mail servers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from mailtickets import store
+from mailtickets.config import Settings, load_settings
+from mailtickets.db import open_database, transaction
+from mailtickets.decide import Action, Decision
+from mailtickets.mail import ParsedMail, parse_mail
+from mailtickets.models import Event, Inbound, Outbox, Ticket
+from mailtickets.notify import Renderer
+from mailtickets.staffmail import apply_staff_reply
+from mailtickets.timers import Sweeper, delivery_hooks
+from mailtickets.work import Work, open_work
+from tests.conftest import CONFIG_TEMPLATE
+
+NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)  # a Monday, in business hours
+LUCIA = "lucia@estudiolucia.es"
+ANA = "ana.garcia@hostingejemplo.es"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        CONFIG_TEMPLATE.format(
+            imap_port=1,
+            user="nadie",
+            smtp_port=1,
+            db=tmp_path / "mt.db",
+            policy="open",
+            imap_extra="",
+            tickets_extra="",
+        )
+    )
+    config.chmod(0o600)
+    return load_settings(config)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = open_database(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with transaction(engine) as session:
+        yield session
+
+
+def work_at(settings: Settings, session: Session, now: datetime = NOW) -> Work:
+    return open_work(settings, Renderer("es"), session, now)
+
+
+def mail(sender: str, subject: str, body: str, cc: str = "") -> tuple[ParsedMail, Inbound]:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "soporte@hostingejemplo.es", subject
+    msg["Message-ID"] = f"<{abs(hash((sender, subject, body)))}@test>"
+    if cc:
+        msg["Cc"] = cc
+    msg.set_content(body)
+    raw = msg.as_bytes()
+    row = Inbound(
+        mailbox="m", uidvalidity=1, uid=1, dedup_key=str(hash(raw)), raw=raw, fetched_at=NOW
+    )
+    return parse_mail(raw), row
+
+
+def ticket_of(session: Session, status: str = "new") -> Ticket:
+    contact = store.add_customer_with_contact(session, LUCIA, "Lucía", NOW)
+    ticket = Ticket(
+        code="SOP-ABCDEF",
+        subject="No carga la web",
+        status=status,
+        department="Hosting",
+        requester=LUCIA,
+        customer_id=contact.customer_id,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def outbox(session: Session) -> list[Outbox]:
+    return list(session.exec(select(Outbox).order_by(Outbox.id)))  # type: ignore[arg-type]
+
+
+def events(session: Session, kind: str) -> list[str]:
+    return [e.detail for e in session.exec(select(Event).where(Event.kind == kind))]
+
+
+def test_the_writer_changes_status_with_an_event_and_clears_stale_timers(
+    settings: Settings, session: Session
+) -> None:
+    work = work_at(settings, session)
+    ticket = ticket_of(session, "waiting")
+    ticket.remind_at = NOW
+    assert work.write.set_status(ticket, "closed", ANA, "#cerrar")
+    assert not work.write.set_status(ticket, "closed", ANA, "#cerrar")  # already closed
+    assert ticket.closed_at == NOW and ticket.remind_at is None
+    assert events(session, "status") == ["waiting → closed: #cerrar"]
+
+
+def test_the_writer_admits_copied_addresses_within_the_cap(
+    settings: Settings, session: Session
+) -> None:
+    work = work_at(settings, session)
+    ticket = ticket_of(session)
+    cc = ", ".join(f"p{n}@otro.example" for n in range(8))
+    parsed, _ = mail(LUCIA, "x", "y", cc=cc)
+    admission = work.write.add_participants(ticket, parsed, verified=True)
+    assert len(admission.added) == 5 and len(admission.refused) == 3
+    assert ticket.id is not None and len(store.participants(session, ticket.id)) == 5
+    assert events(session, "participants_refused")[0].startswith("not added: p5@otro.example")
+
+
+def test_the_notifier_tells_the_account_together_and_each_participant_alone(
+    settings: Settings, session: Session
+) -> None:
+    work = work_at(settings, session)
+    ticket = ticket_of(session)
+    assert ticket.id is not None
+    store.add_participants(session, ticket.id, ["gestor@otro.example"])
+    other = {"code": "SOP-GHJKMN", "subject": "Otra", "status": "open"}
+    context = work.tell.context(ticket, open_tickets=[other])
+    first = work.tell.queue_to_customer("ack", ticket, context)
+    account, copy = outbox(session)
+    assert first is account and json.loads(account.recipients) == [LUCIA]
+    assert json.loads(copy.recipients) == ["gestor@otro.example"]
+    shown = message_from_bytes(copy.raw, policy=default)
+    assert str(shown["To"]) == f"{LUCIA}, gestor@otro.example"
+    assert b"SOP-GHJKMN" in account.raw and b"SOP-GHJKMN" not in copy.raw
+
+
+def test_the_notifier_is_quiet_for_backlog_mail_and_skips_suppressed_addresses(
+    settings: Settings, session: Session
+) -> None:
+    work = work_at(settings, session)
+    ticket = ticket_of(session)
+    work.tell.quiet = True
+    work.tell.queue_status_notice(ticket)
+    assert outbox(session) == []
+    assert events(session, "not_sent") == ["status: old mail from the backlog"]
+    work.tell.quiet = False
+    store.suppress(session, LUCIA, "5.1.1", NOW)
+    work.tell.queue_status_notice(ticket)
+    assert outbox(session) == [] and "hard bounce" in events(session, "not_sent")[1]
+
+
+def test_a_staff_reply_applies_its_commands_and_relays_the_rest(
+    settings: Settings, session: Session
+) -> None:
+    work = work_at(settings, session)
+    ticket = ticket_of(session)
+    parsed, row = mail(ANA, "Re: [SOP-ABCDEF] x", "#prioridad alta\n\nYa funciona.")
+    session.add(row)
+    session.flush()
+    decision = Decision(Action.STAFF_REPLY, "staff answer")
+    done = apply_staff_reply(work, decision, ticket, parsed, row)
+    assert done == "priority high; answer relayed"
+    assert (ticket.priority, ticket.status) == ("high", "waiting")
+    assert ticket.remind_at == NOW + settings.tickets.reminder_after
+    (answer,) = outbox(session)
+    assert answer.kind == "answer" and b"Ya funciona." in answer.raw
+    assert b"#prioridad" not in answer.raw and json.loads(answer.recipients) == [LUCIA]
+
+
+def test_a_wrong_command_changes_nothing_and_tells_the_staff_member(
+    settings: Settings, session: Session
+) -> None:
+    work = work_at(settings, session)
+    ticket = ticket_of(session)
+    parsed, row = mail(ANA, "Re: [SOP-ABCDEF] x", "#prioridad altísima\n#fusionar SOP-ABCDEF\nHola")
+    session.add(row)
+    session.flush()
+    apply_staff_reply(work, Decision(Action.STAFF_REPLY, "staff"), ticket, parsed, row)
+    assert (ticket.priority, ticket.status) == ("normal", "new")
+    (error,) = outbox(session)
+    assert error.kind == "command_error" and json.loads(error.recipients) == [ANA]
+    text = message_from_bytes(error.raw, policy=default).get_body(("plain",))
+    assert text is not None and "into itself" in text.get_content()
+    assert "#cerrar" in text.get_content()  # the valid commands, from the registry
+
+
+def test_a_reminder_fires_once_and_its_delivery_starts_the_close_clock(
+    settings: Settings, engine: Engine
+) -> None:
+    with transaction(engine) as session:
+        ticket = ticket_of(session, "waiting")
+        ticket.remind_at = NOW - timedelta(minutes=1)
+    sweeper = Sweeper(settings, engine, Renderer("es"))
+    assert [f.kind for f in sweeper.sweep(NOW)] == ["reminder"]
+    assert sweeper.sweep(NOW) == []  # claimed: a second sweep finds nothing
+    with transaction(engine) as session:
+        (reminder,) = outbox(session)
+        delivery_hooks()[reminder.kind](session, reminder, NOW + timedelta(minutes=2))
+    with transaction(engine) as session:
+        waiting = session.exec(select(Ticket)).one()
+        assert waiting.reminder_sent_at == NOW + timedelta(minutes=2)
+    later = NOW + timedelta(minutes=2) + settings.tickets.close_after
+    assert [f.kind for f in sweeper.sweep(later)] == ["autoclose"]
