@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib.metadata import entry_points
 
+from mailtickets.bounces import permanent_failures_in_text
 from mailtickets.mail import ParsedMail
 
 log = logging.getLogger("mailtickets.triage")
@@ -160,10 +161,24 @@ def autoreply_headers(mail: ParsedMail, _ours: frozenset[str]) -> str | None:
     return None
 
 
+def _null_sender(mail: ParsedMail) -> bool:
+    return mail.header("return-path").strip() == "<>"
+
+
 def null_sender(mail: ParsedMail, _ours: frozenset[str]) -> str | None:
-    # A mail with no usable From is not a bounce for that alone: decide holds it as an
-    # unidentified sender instead.
-    return "null sender (Return-Path <>)" if mail.header("return-path").strip() == "<>" else None
+    # Machine mail, but no bounce for that alone: vacation replies (RFC 3834; Sieve's
+    # vacation), read receipts and delay warnings are sent from <> too. A mail with no
+    # usable From is no bounce either: decide holds it as an unidentified sender instead.
+    return "null sender (Return-Path <>)" if _null_sender(mail) else None
+
+
+def bounce_format(mail: ParsedMail, _ours: frozenset[str]) -> str | None:
+    # Only a bounce's own null sender makes its text a report (RFC 5321 §4.5.5): a customer
+    # who pastes a qmail or Exim bounce into a mail is asking for help, not bouncing.
+    if not _null_sender(mail):
+        return None
+    failed = permanent_failures_in_text(mail)
+    return f"bounce in a known format (flufl.bounce): {', '.join(failed)}" if failed else None
 
 
 def _local_part(mail: ParsedMail) -> str:
@@ -219,13 +234,21 @@ BUILTIN_RULES: tuple[TriageRule, ...] = (
         "X-Autoreply, X-Autorespond, or Exchange's X-Auto-Response-Suppress",
         autoreply_headers,
     ),
-    TriageRule("null-sender", "Return-Path <>: sent as a bounce", null_sender, bounce=True),
+    TriageRule(
+        "null-sender", "Return-Path <>: machine mail (a bounce only by another rule)", null_sender
+    ),
     TriageRule("bounce-sender", "from mailer-daemon@ or postmaster@", bounce_sender, bounce=True),
     TriageRule("robot-sender", "from noreply@, no-reply@, donotreply@…", robot_sender),
     TriageRule(
         "delivery-report",
         "multipart/report with a delivery status (RFC 3464)",
         delivery_report,
+        bounce=True,
+    ),
+    TriageRule(
+        "bounce-format",
+        "null sender and a bounce text flufl.bounce knows (qmail, Yahoo, old Exchange…)",
+        bounce_format,
         bounce=True,
     ),
     TriageRule(

@@ -35,7 +35,8 @@ def test_builtin_rules_are_named_described_and_unique() -> None:
     names = [rule.name for rule in BUILTIN_RULES]
     assert len(names) == len(set(names)) and all(rule.description for rule in BUILTIN_RULES)
     bounces = {rule.name for rule in BUILTIN_RULES if rule.bounce}
-    assert bounces == {"null-sender", "bounce-sender", "delivery-report"}
+    # A null sender alone is machine mail, not a bounce: vacation replies come from <> too.
+    assert bounces == {"bounce-sender", "delivery-report", "bounce-format"}
 
 
 @pytest.mark.parametrize(
@@ -44,11 +45,18 @@ def test_builtin_rules_are_named_described_and_unique() -> None:
         ("robot-noreply-monitoring.eml", False, {"robot-sender"}),
         ("read-receipt-thunderbird.eml", False, {"other-report"}),
         ("autoreply-vacation.eml", False, {"auto-submitted"}),
+        ("autoreply-dovecot-vacation.eml", False, {"auto-submitted", "null-sender"}),
         ("dsn-bounce.eml", True, {"null-sender", "bounce-sender", "delivery-report"}),
     ],
 )
 def test_machine_mail_and_which_of_it_is_a_bounce(name: str, bounce: bool, rules: set[str]) -> None:
-    raw = eml(name, code="SOP-7KQ2MX", ack_message_id="<ack-1@hostingejemplo.es>")
+    raw = eml(
+        name,
+        code="SOP-7KQ2MX",
+        ack_message_id="<ack-1@hostingejemplo.es>",
+        answer_message_id="<answer-1@hostingejemplo.es>",
+        verp_address="soporte+b-7-0123456789abcdef@hostingejemplo.es",
+    )
     verdict = triage(parse_mail(raw), OURS)
     assert verdict.automatic and verdict.bounce is bounce
     assert rules <= set(verdict.rules) and len(verdict.reasons) == len(verdict.rules)
