@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from mailtickets.settings import Interval, Weekly
+
 DAYS = {
     "mon": 0,
     "tue": 1,
@@ -28,9 +30,6 @@ DAYS = {
 }
 MAX_DAYS_SEARCHED = 3 * 366
 _RANGE = re.compile(r"^\s*(\S+?)(?:-(\S+))?\s+(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})\s*$")
-
-Interval = tuple[time, time | None]  # None as end: midnight at the end of the day
-Weekly = dict[int, tuple[Interval, ...]]
 
 
 def parse_weekly(spec: str) -> Weekly:

@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from mailtickets import store
-from mailtickets.config import Settings, default_config_path, load_settings
+from mailtickets.config import default_config_path, load_settings
 from mailtickets.contacts_cli import contacts_parser, run_contacts
 from mailtickets.daemon import CycleReport, Daemon, utc_now
 from mailtickets.db import open_database, transaction
 from mailtickets.db_cli import VersionAction, db_parser, run_db
 from mailtickets.errors import ConfigError, PermanentError, TemporaryError
 from mailtickets.quarantine_cli import quarantine_parser, run_quarantine
+from mailtickets.settings import Settings
 from mailtickets.views import detail_text, ticket_detail, ticket_line, ticket_summary
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

@@ -1,10 +1,10 @@
-"""Load the TOML configuration once into frozen, validated settings."""
+"""Read the TOML configuration once into the frozen settings of `settings.py`, validated."""
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -14,173 +14,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from mailtickets import verp
-from mailtickets.business_hours import Weekly, parse_weekly
+from mailtickets.business_hours import parse_weekly
 from mailtickets.durations import parse_duration
 from mailtickets.errors import ConfigError
-
-SECURITY_MODES = ("ssl", "starttls", "none")
-UNKNOWN_SENDER_POLICIES = ("open", "reject")
-LOCALES = ("es", "en")
-
-
-@dataclass(frozen=True)
-class ImapSettings:
-    host: str
-    port: int
-    security: str
-    username: str
-    password: str = field(repr=False)
-    folder: str = "INBOX"
-    processed_folder: str = ""
-    failed_folder: str = ""
-    backlog: str = "all"  # all | none | since:YYYY-MM-DD
-    quiet_older_than: timedelta = timedelta(days=7)
-    batch_size: int = 50
-    poll_interval: timedelta = timedelta(seconds=60)
-    idle: bool = True
-    timeout: float = 30.0
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    security: str
-    from_address: str
-    from_name: str = "Soporte"
-    username: str = ""
-    password: str = field(default="", repr=False)
-    timeout: float = 30.0
-    batch_size: int = 100
-    verp: bool = True
-
-    def bounce_address(self, key: str, outbox_id: int, message_id: str) -> str:
-        """Envelope sender naming one outgoing mail, so a bounce says which one failed; its
-        token is keyed with the site's secret `key`, so nobody can forge one."""
-        if not self.verp:
-            return self.from_address
-        return verp.address(self.from_address, key, outbox_id, message_id)
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_message_bytes: int = 25 * 1024 * 1024
-    max_attachments: int = 20
-    max_attachment_bytes: int = 10 * 1024 * 1024
-    max_mime_depth: int = 8
-    max_header_bytes: int = 256 * 1024
-    max_processing_seconds: int = 60  # one mail's processing; longer counts as a failure
-    # Addresses a customer copies join the ticket up to these caps (no mass mailing).
-    max_participants_per_mail: int = 5
-    max_participants_per_ticket: int = 10
-
-
-@dataclass(frozen=True)
-class PolicySettings:
-    unknown_senders: str = "open"
-    ops_address: str = ""
-    max_auto_replies_per_hour: int = 5
-    trusted_authserv_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TicketSettings:
-    code_prefix: str = "SOP"
-    reminder_after: timedelta = timedelta(hours=48)
-    close_after: timedelta = timedelta(hours=24)
-    reopen_within: timedelta = timedelta(days=30)
-    locale: str = "es"
-    timezone: str = "Europe/Madrid"
-    templates_dir: Path | None = None
-    max_attempts: int = 3
-    company_name: str = "Soporte"
-    support_hours: str = "de lunes a viernes, de 10:00 a 18:00"
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-
-@dataclass(frozen=True)
-class Department:
-    name: str
-    addresses: tuple[str, ...] = ()
-    keywords: tuple[str, ...] = ()
-    staff: tuple[str, ...] = ()
-    default: bool = False
-    first_response: timedelta | None = None  # business time; None: no SLA
-    hours: Weekly | None = None  # None: the site's [hours]
-    lead: str = ""  # also told when the first-response SLA is breached
-
-
-@dataclass(frozen=True)
-class HoursSettings:
-    weekly: Weekly
-    holidays_country: str = ""
-    holidays_subdiv: str = ""
-    closed_dates: frozenset[date] = frozenset()
-
-
-@dataclass(frozen=True)
-class TimerSettings:
-    sweep_interval: timedelta = timedelta(minutes=1)
-    outbox_interval: timedelta = timedelta(seconds=15)
-    batch_size: int = 500
-
-
-@dataclass(frozen=True)
-class Staff:
-    email: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Settings:
-    source: Path
-    imap: ImapSettings
-    smtp: SmtpSettings
-    database_url: str
-    tickets: TicketSettings
-    departments: tuple[Department, ...]
-    staff: tuple[Staff, ...]
-    hours: HoursSettings = HoursSettings(weekly=parse_weekly("mon-fri 10:00-18:00"))
-    timers: TimerSettings = TimerSettings()
-    limits: Limits = Limits()
-    policy: PolicySettings = PolicySettings()
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def our_addresses(self) -> frozenset[str]:
-        """Every address that is ours: never a customer, never notified."""
-        ours = {self.smtp.from_address}
-        if "@" in self.imap.username:
-            ours.add(self.imap.username.lower())
-        for dept in self.departments:
-            ours.update(dept.addresses)
-        return frozenset(ours)
-
-    @property
-    def default_department(self) -> Department:
-        return next(d for d in self.departments if d.default)
-
-    @property
-    def unverified_senders(self) -> str:
-        """One line for `check` and the start log when sender addresses are not verified."""
-        if self.policy.trusted_authserv_ids:
-            return ""
-        return (
-            "sender addresses are not verified ([security] trusted_authserv_ids is not set): "
-            "anyone can write as a customer to add to their tickets and copy others in, or "
-            "as staff to answer and run commands"
-        )
-
-    def department(self, name: str) -> Department:
-        """The department called `name`, else the default one (e.g. a removed department)."""
-        return next((d for d in self.departments if d.name == name), self.default_department)
-
-    def staff_by_email(self, email: str) -> Staff | None:
-        return next((s for s in self.staff if s.email == email.lower()), None)
+from mailtickets.settings import (
+    LOCALES,
+    OFFICE_HOURS,
+    SECURITY_MODES,
+    UNKNOWN_SENDER_POLICIES,
+    Department,
+    HoursSettings,
+    ImapSettings,
+    Limits,
+    PolicySettings,
+    Settings,
+    SmtpSettings,
+    Staff,
+    TicketSettings,
+    TimerSettings,
+    Weekly,
+)
 
 
 def default_config_path() -> Path:
@@ -394,29 +247,29 @@ class _Reader:
     def imap(self) -> ImapSettings:
         s = self.section("imap")
         security = s.choice("security", SECURITY_MODES, "ssl")
-        poll = s.duration("poll_interval", timedelta(seconds=60))
+        poll = s.duration("poll_interval", ImapSettings.poll_interval)
         result = ImapSettings(
             host=s.text("host"),
             port=s.port("port", 993 if security == "ssl" else 143),
             security=security,
             username=s.text("username"),
             password=s.secret(required=True),
-            folder=s.text("folder", "INBOX"),
-            processed_folder=s.text("processed_folder", ""),
-            failed_folder=s.text("failed_folder", ""),
+            folder=s.text("folder", ImapSettings.folder),
+            processed_folder=s.text("processed_folder", ImapSettings.processed_folder),
+            failed_folder=s.text("failed_folder", ImapSettings.failed_folder),
             backlog=self.backlog(s),
-            quiet_older_than=s.duration("quiet_older_than", timedelta(days=7)),
-            batch_size=self.positive(s, "batch_size", 50),
+            quiet_older_than=s.duration("quiet_older_than", ImapSettings.quiet_older_than),
+            batch_size=self.positive(s, "batch_size", ImapSettings.batch_size),
             poll_interval=poll,
-            idle=bool(s.get("idle", bool, True)),
-            timeout=float(s.get("timeout", float, 30.0)),
+            idle=bool(s.get("idle", bool, ImapSettings.idle)),
+            timeout=float(s.get("timeout", float, ImapSettings.timeout)),
         )
         s.done()
         return result
 
     @staticmethod
     def backlog(s: _Section) -> str:
-        value = s.text("backlog", "all")
+        value = s.text("backlog", ImapSettings.backlog)
         if value in ("all", "none"):
             return value
         try:
@@ -436,12 +289,12 @@ class _Reader:
             port=s.port("port", default_port),
             security=security,
             from_address=s.address("from_address"),
-            from_name=s.text("from_name", "Soporte"),
-            username=s.text("username", ""),
+            from_name=s.text("from_name", SmtpSettings.from_name),
+            username=s.text("username", SmtpSettings.username),
             password=s.secret(required=False),
-            timeout=float(s.get("timeout", float, 30.0)),
-            batch_size=self.positive(s, "batch_size", 100),
-            verp=bool(s.get("verp", bool, True)),
+            timeout=float(s.get("timeout", float, SmtpSettings.timeout)),
+            batch_size=self.positive(s, "batch_size", SmtpSettings.batch_size),
+            verp=bool(s.get("verp", bool, SmtpSettings.verp)),
         )
         s.done()
         return result
@@ -463,10 +316,10 @@ class _Reader:
 
     def tickets(self) -> TicketSettings:
         s = self.section("tickets", required=False)
-        prefix = s.text("code_prefix", "SOP")
+        prefix = s.text("code_prefix", TicketSettings.code_prefix)
         if not prefix.isalnum() or not prefix.isascii() or len(prefix) > 8:
             raise s.error("code_prefix", f"{prefix!r}: use 1-8 ASCII letters or digits")
-        tz = s.text("timezone", "Europe/Madrid")
+        tz = s.text("timezone", TicketSettings.timezone)
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
@@ -477,22 +330,22 @@ class _Reader:
             raise s.error("templates_dir", f"{templates_dir} is not a folder")
         result = TicketSettings(
             code_prefix=prefix.upper(),
-            reminder_after=s.duration("reminder_after", timedelta(hours=48)),
-            close_after=s.duration("close_after", timedelta(hours=24)),
-            reopen_within=s.duration("reopen_within", timedelta(days=30)),
-            locale=s.choice("locale", LOCALES, "es"),
+            reminder_after=s.duration("reminder_after", TicketSettings.reminder_after),
+            close_after=s.duration("close_after", TicketSettings.close_after),
+            reopen_within=s.duration("reopen_within", TicketSettings.reopen_within),
+            locale=s.choice("locale", LOCALES, TicketSettings.locale),
             timezone=tz,
             templates_dir=templates_dir,
-            max_attempts=self.positive(s, "max_attempts", 3),
-            company_name=s.text("company_name", "Soporte"),
-            support_hours=s.text("support_hours", "de lunes a viernes, de 10:00 a 18:00"),
+            max_attempts=self.positive(s, "max_attempts", TicketSettings.max_attempts),
+            company_name=s.text("company_name", TicketSettings.company_name),
+            support_hours=s.text("support_hours", TicketSettings.support_hours),
         )
         s.done()
         return result
 
     def hours(self) -> HoursSettings:
         s = self.section("hours", required=False)
-        weekly = s.weekly("weekly", parse_weekly("mon-fri 10:00-18:00"))
+        weekly = s.weekly("weekly", dict(OFFICE_HOURS))
         assert weekly is not None
         country = s.text("holidays_country", "")
         subdiv = s.text("holidays_subdiv", "")
@@ -515,9 +368,9 @@ class _Reader:
     def timers(self) -> TimerSettings:
         s = self.section("timers", required=False)
         result = TimerSettings(
-            sweep_interval=s.duration("sweep_interval", timedelta(minutes=1)),
-            outbox_interval=s.duration("outbox_interval", timedelta(seconds=15)),
-            batch_size=self.positive(s, "batch_size", 500),
+            sweep_interval=s.duration("sweep_interval", TimerSettings.sweep_interval),
+            outbox_interval=s.duration("outbox_interval", TimerSettings.outbox_interval),
+            batch_size=self.positive(s, "batch_size", TimerSettings.batch_size),
         )
         s.done()
         return result
@@ -531,9 +384,13 @@ class _Reader:
                 "trusted_authserv_ids", 'write host names, e.g. ["mx.example.com"]'
             )
         result = PolicySettings(
-            unknown_senders=s.choice("unknown_senders", UNKNOWN_SENDER_POLICIES, "open"),
+            unknown_senders=s.choice(
+                "unknown_senders", UNKNOWN_SENDER_POLICIES, PolicySettings.unknown_senders
+            ),
             ops_address=s.address("ops_address", "") if "ops_address" in s.data else "",
-            max_auto_replies_per_hour=self.positive(s, "max_auto_replies_per_hour", 5),
+            max_auto_replies_per_hour=self.positive(
+                s, "max_auto_replies_per_hour", PolicySettings.max_auto_replies_per_hour
+            ),
             trusted_authserv_ids=tuple(i.lower() for i in ids),
         )
         s.done()
@@ -580,7 +437,7 @@ class _Reader:
                 addresses=s.addresses("addresses"),
                 keywords=tuple(str(k) for k in s.get("keywords", list, [])),
                 staff=s.addresses("staff"),
-                default=bool(s.get("default", bool, False)),
+                default=bool(s.get("default", bool, Department.default)),
                 first_response=s.duration("first_response", None),
                 hours=s.weekly("hours", None),
                 lead=s.address("lead", "") if "lead" in s.data else "",

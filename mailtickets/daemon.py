@@ -14,12 +14,12 @@ import schedule
 from sqlalchemy.engine import Engine
 
 from mailtickets import outbox
-from mailtickets.config import Settings
 from mailtickets.errors import TemporaryError
 from mailtickets.ingest import Mailbox
 from mailtickets.notify import Renderer
 from mailtickets.pipeline import Pipeline, Result
 from mailtickets.sdnotify import notify
+from mailtickets.settings import Settings
 from mailtickets.timers import Fired, Sweeper, delivery_hooks
 
 log = logging.getLogger("mailtickets.daemon")

@@ -18,11 +18,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from mailtickets import store
-from mailtickets.config import ImapSettings
 from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
 from mailtickets.mail import dedup_key, header_message_id
 from mailtickets.models import Inbound
+from mailtickets.settings import ImapSettings
 
 log = logging.getLogger("mailtickets.ingest")
 

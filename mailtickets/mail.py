@@ -22,7 +22,7 @@ import mailparser
 import nh3
 
 from mailtickets import addresses
-from mailtickets.config import Limits
+from mailtickets.settings import Limits
 
 # Headers the later stages look at; everything else stays in the raw bytes.
 _KEPT_HEADERS = (

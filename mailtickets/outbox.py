@@ -15,10 +15,10 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from mailtickets import store
-from mailtickets.config import SmtpSettings
+from mailtickets import store, verp
 from mailtickets.db import transaction
 from mailtickets.models import Outbox
+from mailtickets.settings import SmtpSettings
 
 log = logging.getLogger("mailtickets.outbox")
 
@@ -98,6 +98,14 @@ async def _drain(
     return DeliveryReport(counts["sent"], counts["retry"], counts["failed"])
 
 
+def _envelope_from(settings: SmtpSettings, key: str, row: Outbox) -> str:
+    """The mail's own signed VERP address, so a bounce says which mail failed; or the plain
+    From address where the site turned VERP off."""
+    if not settings.verp:
+        return settings.from_address
+    return verp.address(settings.from_address, key, row.id or 0, row.message_id)
+
+
 def _verp_key(engine: Engine) -> str:
     with transaction(engine) as session:
         return store.site_secret(session, "verp")
@@ -168,11 +176,7 @@ async def _deliver(
     """One batch on `client`; a lost connection means retry for the rest of the batch."""
     attempts = []
     for row in rows:
-        attempts.append(
-            await _send_one(
-                client, row, settings.bounce_address(verp_key, row.id or 0, row.message_id)
-            )
-        )
+        attempts.append(await _send_one(client, row, _envelope_from(settings, verp_key, row)))
         if attempts[-1].result == "retry" and not client.is_connected:
             attempts += [
                 Attempt(r.id or 0, "retry", "connection lost") for r in rows[len(attempts) :]

@@ -16,7 +16,6 @@ from mailtickets.apply import apply
 from mailtickets.authresults import verify_sender
 from mailtickets.bounces import Bounce, read_bounce
 from mailtickets.codes import find_code
-from mailtickets.config import Settings
 from mailtickets.customer_mail import Incoming
 from mailtickets.db import transaction
 from mailtickets.decide import Sender, Thread, decide, find_thread, is_list_request
@@ -24,6 +23,7 @@ from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Inbound, Ticket
 from mailtickets.notify import Renderer
 from mailtickets.quoting import latest_reply
+from mailtickets.settings import Settings
 from mailtickets.timelimit import time_limit
 from mailtickets.triage import triage
 from mailtickets.work import open_work

@@ -7,8 +7,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mailtickets.config import Department
 from mailtickets.mail import ParsedMail
+from mailtickets.settings import Department
 
 SUBJECT_WEIGHT = 2
 BODY_WEIGHT = 1

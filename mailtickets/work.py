@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from mailtickets.config import Settings
 from mailtickets.notifier import Notifier
 from mailtickets.notify import Renderer
+from mailtickets.settings import Settings
 from mailtickets.writer import TicketWriter
 
 

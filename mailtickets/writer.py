@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mailtickets import store
-from mailtickets.config import Settings
 from mailtickets.mail import ParsedMail
 from mailtickets.models import Attachment, Inbound, Message, Ticket
 from mailtickets.people import Admission, admit_participants, new_participants
+from mailtickets.settings import Settings
 
 SYSTEM = "mailtickets"
 

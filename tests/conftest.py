@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from mailtickets.cli import main
-from mailtickets.config import Settings, load_settings
+from mailtickets.config import load_settings
 from mailtickets.daemon import CycleReport, Daemon
 from mailtickets.db import open_database
+from mailtickets.settings import Settings
 from tests.servers import Dovecot, SmtpSink
 
 DATA = Path(__file__).parent / "data"

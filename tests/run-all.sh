@@ -24,4 +24,5 @@ fi
 echo "== ruff check";          "$VENV/bin/ruff" check .
 echo "== ruff format --check"; "$VENV/bin/ruff" format --check .
 echo "== mypy";                "$VENV/bin/mypy"
+echo "== import contract";     "$VENV/bin/lint-imports" --no-cache
 echo "== pytest";              "$VENV/bin/python" -m pytest "$@"

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from mailtickets.bounces import read_bounce
 from mailtickets.codes import find_code
-from mailtickets.config import Limits
 from mailtickets.decide import Sender, decide, find_thread
 from mailtickets.mail import dedup_key, header_message_id, parse_mail
 from mailtickets.quoting import latest_reply
 from mailtickets.routing import route
+from mailtickets.settings import Limits
 from mailtickets.triage import triage
 from tests.unit.test_mail import DEPARTMENTS, OURS
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from mailtickets.check import sample_context
-from mailtickets.config import Limits, load_settings
+from mailtickets.config import load_settings
 from mailtickets.mail import parse_mail
 from mailtickets.notify import KINDS, Renderer
+from mailtickets.settings import Limits
 from tests.conftest import eml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"

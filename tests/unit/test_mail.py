@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from mailtickets.config import Department
 from mailtickets.customer_mail import mentions_domain
 from mailtickets.mail import dedup_key, header_message_id, parse_mail, safe_filename
 from mailtickets.quoting import latest_reply
 from mailtickets.routing import fold, priority_of, route
+from mailtickets.settings import Department
 from mailtickets.triage import triage
 from tests.conftest import eml
 

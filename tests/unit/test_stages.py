@@ -16,12 +16,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailtickets import store
-from mailtickets.config import Settings, load_settings
+from mailtickets.config import load_settings
 from mailtickets.db import open_database, transaction
 from mailtickets.decide import Action, Decision
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Event, Inbound, Outbox, Ticket
 from mailtickets.notify import Renderer
+from mailtickets.settings import Settings
 from mailtickets.staffmail import apply_staff_reply
 from mailtickets.timers import Sweeper, delivery_hooks
 from mailtickets.work import Work, open_work

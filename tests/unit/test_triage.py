@@ -3,13 +3,10 @@ site's own rules from an installed distribution's entry points."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pytest
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.triage import BUILTIN_RULES, Triage, TriageRule, triage
 from tests.conftest import eml
+from tests.plugins import build_wheel, install
 
 OURS = frozenset({"soporte@hostingejemplo.es"})
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,38 +144,10 @@ print(json.dumps({
 """
 
 
-def build_wheel(where: Path) -> Path:
-    """A pure-Python wheel as any build backend makes it (no build tool needed offline)."""
-    info = "acme_triage_rules-1.0.dist-info"
-    files = {
-        "acme_rules.py": PLUGIN,
-        f"{info}/METADATA": "Metadata-Version: 2.1\nName: acme-triage-rules\nVersion: 1.0\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
-        "Tag: py3-none-any\n",
-        f"{info}/entry_points.txt": ENTRY_POINTS,
-    }
-    record = []
-    for name, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
-        record.append(f"{name},sha256={digest.decode()},{len(text.encode())}")
-    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
-    wheel = where / "acme_triage_rules-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return wheel
-
-
 def test_a_site_adds_rules_through_an_installed_entry_point(tmp_path: Path) -> None:
     target = tmp_path / "site-packages"
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps"]
-    installed = subprocess.run(
-        [*pip, "--target", str(target), str(build_wheel(tmp_path))],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert installed.returncode == 0, installed.stderr
+    wheel = build_wheel(tmp_path, "acme-triage-rules", {"acme_rules.py": PLUGIN}, ENTRY_POINTS)
+    install(wheel, target)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(ROOT)])}
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=60

@@ -1,0 +1,173 @@
+"""The settings: frozen dataclasses, each default written once here (standard library only).
+
+Pure modules read these; `config.py` fills them from the TOML file and validates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+SECURITY_MODES = ("ssl", "starttls", "none")
+UNKNOWN_SENDER_POLICIES = ("open", "reject")
+LOCALES = ("es", "en")
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str = field(repr=False)
+    folder: str = "INBOX"
+    processed_folder: str = ""
+    failed_folder: str = ""
+    backlog: str = "all"  # all | none | since:YYYY-MM-DD
+    quiet_older_than: timedelta = timedelta(days=7)
+    batch_size: int = 50
+    poll_interval: timedelta = timedelta(seconds=60)
+    idle: bool = True
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str
+    from_address: str
+    from_name: str = "Soporte"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = 30.0
+    batch_size: int = 100
+    verp: bool = True
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_attachments: int = 20
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    max_mime_depth: int = 8
+    max_header_bytes: int = 256 * 1024
+    max_processing_seconds: int = 60  # one mail's processing; longer counts as a failure
+    # Addresses a customer copies join the ticket up to these caps (no mass mailing).
+    max_participants_per_mail: int = 5
+    max_participants_per_ticket: int = 10
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    unknown_senders: str = "open"
+    ops_address: str = ""
+    max_auto_replies_per_hour: int = 5
+    trusted_authserv_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TicketSettings:
+    code_prefix: str = "SOP"
+    reminder_after: timedelta = timedelta(hours=48)
+    close_after: timedelta = timedelta(hours=24)
+    reopen_within: timedelta = timedelta(days=30)
+    locale: str = "es"
+    timezone: str = "Europe/Madrid"
+    templates_dir: Path | None = None
+    max_attempts: int = 3
+    company_name: str = "Soporte"
+    support_hours: str = "de lunes a viernes, de 10:00 a 18:00"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Department:
+    name: str
+    addresses: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    staff: tuple[str, ...] = ()
+    default: bool = False
+    first_response: timedelta | None = None  # business time; None: no SLA
+    hours: Weekly | None = None  # None: the site's [hours]
+    lead: str = ""  # also told when the first-response SLA is breached
+
+
+# Weekly opening hours: weekday (0 = Monday) → (start, end) spans; end None is midnight.
+Interval = tuple[time, time | None]
+Weekly = dict[int, tuple[Interval, ...]]
+OFFICE_HOURS: Weekly = {day: ((time(10), time(18)),) for day in range(5)}  # mon-fri 10-18
+
+
+@dataclass(frozen=True)
+class HoursSettings:
+    weekly: Weekly = field(default_factory=lambda: dict(OFFICE_HOURS))
+    holidays_country: str = ""
+    holidays_subdiv: str = ""
+    closed_dates: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True)
+class TimerSettings:
+    sweep_interval: timedelta = timedelta(minutes=1)
+    outbox_interval: timedelta = timedelta(seconds=15)
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class Staff:
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path
+    imap: ImapSettings
+    smtp: SmtpSettings
+    database_url: str
+    tickets: TicketSettings
+    departments: tuple[Department, ...]
+    staff: tuple[Staff, ...]
+    hours: HoursSettings = HoursSettings()
+    timers: TimerSettings = TimerSettings()
+    limits: Limits = Limits()
+    policy: PolicySettings = PolicySettings()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def our_addresses(self) -> frozenset[str]:
+        """Every address that is ours: never a customer, never notified."""
+        ours = {self.smtp.from_address}
+        if "@" in self.imap.username:
+            ours.add(self.imap.username.lower())
+        for dept in self.departments:
+            ours.update(dept.addresses)
+        return frozenset(ours)
+
+    @property
+    def default_department(self) -> Department:
+        return next(d for d in self.departments if d.default)
+
+    @property
+    def unverified_senders(self) -> str:
+        """One line for `check` and the start log when sender addresses are not verified."""
+        if self.policy.trusted_authserv_ids:
+            return ""
+        return (
+            "sender addresses are not verified ([security] trusted_authserv_ids is not set): "
+            "anyone can write as a customer to add to their tickets and copy others in, or "
+            "as staff to answer and run commands"
+        )
+
+    def department(self, name: str) -> Department:
+        """The department called `name`, else the default one (e.g. a removed department)."""
+        return next((d for d in self.departments if d.name == name), self.default_department)
+
+    def staff_by_email(self, email: str) -> Staff | None:
+        return next((s for s in self.staff if s.email == email.lower()), None)
