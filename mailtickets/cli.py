@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from mailtickets import store
-from mailtickets.config import default_config_path, load_settings
+from mailtickets.config import check_secrets, default_config_path, load_settings
 from mailtickets.contacts_cli import contacts_parser, run_contacts
 from mailtickets.daemon import CycleReport, Daemon, utc_now
 from mailtickets.db import open_database, transaction
@@ -94,6 +94,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mailtickets.check import run_check
 
         return run_check(settings)
+    if args.command in ("run", "sweep"):
+        check_secrets(settings)  # only the commands that log in read the mail secrets
     try:
         if args.command == "db":
             return run_db(settings.database_url, args)

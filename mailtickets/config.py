@@ -27,6 +27,7 @@ from mailtickets.settings import (
     ImapSettings,
     Limits,
     PolicySettings,
+    Secret,
     Settings,
     SmtpSettings,
     Staff,
@@ -34,6 +35,28 @@ from mailtickets.settings import (
     TimerSettings,
     Weekly,
 )
+
+
+def reveal(secret: Secret) -> str:
+    """The password itself, read now; ConfigError names the file and key when it cannot be."""
+    if secret.kind == "env":
+        if secret.value not in os.environ:
+            raise ConfigError(f"{secret.where}: environment variable {secret.value} is not set")
+        return os.environ[secret.value]
+    if secret.kind == "file":
+        try:
+            return Path(secret.value).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{secret.where}: cannot read {secret.value}: {exc.strerror}"
+            ) from None
+    return secret.value
+
+
+def check_secrets(settings: Settings) -> None:
+    """Read every mail secret once, so `run` and `check` refuse a bad one at start."""
+    reveal(settings.imap.password)
+    reveal(settings.smtp.password)
 
 
 def default_config_path() -> Path:
@@ -150,8 +173,8 @@ class _Section:
             raise self.error(key, f"{value!r} is not an email address like soporte@example.com")
         return addr.lower()
 
-    def secret(self, required: bool) -> str:
-        """password, password_file or password_env: exactly one of them."""
+    def secret(self, required: bool) -> Secret:
+        """password, password_file or password_env: exactly one of them (read on use)."""
         given = [k for k in ("password", "password_file", "password_env") if k in self.data]
         self.seen.update(("password", "password_file", "password_env"))
         if len(given) > 1:
@@ -159,20 +182,13 @@ class _Section:
         if not given:
             if required:
                 raise self.error("password", "missing: set password, password_file or password_env")
-            return ""
+            return Secret()
         key = given[0]
         value = str(self.get(key, str))
-        if key == "password":
-            return str(value)
-        if key == "password_env":
-            if value not in os.environ:
-                raise self.error(key, f"environment variable {value} is not set")
-            return str(os.environ[value])
-        secret_path = (self.path.parent / value).resolve()
-        try:
-            return secret_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise self.error(key, f"cannot read {secret_path}: {exc.strerror}") from None
+        where = f"{self.path}: {self.name} {key}"
+        if key == "password_file":
+            value = str((self.path.parent / value).resolve())
+        return Secret(key.removeprefix("password_") if key != "password" else "value", value, where)
 
     def done(self) -> None:
         unknown = sorted(set(self.data) - self.seen)

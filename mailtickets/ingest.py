@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from mailtickets import store
+from mailtickets.config import reveal
 from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
 from mailtickets.mail import dedup_key, header_message_id
@@ -54,7 +55,7 @@ def connect(settings: ImapSettings) -> IMAPClient:
         if settings.security == "starttls":
             # A failed STARTTLS raises: never fall back to sending the password in clear.
             client.starttls(context)
-        client.login(settings.username, settings.password)
+        client.login(settings.username, reveal(settings.password))
         client.select_folder(settings.folder)
     except NETWORK_ERRORS as exc:
         raise TemporaryError(f"{where}: {_describe(exc)}") from exc

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from mailtickets import store, verp
+from mailtickets.config import reveal
 from mailtickets.db import transaction
 from mailtickets.models import Outbox
 from mailtickets.settings import SmtpSettings
@@ -139,7 +140,7 @@ async def connect_relay(settings: SmtpSettings) -> aiosmtplib.SMTP:
     )
     await client.connect()
     if settings.username:
-        await client.login(settings.username, settings.password)
+        await client.login(settings.username, reveal(settings.password))
     return client
 
 

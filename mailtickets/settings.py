@@ -16,12 +16,23 @@ LOCALES = ("es", "en")
 
 
 @dataclass(frozen=True)
+class Secret:
+    """Where a password comes from (`kind`: value, file or env), read only by the commands
+    that use it: a support manager's `tickets` needs no mail secrets. `where` names the key
+    for error lines, e.g. "/etc/mailtickets/config.toml: [imap] password_file"."""
+
+    kind: str = ""  # "" none
+    value: str = field(default="", repr=False)  # the password, the file's path or the env var
+    where: str = ""
+
+
+@dataclass(frozen=True)
 class ImapSettings:
     host: str
     port: int
     security: str
     username: str
-    password: str = field(repr=False)
+    password: Secret = field(repr=False)
     folder: str = "INBOX"
     processed_folder: str = ""
     failed_folder: str = ""
@@ -41,7 +52,7 @@ class SmtpSettings:
     from_address: str
     from_name: str = "Soporte"
     username: str = ""
-    password: str = field(default="", repr=False)
+    password: Secret = field(default=Secret(), repr=False)
     timeout: float = 30.0
     batch_size: int = 100
     verp: bool = True
