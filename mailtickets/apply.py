@@ -110,7 +110,7 @@ def _list_tickets(work: Work, incoming: Incoming) -> Outcome:
             "code": t.code,
             "subject": t.subject,
             "status": t.status,
-            "updated": t.updated_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+            "updated": t.updated_at.astimezone(tz),
         }
         for t in tickets
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import datetime
 from typing import Any
 
 import aiosmtplib
@@ -21,6 +22,8 @@ from mailtickets.staff_commands import specs
 def sample_context(settings: Settings) -> dict[str, Any]:
     """Every variable any template may use, with plausible values."""
     cfg = settings.tickets
+    # Aware datetimes in the site's zone, as the daemon hands them to templates.
+    opened = datetime(2026, 11, 23, 17, 55, tzinfo=cfg.tz)
     return {
         "code": f"{cfg.code_prefix}-ABCDEF",
         "subject": "No funciona el correo de midominio.es",
@@ -30,9 +33,9 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         "customer_name": "Ejemplo S.L.",
         "company": cfg.company_name,
         "hours": cfg.support_hours,
-        "expected": {"weekday": 0, "day": 30, "month": 11, "time": "10:30", "relative": ""},
+        "expected": {"at": datetime(2026, 11, 30, 10, 30, tzinfo=cfg.tz), "days": 7},
         "needs_domain": True,
-        "opened": "23/11/2026 17:55",
+        "opened": opened,
         "first_response_minutes": 30,
         "id": 7,
         "message_id": "<a@example.com>",
@@ -64,7 +67,7 @@ def sample_context(settings: Settings) -> dict[str, Any]:
                 "code": f"{cfg.code_prefix}-GHJKMN",
                 "subject": "x",
                 "status": "open",
-                "updated": "23/11/2026 10:15",
+                "updated": opened,
             }
         ],
     }

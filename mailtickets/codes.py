@@ -56,7 +56,8 @@ def strip_reply_prefixes(subject: str) -> str:
 
 
 def clean_subject(subject: str, prefix: str) -> str:
-    """A ticket subject: no reply prefixes, no bracketed code, never empty."""
+    """A ticket subject: no reply prefixes, no bracketed code; "" when nothing is left (the
+    templates word a missing subject in their own language)."""
     without_code = _code_pattern(prefix).sub("", strip_reply_prefixes(subject))
     without_brackets = re.sub(r"\[\s*\]", "", without_code)
-    return strip_reply_prefixes(" ".join(without_brackets.split())) or "(sin asunto)"
+    return strip_reply_prefixes(" ".join(without_brackets.split()))

@@ -55,20 +55,13 @@ def mentions_domain(text: str, ours: frozenset[str] = frozenset()) -> bool:
     return False
 
 
-def expected_label(due: datetime | None, now: datetime, tz: ZoneInfo) -> dict[str, Any] | None:
-    """The parts a template needs to say "antes del lunes a las 10:30" in its language."""
+def expected_answer(due: datetime | None, now: datetime, tz: ZoneInfo) -> dict[str, Any] | None:
+    """When the answer is due, in the site's zone (`at`), and how many calendar days from
+    today that is (`days`: 0 today, 1 tomorrow), for the template to word it."""
     if due is None:
         return None
-    local, today = due.astimezone(tz), now.astimezone(tz).date()
-    days = (local.date() - today).days
-    relative = {0: "today", 1: "tomorrow"}.get(days, "")
-    return {
-        "weekday": local.weekday(),
-        "day": local.day,
-        "month": local.month,
-        "time": local.strftime("%H:%M"),
-        "relative": relative,
-    }
+    local = due.astimezone(tz)
+    return {"at": local, "days": (local.date() - now.astimezone(tz).date()).days}
 
 
 def new_ticket(work: Work, incoming: Incoming) -> Outcome:
@@ -200,7 +193,7 @@ def _queue_acknowledgement(work: Work, ticket: Ticket, mail: ParsedMail) -> None
     tz = work.settings.tickets.tz
     context = work.tell.context(
         ticket,
-        expected=expected_label(ticket.first_response_due, work.now, tz),
+        expected=expected_answer(ticket.first_response_due, work.now, tz),
         needs_domain=not mentioned,
         open_tickets=[{"code": t.code, "subject": t.subject, "status": t.status} for t in others],
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from babel import Locale
+from babel.dates import format_date, format_time, get_datetime_format
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -49,8 +53,50 @@ def builtin_templates() -> Path:
     return installed if installed.is_dir() else here.parent / "templates"
 
 
+Length = Literal["full", "long", "medium", "short"]  # CLDR's named date and time forms
+
+
+def _aware(value: datetime) -> datetime:
+    # Callers hand templates datetimes already in the site's zone; a naive one is a bug
+    # upstream, and Babel would silently read it as UTC.
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError(f"templates format aware datetimes only, not {value!r}")
+    return value
+
+
+def date_filters(locale: str) -> dict[str, Callable[..., str]]:
+    """Jinja filters that write a datetime the way `locale` does (CLDR data, via Babel),
+    in the zone the datetime carries: `date` and `time` take a `Length` or a CLDR pattern
+    such as "EEEE d 'de' MMMM"; `datetime` takes a `Length` for each half."""
+    cldr = Locale.parse(locale)
+
+    def date(value: datetime, form: str = "long") -> str:
+        return format_date(_aware(value), form, locale=cldr)
+
+    def time(value: datetime, form: str = "short") -> str:
+        return format_time(_aware(value), form, tzinfo=None, locale=cldr)
+
+    def date_time(
+        value: datetime, date_form: Length = "medium", time_form: Length = "short"
+    ) -> str:
+        # Babel's format_datetime uses one length for both halves; a date without seconds
+        # ("23 nov 2026, 10:15") needs the two chosen apart, joined the locale's way.
+        joined = str(get_datetime_format(date_form, locale=cldr)).replace("'", "")
+        written = joined.replace("{1}", date(value, date_form))
+        return written.replace("{0}", time(value, time_form))
+
+    return {
+        "date": date,
+        "time": time,
+        "datetime": date_time,
+        "weekday": lambda value: date(value, "EEEE"),
+        "month": lambda value: date(value, "MMMM"),
+    }
+
+
 class Renderer:
-    """One Jinja environment per locale; a site folder overrides any file by name."""
+    """One Jinja environment per locale; a site folder overrides any file by name.
+    Dates are written by the filters of `date_filters` for the same locale."""
 
     def __init__(self, locale: str, site_dir: Path | None = None) -> None:
         folders = [builtin_templates() / locale]
@@ -63,6 +109,7 @@ class Renderer:
             autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
             keep_trailing_newline=True,
         )
+        self.env.filters.update(date_filters(locale))
 
     def render(self, kind: str, context: dict[str, Any]) -> Rendered:
         """Subject, text and (when the file exists) HTML of notification `kind`."""

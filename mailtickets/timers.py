@@ -172,7 +172,7 @@ def _autoclose(work: Work, ticket: Ticket) -> str:
 def _escalate(work: Work, ticket: Ticket) -> str:
     dept = work.settings.department(ticket.department)
     recipients = escalation_recipients(dept.staff, dept.lead)
-    opened = ticket.created_at.astimezone(work.settings.tickets.tz).strftime("%d/%m/%Y %H:%M")
+    opened = ticket.created_at.astimezone(work.settings.tickets.tz)
     minutes = int(dept.first_response.total_seconds() // 60) if dept.first_response else 0
     context = work.tell.context(ticket, opened=opened, first_response_minutes=minutes)
     work.tell.queue("sla_breach", ticket, recipients, context, automatic="auto-generated")

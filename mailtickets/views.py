@@ -64,16 +64,21 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
     return detail
 
 
+def _subject(summary: dict[str, Any]) -> str:
+    # Operators read this in English; mail words a missing subject in its templates.
+    return str(summary["subject"]) or "(no subject)"
+
+
 def ticket_line(summary: dict[str, Any]) -> str:
     return (
         f"{summary['code']:<11} {summary['status']:<8} {summary['priority']:<7} "
-        f"{summary['department']:<12} {summary['requester']:<28} {summary['subject']}"
+        f"{summary['department']:<12} {summary['requester']:<28} {_subject(summary)}"
     )
 
 
 def detail_text(detail: dict[str, Any]) -> str:
     """A readable page for one ticket."""
-    lines = [f"{detail['code']}  {detail['subject']}"]
+    lines = [f"{detail['code']}  {_subject(detail)}"]
     for key in (
         "status",
         "priority",

@@ -61,7 +61,7 @@ staff = ["ana.garcia@hostingejemplo.es"]
 default = true
 
 [[departments]]
-name = "Facturacion"
+name = "Facturación"
 addresses = ["facturacion@hostingejemplo.es"]
 keywords = ["factura", "facturación", "cobro", "pago"]
 staff = ["pablo.ruiz@hostingejemplo.es"]

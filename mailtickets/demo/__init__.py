@@ -55,7 +55,7 @@ staff = ["ana.garcia@hostingejemplo.es"]
 default = true
 
 [[departments]]
-name = "Facturacion"
+name = "Facturación"
 addresses = ["facturacion@hostingejemplo.es"]
 keywords = ["factura", "cobro"]
 staff = ["pablo.ruiz@hostingejemplo.es"]

@@ -26,8 +26,8 @@ def test_tickets_filters_and_show(world: World) -> None:
     world.deliver(eml("new-outlook-latin1.eml"))
     world.cycle()
     assert len(world.tickets()) == 2
-    rc, out, _ = world.cli("tickets", "--department", "Facturacion", "--json")
-    assert rc == 0 and '"department": "Facturacion"' in out and "Hosting" not in out
+    rc, out, _ = world.cli("tickets", "--department", "Facturación", "--json")
+    assert rc == 0 and '"department": "Facturación"' in out and "Hosting" not in out
     rc, out, _ = world.cli("tickets", "--status", "closed", "--json")
     assert rc == 0 and out.strip() == "[]"
     code = world.tickets()[0]["code"]

@@ -74,7 +74,7 @@ def test_mail_already_read_in_another_client_is_still_ingested(world: World) -> 
 
 def test_outlook_latin1_is_decoded_and_routed_by_address(world: World) -> None:
     ticket = open_ticket(world, "new-outlook-latin1.eml")
-    assert ticket["department"] == "Facturacion"
+    assert ticket["department"] == "Facturación"
     assert "Facturación duplicada" in str(ticket["subject"])
     ack = only(world.sink.to(JOSE))
     assert "dominio o la URL" in ack.text  # the mail names no domain: the ack asks for it
