@@ -56,6 +56,16 @@ def _usable(address: Address) -> str:
     return spec.lower()
 
 
+def plain_address(text: str) -> str | None:
+    """`text` when it is exactly one usable address (as config and contact lists want), lower-
+    cased; None otherwise."""
+    addresses, groups, invalid = _parsed(text)
+    if invalid or len(addresses) != 1 or groups[0] is not None or addresses[0].display_name:
+        return None
+    spec = _usable(addresses[0])
+    return spec if spec and spec == text.strip().lower() else None
+
+
 def author(values: list[str]) -> Mailbox:
     """SPEC §4, §8: the sender is the one mailbox of the one From header; anything else
     (no From, several, a group, unparseable) is an unknown sender."""

@@ -20,7 +20,6 @@ from mailtickets.decide import Action
 from mailtickets.mail import shorten
 from mailtickets.models import Ticket
 from mailtickets.people import staff_recipients
-from mailtickets.quoting import latest_reply
 from mailtickets.routing import route
 from mailtickets.staffmail import apply_staff_reply
 from mailtickets.work import Work
@@ -59,7 +58,7 @@ def _ignore(_work: Work, incoming: Incoming) -> Outcome:
 
 def _staff_reply(work: Work, incoming: Incoming) -> Outcome:
     decision, ticket = incoming.decision, _ticket(work, incoming)
-    done = apply_staff_reply(work, decision, ticket, incoming.mail, incoming.row)
+    done = apply_staff_reply(work, decision, ticket, incoming)
     return Outcome("done", decision.action.value, ticket.code, f"{decision.reason}: {done}")
 
 
@@ -85,6 +84,11 @@ def _record_bounce(work: Work, ticket: Ticket, bounce: Bounce) -> Outcome:
         detail = f"delivery report naming none of our mails: {bounce.summary()}"
         work.write.event(ticket, "automatic_mail", "bounce", detail)
         return Outcome("done", "bounce", ticket.code, "unsigned delivery report: kept")
+    if not any(r.action == "failed" for r in bounce.recipients) and bounce.recipients:
+        # A delay warning: the relay still tries, so the mail has not failed (yet).
+        detail = f"{ours.kind} {ours.message_id} delayed: {bounce.summary()}"
+        work.write.event(ticket, "delivery_delayed", "bounce", detail)
+        return Outcome("done", "bounce", ticket.code, f"delay warning: {bounce.summary()}")
     ours.state = "bounced"
     ours.last_error = bounce.summary()[:2000]
     work.session.add(ours)
@@ -128,7 +132,7 @@ def _unverified_staff(work: Work, incoming: Incoming) -> Outcome:
     decision, mail = incoming.decision, incoming.mail
     ticket = _ticket(work, incoming) if decision.ticket else None
     if ticket is not None:
-        work.write.store_message(ticket, mail, incoming.row, "internal", latest_reply(mail.text))
+        work.write.store_message(ticket, mail, incoming.row, "internal", incoming.reply)
         work.write.event(ticket, "staff_unverified", mail.from_addr, decision.reason)
     context = {
         "company": work.settings.tickets.company_name,

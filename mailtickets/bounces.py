@@ -5,7 +5,6 @@ GNU Mailman's maintained bounce-format knowledge."""
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
@@ -15,7 +14,7 @@ from email.policy import compat32
 from flufl.bounce import all_failures
 
 from mailtickets import verp
-from mailtickets.mail import ParsedMail
+from mailtickets.mail import ParsedMail, message_ids
 
 log = logging.getLogger("mailtickets.bounces")
 # flufl.bounce logs one INFO line per detector for every mail it reads: keep its warnings.
@@ -123,7 +122,7 @@ def _original_message_id(msg: Message) -> str:
             found = first.get("Message-ID", "") if isinstance(first, Message) else ""
         else:
             continue
-        ids = re.findall(r"<[^<>\s]+>", str(found))
+        ids = message_ids(str(found))
         if ids:
             return str(ids[0])
     return ""

@@ -6,7 +6,6 @@ import os
 import tomllib
 from dataclasses import replace
 from datetime import date, timedelta
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from mailtickets.addresses import plain_address
 from mailtickets.business_hours import parse_weekly
 from mailtickets.durations import parse_duration
 from mailtickets.errors import ConfigError
@@ -167,11 +167,10 @@ class _Section:
     def check_address(self, key: str, value: Any) -> str:
         if not isinstance(value, str):
             raise self.error(key, f"expected an email address, got {value!r}")
-        _, addr = parseaddr(value)
-        local, _, domain = addr.partition("@")
-        if not local or "." not in domain or addr != value.strip():
+        address = plain_address(value)
+        if address is None:
             raise self.error(key, f"{value!r} is not an email address like soporte@example.com")
-        return addr.lower()
+        return address
 
     def secret(self, required: bool) -> Secret:
         """password, password_file or password_env: exactly one of them (read on use)."""

@@ -6,11 +6,12 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parseaddr
 from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from mailtickets import store
+from mailtickets.addresses import plain_address
 from mailtickets.errors import ConfigError
 from mailtickets.models import Contact, Customer
 
@@ -109,16 +110,15 @@ def _row(line: int, fields: dict[str, str]) -> ContactRow | RowProblem:
 
 
 def valid_email(text: str) -> str | None:
-    _, address = parseaddr(text)
-    local, _, domain = address.partition("@")
-    return address.lower() if local and "." in domain and " " not in address else None
+    """The address in a contacts row, lower-cased; None when it is not one."""
+    return plain_address(text.strip().strip("<>"))
 
 
 def upsert(session: Session, row: ContactRow, report: ImportReport, now: datetime) -> None:
     """Add or update one contact; a row that matches what is stored changes nothing."""
     customer = customer_named(session, row.customer, created_at=now)
     assert customer is not None and customer.id is not None
-    contact = session.exec(select(Contact).where(Contact.email == row.email)).first()
+    contact = store.contact_by_email(session, row.email)
     if contact is None:
         session.add(
             Contact(customer_id=customer.id, email=row.email, name=row.name, notify=row.notify)
@@ -154,7 +154,7 @@ def list_contacts(session: Session, customer: str | None) -> list[tuple[Contact,
 
 
 def remove_contact(session: Session, email: str) -> bool:
-    contact = session.exec(select(Contact).where(Contact.email == email.lower())).first()
+    contact = store.contact_by_email(session, email)
     if contact is None:
         return False
     session.delete(contact)

@@ -16,7 +16,6 @@ from mailtickets.decide import Decision, status_after
 from mailtickets.mail import ParsedMail
 from mailtickets.models import Inbound, Ticket
 from mailtickets.people import Admission
-from mailtickets.quoting import latest_reply
 from mailtickets.routing import route
 from mailtickets.staff_commands import by_name
 from mailtickets.timers import first_response_due
@@ -36,6 +35,7 @@ class Incoming:
     mail: ParsedMail
     row: Inbound
     bounce: Bounce | None = None
+    reply: str = ""  # the mail's new text, quoted history cut (computed once, in the pipeline)
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def new_ticket(work: Work, incoming: Incoming) -> Outcome:
 def customer_reply(work: Work, incoming: Incoming, ticket: Ticket) -> Outcome:
     """A reply from the customer's side: stored, reminders cancelled, staff told."""
     decision, mail = incoming.decision, incoming.mail
-    text = latest_reply(mail.text)
+    text = incoming.reply
     commands, rest = split_commands(text)
     work.write.store_message(ticket, mail, incoming.row, "in", text)
     admission = work.write.add_participants(ticket, mail, decision.copies_verified)

@@ -270,6 +270,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def message_ids(value: str) -> tuple[str, ...]:
+    """The <…> Message-IDs in a header value, in order, each once, none absurdly long."""
+    return _message_ids(value)
+
+
 def _message_ids(value: str) -> tuple[str, ...]:
     # An id longer than any mail system makes would only bloat the References we send.
     found = re.findall(r"<[^<>\s]+>", value)

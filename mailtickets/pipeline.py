@@ -125,19 +125,20 @@ class Pipeline:
         bounce = read_bounce(row.raw, mail) if verdict.bounce else None
         thread = self._thread(session, mail, bounce)
         sender = self._sender(session, mail)
+        reply = latest_reply(mail.text)
         decision = decide(
             thread,
             sender,
             verdict,
             now,
             self.settings.tickets.reopen_within,
-            wants_list=is_list_request(mail.subject, latest_reply(mail.text)),
+            wants_list=is_list_request(mail.subject, reply),
         )
         work = open_work(self.settings, self.renderer, session, now)
         arrived = row.internal_date
         quiet_after = self.settings.imap.quiet_older_than
         work.tell.quiet = arrived is not None and now - arrived > quiet_after
-        outcome = apply(work, Incoming(decision, mail, row, bounce))
+        outcome = apply(work, Incoming(decision, mail, row, bounce, reply))
         row.state = outcome.state
         row.outcome = f"{outcome.action}: {outcome.detail}"
         row.ticket_code = outcome.ticket_code

@@ -47,7 +47,7 @@ def _by_address(mail: ParsedMail, depts: tuple[Department, ...]) -> tuple[str, s
 
 
 def _by_keywords(mail: ParsedMail, depts: tuple[Department, ...]) -> tuple[str, str] | None:
-    subject, body = _words(mail.subject), _words(mail.text)
+    subject, body = fold(mail.subject), fold(mail.text)
     best: tuple[int, str, str] | None = None
     for dept in depts:
         for keyword in dept.keywords:
@@ -62,10 +62,6 @@ def _keyword_score(keyword: str, subject: str, body: str) -> tuple[int, str]:
     in_subject = len(pattern.findall(subject)) * SUBJECT_WEIGHT
     in_body = len(pattern.findall(body)) * BODY_WEIGHT
     return in_subject + in_body, "subject" if in_subject else "body"
-
-
-def _words(text: str) -> str:
-    return fold(text)
 
 
 def _by_default(depts: tuple[Department, ...]) -> tuple[str, str]:

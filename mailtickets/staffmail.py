@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from mailtickets.commands import CommandProblem, CommandSite, parse_commands
+from mailtickets.customer_mail import Incoming
 from mailtickets.decide import Decision
 from mailtickets.mail import ParsedMail
-from mailtickets.models import Inbound, Ticket
-from mailtickets.quoting import latest_reply
+from mailtickets.models import Ticket
 from mailtickets.staff_commands import by_name, specs
 from mailtickets.work import Work
 
 
-def apply_staff_reply(
-    work: Work, decision: Decision, ticket: Ticket, mail: ParsedMail, row: Inbound
-) -> str:
+def apply_staff_reply(work: Work, decision: Decision, ticket: Ticket, incoming: Incoming) -> str:
     """Apply commands and relay the answer; returns what was done, for the log line."""
+    mail, row = incoming.mail, incoming.row
     settings = work.settings
     site = CommandSite(
         tuple(d.name for d in settings.departments),
         frozenset(s.email for s in settings.staff),
         settings.tickets.code_prefix,
     )
-    parsed = parse_commands(latest_reply(mail.text), specs(), site)
+    parsed = parse_commands(incoming.reply, specs(), site)
     chosen = [(by_name(c.name), c) for c in parsed.commands]
     problems = list(parsed.problems) + [
         CommandProblem(c.line, why)
@@ -29,7 +28,7 @@ def apply_staff_reply(
         if handler.check is not None and (why := handler.check(work, ticket, c))
     ]
     if problems:
-        return _refuse(work, ticket, mail, row, problems)
+        return _refuse(work, ticket, incoming, problems)
     internal = any(handler.internal for handler, _ in chosen)
     work.write.store_message(ticket, mail, row, "internal" if internal else "out", parsed.text)
     done = [handler.apply(work, ticket, c, mail.from_addr) for handler, c in chosen]
@@ -42,11 +41,10 @@ def apply_staff_reply(
     return "; ".join(d for d in done if d) or "internal note"
 
 
-def _refuse(
-    work: Work, ticket: Ticket, mail: ParsedMail, row: Inbound, problems: list[CommandProblem]
-) -> str:
+def _refuse(work: Work, ticket: Ticket, incoming: Incoming, problems: list[CommandProblem]) -> str:
     """Nothing changes, nothing reaches the customer; the staff member is told why."""
-    work.write.store_message(ticket, mail, row, "internal", latest_reply(mail.text))
+    mail = incoming.mail
+    work.write.store_message(ticket, mail, incoming.row, "internal", incoming.reply)
     summary = "; ".join(f"{p.line}: {p.problem}" for p in problems)
     work.write.event(ticket, "commands_refused", mail.from_addr, summary)
     context = work.tell.context(

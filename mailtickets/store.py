@@ -211,15 +211,6 @@ def events_of(session: Session, ticket_id: int) -> list[Event]:
     return list(session.exec(query))
 
 
-def last_message_id(session: Session, ticket_id: int, direction: str) -> str:
-    query = (
-        select(Message.message_id)
-        .where(Message.ticket_id == ticket_id, Message.direction == direction)
-        .order_by(col(Message.id).desc())
-    )
-    return session.exec(query).first() or ""
-
-
 def thread_references(session: Session, ticket_id: int, limit: int = 10) -> list[str]:
     """Message-IDs of the ticket's conversation, oldest first, for a References header."""
     query = (
@@ -263,15 +254,8 @@ def due_outbox(session: Session, now: datetime, limit: int) -> list[Outbox]:
     return list(session.exec(query.limit(limit)))
 
 
-def outbox_counts(session: Session) -> dict[str, int]:
-    rows = session.exec(select(Outbox.state))
-    counts: dict[str, int] = {}
-    for state in rows:
-        counts[state] = counts.get(state, 0) + 1
-    return counts
-
-
-def sent_mail(session: Session, ticket_id: int | None = None) -> list[Outbox]:
+def outbox_rows(session: Session, ticket_id: int | None = None) -> list[Outbox]:
+    """Every outbox row (pending, sent or failed), oldest first, for one ticket or all."""
     query = select(Outbox).order_by(col(Outbox.id))
     if ticket_id is not None:
         query = query.where(Outbox.ticket_id == ticket_id)

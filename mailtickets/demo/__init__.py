@@ -226,7 +226,7 @@ def _laura_ticket(engine: Any) -> tuple[str, str, str]:
     with transaction(engine) as session:
         ticket = store.ticket_by_code(session, _code_of(session, "laura.martinez@gmail.com"))
         assert ticket is not None and ticket.id is not None
-        notice = next(o for o in store.sent_mail(session, ticket.id) if o.kind == "staff_new")
+        notice = next(o for o in store.outbox_rows(session, ticket.id) if o.kind == "staff_new")
         return ticket.code, ticket.subject, notice.message_id
 
 

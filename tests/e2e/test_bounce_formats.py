@@ -102,3 +102,18 @@ def test_a_bounce_in_another_format_fails_the_mail_and_suppresses_the_address(
     assert len(failed) == 1 and f"{customer} failed" in failed[0]["detail"]
     assert rows(world, "SELECT state FROM outbox WHERE kind = 'ack'") == [("bounced",)]
     assert rows(world, "SELECT email FROM suppression") == [(customer,)]
+
+
+def test_a_delay_warning_is_recorded_as_a_delay_and_fails_nothing(world: World) -> None:
+    customer = "pedidos@ferreteriagarcia.es"
+    world.deliver(mail_from(customer, "Pedido sin confirmar", "¿Os ha llegado el pedido?"))
+    world.cycle()
+    code = str(world.tickets()[0]["code"])
+    (ack,) = world.sink.to(customer)
+    world.deliver(eml("bounce-exim-delay-warning.eml", code=code, verp_address=ack.mail_from))
+    world.cycle()
+    events = world.show(code)["events"]
+    assert not any(e["kind"] == "delivery_failed" for e in events)
+    assert [e["kind"] for e in events if e["kind"] == "delivery_delayed"] == ["delivery_delayed"]
+    assert rows(world, "SELECT state FROM outbox WHERE kind = 'ack'") == [("sent",)]
+    assert rows(world, "SELECT count(*) FROM suppression") == [(0,)]

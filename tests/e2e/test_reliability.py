@@ -231,7 +231,8 @@ def test_a_forged_bounce_naming_a_guessed_id_changes_nothing(world: World) -> No
     world.cycle()
     code = str(world.tickets()[0]["code"])
     ack = world.sink.to(LAURA)[0]
-    guessed = re.sub(r"-[0-9a-f]{12}@", "-000000000000@", ack.mail_from)
+    guessed = re.sub(r"-[0-9a-f]{16}@", "-0000000000000000@", ack.mail_from)
+    assert guessed != ack.mail_from  # a well-formed token, only the wrong one
     forged = eml("dsn-bounce.eml", ack_message_id="<not-ours@x.example>", code="SOP-XXXXXX")
     forged = forged.replace(b"pedro.gomez.floristeria@gmail.com", LAURA.encode())
     forged = forged.replace(b"Delivered-To: soporte@", f"Delivered-To: {guessed}\nX-D: ".encode())
