@@ -26,8 +26,8 @@ from mailtickets.config import load_settings
 from mailtickets.db import open_database
 from mailtickets.ingest import Mailbox
 from mailtickets.mail import parse_mail
-from mailtickets.notify import Renderer
 from mailtickets.pipeline import Pipeline
+from mailtickets.render import Renderer
 from tests.conftest import eml_variant, write_config
 from tests.servers import Dovecot, SmtpSink
 

@@ -22,7 +22,7 @@ from sqlmodel import SQLModel
 from mailtickets import models  # noqa: F401  (registers the tables)
 from mailtickets.config import load_settings
 from mailtickets.db import open_database
-from mailtickets.notify import Renderer
+from mailtickets.render import Renderer
 from mailtickets.timers import Sweeper
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)

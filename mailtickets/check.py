@@ -13,8 +13,8 @@ from jinja2 import TemplateError
 from mailtickets.db import open_database
 from mailtickets.errors import ConfigError, TemporaryError
 from mailtickets.ingest import connect
-from mailtickets.notify import KINDS, Renderer
 from mailtickets.outbox import connect_relay
+from mailtickets.render import KINDS, Renderer
 from mailtickets.settings import Settings
 from mailtickets.staff_commands import specs
 

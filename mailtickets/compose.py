@@ -12,7 +12,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from mailtickets.mail import ParsedAttachment
-from mailtickets.notify import Rendered
+from mailtickets.render import Rendered
 
 
 @dataclass(frozen=True)

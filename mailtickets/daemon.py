@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from mailtickets import outbox
 from mailtickets.errors import TemporaryError
 from mailtickets.ingest import Mailbox
-from mailtickets.notify import Renderer
 from mailtickets.pipeline import Pipeline, Result
+from mailtickets.render import Renderer
 from mailtickets.sdnotify import notify
 from mailtickets.settings import Settings
 from mailtickets.timers import Fired, Sweeper, delivery_hooks

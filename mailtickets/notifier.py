@@ -10,8 +10,8 @@ from mailtickets import store
 from mailtickets.compose import Envelope, compose
 from mailtickets.mail import ParsedAttachment, ParsedMail
 from mailtickets.models import Outbox, Ticket
-from mailtickets.notify import Renderer
 from mailtickets.people import Recipients, customer_recipients, staff_recipients
+from mailtickets.render import Renderer
 from mailtickets.staff_commands import specs as command_specs
 from mailtickets.writer import SYSTEM, TicketWriter
 

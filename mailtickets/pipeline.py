@@ -21,8 +21,8 @@ from mailtickets.db import transaction
 from mailtickets.decide import Sender, Thread, decide, find_thread, is_list_request
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Inbound, Ticket
-from mailtickets.notify import Renderer
 from mailtickets.quoting import latest_reply
+from mailtickets.render import Renderer
 from mailtickets.settings import Settings
 from mailtickets.timelimit import time_limit
 from mailtickets.triage import triage

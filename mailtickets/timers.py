@@ -16,8 +16,8 @@ from mailtickets import store
 from mailtickets.business_hours import BusinessCalendar, holiday_checker
 from mailtickets.db import transaction
 from mailtickets.models import Outbox, Ticket
-from mailtickets.notify import Renderer
 from mailtickets.people import escalation_recipients
+from mailtickets.render import Renderer
 from mailtickets.settings import Department, Settings
 from mailtickets.work import Work, open_work
 from mailtickets.writer import SYSTEM

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mailtickets.notifier import Notifier
-from mailtickets.notify import Renderer
+from mailtickets.render import Renderer
 from mailtickets.settings import Settings
 from mailtickets.writer import TicketWriter
 

@@ -10,7 +10,7 @@ import pytest
 from mailtickets.check import sample_context
 from mailtickets.config import load_settings
 from mailtickets.mail import parse_mail
-from mailtickets.notify import KINDS, Renderer
+from mailtickets.render import KINDS, Renderer
 from mailtickets.settings import Limits
 from tests.conftest import eml
 

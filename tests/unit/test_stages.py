@@ -22,8 +22,8 @@ from mailtickets.db import open_database, transaction
 from mailtickets.decide import Action, Decision
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Event, Inbound, Outbox, Ticket
-from mailtickets.notify import Renderer
 from mailtickets.quoting import latest_reply
+from mailtickets.render import Renderer
 from mailtickets.settings import Settings
 from mailtickets.staffmail import apply_staff_reply
 from mailtickets.timers import Sweeper, delivery_hooks

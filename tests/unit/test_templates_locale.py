@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailtickets.customer_mail import expected_answer
-from mailtickets.notify import KINDS, Renderer
+from mailtickets.render import KINDS, Renderer
 from mailtickets.routing import PRIORITIES
 
 MADRID = ZoneInfo("Europe/Madrid")
