@@ -61,7 +61,17 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         "staff_name": "Ana",
         "reason": "sin respuesta",
         "assignee": "",
-        "problems": [{"line": "#prioridad altísima", "problem": "unknown priority"}],
+        # command_error reads line/problem; over_limit reads kind/size/limit/name.
+        "problems": [
+            {
+                "line": "#prioridad altísima",
+                "problem": "unknown priority",
+                "kind": "attachment_size",
+                "size": 12_000_000,
+                "limit": 10_485_760,
+                "name": "captura.png",
+            }
+        ],
         "tickets": [
             {
                 "code": f"{cfg.code_prefix}-GHJKMN",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -147,8 +147,9 @@ def _report_problems(work: Work, ticket: Ticket, mail: ParsedMail) -> None:
     politely what we could not take, and staff see it on the ticket."""
     if not mail.problems:
         return
-    work.write.event(ticket, "over_limit", SYSTEM, "; ".join(mail.problems))
-    context = work.tell.context(ticket, problems=list(mail.problems), limits=work.settings.limits)
+    work.write.event(ticket, "over_limit", SYSTEM, "; ".join(p.text for p in mail.problems))
+    problems = [asdict(p) for p in mail.problems]  # worded by the template, per locale
+    context = work.tell.context(ticket, problems=problems, limits=work.settings.limits)
     work.tell.queue("over_limit", ticket, (mail.from_addr,), context, reply_to=mail.message_id)
 
 

@@ -60,6 +60,34 @@ class ParsedAttachment:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A limit the mail broke, as data: templates word it for the customer, `text` is the
+    operator's English for events and logs."""
+
+    kind: (
+        str  # message_size | header_size | mime_depth | unreadable | attachment_size | attachments
+    )
+    size: int = 0  # what the mail had (bytes, levels, count)
+    limit: int = 0
+    name: str = ""  # the attachment's file name, or the parser's error
+
+    @property
+    def text(self) -> str:
+        return {
+            "message_size": f"the message is {self.size:,} bytes; the limit is {self.limit:,}: "
+            "only its headers were read",
+            "header_size": f"the message's headers are {self.size:,} bytes; the limit is "
+            f"{self.limit:,}: only its main header fields were read",
+            "mime_depth": f"MIME parts nested deeper than {self.limit} levels",
+            "unreadable": f"the MIME structure could not be read ({self.name}): raw text kept",
+            "attachment_size": f"attachment {self.name!r} ({self.size:,} bytes) is over the "
+            f"{self.limit:,}-byte limit",
+            "attachments": f"attachment {self.name!r} is beyond the limit of {self.limit} "
+            "attachments",
+        }.get(self.kind, self.kind)
+
+
+@dataclass(frozen=True)
 class ParsedMail:
     message_id: str
     subject: str
@@ -75,7 +103,7 @@ class ParsedMail:
     attachments: tuple[ParsedAttachment, ...] = ()
     headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     defects: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()  # limits the mail broke: what was not kept, and why
+    problems: tuple[Problem, ...] = ()  # limits the mail broke: what was not kept, and why
     sender_problem: str = ""  # why From names no single usable mailbox ("" when it does)
 
     def header(self, name: str) -> str:
@@ -110,30 +138,23 @@ def parse_mail(raw: bytes, limits: Limits | None = None) -> ParsedMail:
     """Parse `raw` within `limits`; never raises on malformed MIME, charsets or size."""
     limits = limits or Limits()
     if len(raw) > limits.max_message_bytes:
-        problem = (
-            f"the message is {len(raw):,} bytes; the limit is "
-            f"{limits.max_message_bytes:,}: only its headers were read"
-        )
-        return _headers_only(raw, problem)
+        return _headers_only(raw, Problem("message_size", len(raw), limits.max_message_bytes))
     head_size = len(_head(raw))
     if head_size > limits.max_header_bytes:
-        problem = (
-            f"the message's headers are {head_size:,} bytes; the limit is "
-            f"{limits.max_header_bytes:,}: only its main header fields were read"
-        )
-        return _headers_only(raw, problem)
+        return _headers_only(raw, Problem("header_size", head_size, limits.max_header_bytes))
+    too_deep = Problem("mime_depth", limit=limits.max_mime_depth)
     if _rough_depth(raw) > limits.max_mime_depth * 4:
-        return _headers_only(raw, f"MIME parts nested deeper than {limits.max_mime_depth} levels")
+        return _headers_only(raw, too_deep)
     try:
         parsed = mailparser.parse_from_bytes(raw)
     except RecursionError:
-        return _headers_only(raw, f"MIME parts nested deeper than {limits.max_mime_depth} levels")
+        return _headers_only(raw, too_deep)
     except Exception as exc:  # mail-parser's own bugs on broken MIME: keep the raw text
         return _unparsed(raw, exc)
     msg: EmailMessage = parsed.message
-    problems: list[str] = []
+    problems: list[Problem] = []
     if _depth(msg) > limits.max_mime_depth:
-        problems.append(f"MIME parts nested deeper than {limits.max_mime_depth} levels")
+        problems.append(too_deep)
     plain = "\n".join(parsed.text_plain).strip()
     raw_html = "\n".join(parsed.text_html).strip()
     safe_html = nh3.clean(raw_html) if raw_html else ""
@@ -156,7 +177,7 @@ def _from_message(
     html: str,
     attachments: tuple[ParsedAttachment, ...],
     defects: tuple[str, ...],
-    problems: tuple[str, ...],
+    problems: tuple[Problem, ...],
 ) -> ParsedMail:
     sender = addresses.author([str(v) for v in msg.get_all("From", [])])
     return ParsedMail(
@@ -193,7 +214,7 @@ def _head(raw: bytes) -> bytes:
     return re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
 
 
-def _headers_only(raw: bytes, problem: str) -> ParsedMail:
+def _headers_only(raw: bytes, problem: Problem) -> ParsedMail:
     """A mail too big or too deep to read whole: its headers, and why the rest is missing."""
     msg = BytesHeaderParser(policy=compat32).parsebytes(_head(raw))
     return _from_message(raw, msg, "", "", (), (), (problem,))
@@ -203,8 +224,7 @@ def _unparsed(raw: bytes, exc: Exception) -> ParsedMail:
     """Headers, and the body as raw text, for MIME the parser could not take apart."""
     parts = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)
     body = parts[1].decode("utf-8", "replace")[:100_000] if len(parts) > 1 else ""
-    problem = f"the MIME structure could not be read ({exc.__class__.__name__}): raw text kept"
-    mail = _headers_only(raw, problem)
+    mail = _headers_only(raw, Problem("unreadable", name=exc.__class__.__name__))
     return replace(mail, text=body.strip())
 
 
@@ -225,20 +245,15 @@ def _depth(msg: EmailMessage) -> int:
 
 
 def _within_limits(
-    attachments: list[ParsedAttachment], limits: Limits, problems: list[str]
+    attachments: list[ParsedAttachment], limits: Limits, problems: list[Problem]
 ) -> tuple[ParsedAttachment, ...]:
     kept: list[ParsedAttachment] = []
     for attachment in attachments:
-        if len(attachment.data) > limits.max_attachment_bytes:
-            problems.append(
-                f"attachment {attachment.filename!r} ({len(attachment.data):,} "
-                f"bytes) is over the {limits.max_attachment_bytes:,}-byte limit"
-            )
+        size, name = len(attachment.data), attachment.filename
+        if size > limits.max_attachment_bytes:
+            problems.append(Problem("attachment_size", size, limits.max_attachment_bytes, name))
         elif len(kept) >= limits.max_attachments:
-            problems.append(
-                f"attachment {attachment.filename!r} is beyond the limit of "
-                f"{limits.max_attachments} attachments"
-            )
+            problems.append(Problem("attachments", len(attachments), limits.max_attachments, name))
         else:
             kept.append(attachment)
     return tuple(kept)

@@ -50,22 +50,22 @@ def nested(depth: int) -> bytes:
 def test_a_message_over_the_size_limit_keeps_its_headers_and_says_why() -> None:
     mail = parse_mail(eml("new-apple-mail-attachment.eml"), Limits(max_message_bytes=100_000))
     assert mail.from_addr == "carmen@estudiocarmen.com" and mail.subject
-    assert mail.attachments == () and "only its headers" in mail.problems[0]
+    assert mail.attachments == () and "only its headers" in mail.problems[0].text
 
 
 def test_attachments_over_count_or_size_are_dropped_with_a_reason() -> None:
     limits = Limits(max_attachments=2, max_attachment_bytes=5_000)
     mail = parse_mail(with_attachments(3, 1_000), limits)
     assert [a.filename for a in mail.attachments] == ["c0.png", "c1.png"]
-    assert "beyond the limit of 2" in mail.problems[0]
+    assert "beyond the limit of 2" in mail.problems[0].text
     big = parse_mail(with_attachments(1, 6_000), limits)
-    assert big.attachments == () and "over the 5,000-byte limit" in big.problems[0]
+    assert big.attachments == () and "over the 5,000-byte limit" in big.problems[0].text
 
 
 @pytest.mark.parametrize("depth", [12, 400])
 def test_deep_nesting_is_refused_without_recursing(depth: int) -> None:
     mail = parse_mail(nested(depth), Limits(max_mime_depth=8))
-    assert mail.subject == "profundo" and "nested deeper" in mail.problems[0]
+    assert mail.subject == "profundo" and "nested deeper" in mail.problems[0].text
 
 
 def test_ordinary_mail_breaks_no_limit() -> None:

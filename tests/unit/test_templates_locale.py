@@ -210,3 +210,21 @@ def test_no_subject_template_writes_stray_spaces(locale: str, kind: str) -> None
         raw = template.render(context(**changes))
         assert "  " not in raw and raw == raw.strip() + "\n", (changes, raw)
         assert " )" not in raw and "( " not in raw, (changes, raw)
+
+
+def test_limits_a_mail_broke_are_worded_by_the_template_in_its_language() -> None:
+    from dataclasses import asdict
+
+    from mailtickets.mail import Problem
+
+    problems = [
+        asdict(Problem("attachment_size", 12_000_000, 10_485_760, "planos.pdf")),
+        asdict(Problem("attachments", 25, 20, "foto21.jpg")),
+        asdict(Problem("header_size", 400_000, 262_144)),
+    ]
+    spanish = Renderer("es").render("over_limit", context(problems=problems)).text
+    assert "el adjunto «planos.pdf» ocupa 11.4 MB, más que el máximo de 10.0 MB" in spanish
+    assert "supera el máximo de 20 adjuntos" in spanish and "391 KB" in spanish
+    assert not re.search(r"\b(attachment|bytes|limit|over the)\b", spanish)
+    english = Renderer("en").render("over_limit", context(problems=problems)).text
+    assert 'the attachment "planos.pdf" is 11.4 MB, over the limit of 10.0 MB' in english
