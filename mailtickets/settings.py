@@ -90,7 +90,7 @@ class TicketSettings:
     templates_dir: Path | None = None
     max_attempts: int = 3
     company_name: str = "Soporte"
-    support_hours: str = "de lunes a viernes, de 10:00 a 18:00"
+    support_hours: str = ""  # "": each locale's _labels.j2 words the default hours
 
     @property
     def tz(self) -> ZoneInfo:

@@ -228,3 +228,10 @@ def test_limits_a_mail_broke_are_worded_by_the_template_in_its_language() -> Non
     assert not re.search(r"\b(attachment|bytes|limit|over the)\b", spanish)
     english = Renderer("en").render("over_limit", context(problems=problems)).text
     assert 'the attachment "planos.pdf" is 11.4 MB, over the limit of 10.0 MB' in english
+
+
+def test_default_support_hours_are_worded_in_the_template_language() -> None:
+    english = Renderer("en").render("ack", context(hours="")).text
+    spanish = Renderer("es").render("ack", context(hours="")).text
+    assert "Monday to Friday" in english and "lunes" not in english
+    assert "de lunes a viernes, de 10:00 a 18:00" in spanish
