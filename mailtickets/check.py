@@ -13,10 +13,11 @@ from jinja2 import TemplateError
 from mailtickets.db import open_database
 from mailtickets.errors import ConfigError, TemporaryError
 from mailtickets.ingest import connect
+from mailtickets.models import Ticket
+from mailtickets.notifier import ticket_context
 from mailtickets.outbox import connect_relay
 from mailtickets.render import KINDS, Renderer
 from mailtickets.settings import Settings
-from mailtickets.staff_commands import specs
 
 
 def sample_context(settings: Settings) -> dict[str, Any]:
@@ -24,45 +25,46 @@ def sample_context(settings: Settings) -> dict[str, Any]:
     cfg = settings.tickets
     # Aware datetimes in the site's zone, as the daemon hands them to templates.
     opened = datetime(2026, 11, 23, 17, 55, tzinfo=cfg.tz)
-    return {
-        "code": f"{cfg.code_prefix}-ABCDEF",
-        "subject": "No funciona el correo de midominio.es",
-        "status": "waiting",
-        "priority": "normal",
-        "department": settings.default_department.name,
-        "customer_name": "Ejemplo S.L.",
-        "company": cfg.company_name,
-        "hours": cfg.support_hours,
-        "expected": {"at": datetime(2026, 11, 30, 10, 30, tzinfo=cfg.tz), "days": 7},
-        "needs_domain": True,
-        "opened": opened,
-        "first_response_minutes": 30,
-        "id": 7,
-        "message_id": "<a@example.com>",
-        "uid": 7,
-        "mailbox": "soporte@imap.example.com/INBOX",
-        "attempts": 3,
-        "error": "ValueError: example",
-        "folder": settings.imap.failed_folder,
-        "limits": settings.limits,
-        "not_added": [{"address": "otro@example.com", "why": "cap"}],
-        "commands": [{"name": s.name, "word": s.shown(cfg.locale)} for s in specs()],
-        "merged_code": f"{cfg.code_prefix}-GHJKMN",
-        "left_out": ["otro@example.com"],
-        "from_header": "=?utf-8?q?Luc=C3=ADa?= <a@example.com>, <b@example.com>",
-        "open_tickets": [{"code": f"{cfg.code_prefix}-GHJKMN", "subject": "x", "status": "open"}],
-        "reminder_minutes": 2880,
-        "close_minutes": 1440,
-        "reopen_minutes": 43200,
-        "text": "Hola,\nno puedo enviar correo.",
-        "sender": "cliente@example.com",
-        "reopened": False,
-        "attachments": ["captura.png"],
-        "staff_name": "Ana",
-        "reason": "sin respuesta",
-        "assignee": "",
+    ticket = Ticket(
+        code=f"{cfg.code_prefix}-ABCDEF",
+        subject="No funciona el correo de midominio.es",
+        status="waiting",
+        department=settings.default_department.name,
+        requester="cliente@example.com",
+        customer_id=0,
+        created_at=opened,
+        updated_at=opened,
+    )
+    # The variables every ticket template gets, then plausible values for the others.
+    return ticket_context(
+        settings,
+        ticket,
+        "Ejemplo S.L.",
+        expected={"at": datetime(2026, 11, 30, 10, 30, tzinfo=cfg.tz), "days": 7},
+        needs_domain=True,
+        opened=opened,
+        first_response_minutes=30,
+        id=7,
+        message_id="<a@example.com>",
+        uid=7,
+        mailbox="soporte@imap.example.com/INBOX",
+        attempts=3,
+        error="ValueError: example",
+        folder=settings.imap.failed_folder,
+        limits=settings.limits,
+        not_added=[{"address": "otro@example.com", "why": "cap"}],
+        merged_code=f"{cfg.code_prefix}-GHJKMN",
+        left_out=["otro@example.com"],
+        from_header="=?utf-8?q?Luc=C3=ADa?= <a@example.com>, <b@example.com>",
+        open_tickets=[{"code": f"{cfg.code_prefix}-GHJKMN", "subject": "x", "status": "open"}],
+        text="Hola,\nno puedo enviar correo.",
+        sender="cliente@example.com",
+        reopened=False,
+        attachments=["captura.png"],
+        staff_name="Ana",
+        reason="sin respuesta",
         # command_error reads line/problem; over_limit reads kind/size/limit/name.
-        "problems": [
+        problems=[
             {
                 "line": "#prioridad altísima",
                 "problem": "unknown priority",
@@ -72,7 +74,7 @@ def sample_context(settings: Settings) -> dict[str, Any]:
                 "name": "captura.png",
             }
         ],
-        "tickets": [
+        tickets=[
             {
                 "code": f"{cfg.code_prefix}-GHJKMN",
                 "subject": "x",
@@ -80,7 +82,7 @@ def sample_context(settings: Settings) -> dict[str, Any]:
                 "updated": opened,
             }
         ],
-    }
+    )
 
 
 def run_check(settings: Settings) -> int:

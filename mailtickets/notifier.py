@@ -12,8 +12,40 @@ from mailtickets.mail import ParsedAttachment, ParsedMail
 from mailtickets.models import Outbox, Ticket
 from mailtickets.people import Recipients, customer_recipients, staff_recipients
 from mailtickets.render import Renderer
+from mailtickets.settings import Settings
 from mailtickets.staff_commands import specs as command_specs
 from mailtickets.writer import SYSTEM, TicketWriter
+
+
+def ticket_context(
+    settings: Settings, ticket: Ticket, customer_name: str, **extra: Any
+) -> dict[str, Any]:
+    """The variables every ticket template may use (one list, also `check`'s sample)."""
+    cfg = settings.tickets
+    context: dict[str, Any] = {
+        "code": ticket.code,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "department": ticket.department,
+        "assignee": ticket.assignee or "",
+        "customer_name": customer_name,
+        "company": cfg.company_name,
+        "hours": cfg.support_hours,
+        "expected": "",
+        "needs_domain": False,
+        "open_tickets": [],
+        "not_added": [],
+        "commands": [
+            {"name": spec.name, "word": spec.shown(cfg.locale)} for spec in command_specs()
+        ],
+        "reason": "",
+        "reminder_minutes": int(cfg.reminder_after.total_seconds() // 60),
+        "close_minutes": int(cfg.close_after.total_seconds() // 60),
+        "reopen_minutes": int(cfg.reopen_within.total_seconds() // 60),
+    }
+    context.update(extra)
+    return context
 
 
 class Notifier:
@@ -42,31 +74,8 @@ class Notifier:
 
     def context(self, ticket: Ticket, **extra: Any) -> dict[str, Any]:
         """What every template may use about a ticket, plus `extra`."""
-        cfg = self.settings.tickets
-        context: dict[str, Any] = {
-            "code": ticket.code,
-            "subject": ticket.subject,
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "department": ticket.department,
-            "assignee": ticket.assignee or "",
-            "customer_name": store.customer_name(self.session, ticket.customer_id),
-            "company": cfg.company_name,
-            "hours": cfg.support_hours,
-            "expected": "",
-            "needs_domain": False,
-            "open_tickets": [],
-            "not_added": [],
-            "commands": [
-                {"name": spec.name, "word": spec.shown(cfg.locale)} for spec in command_specs()
-            ],
-            "reason": "",
-            "reminder_minutes": int(cfg.reminder_after.total_seconds() // 60),
-            "close_minutes": int(cfg.close_after.total_seconds() // 60),
-            "reopen_minutes": int(cfg.reopen_within.total_seconds() // 60),
-        }
-        context.update(extra)
-        return context
+        name = store.customer_name(self.session, ticket.customer_id)
+        return ticket_context(self.settings, ticket, name, **extra)
 
     def queue_status_notice(self, ticket: Ticket, reason: str = "") -> None:
         """Tell the customer's side that the ticket's status changed (never who changed it)."""
