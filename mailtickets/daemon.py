@@ -21,6 +21,7 @@ from mailtickets.render import Renderer
 from mailtickets.sdnotify import notify
 from mailtickets.settings import Settings
 from mailtickets.timers import Fired, Sweeper, delivery_hooks
+from mailtickets.workers import Heartbeat
 
 log = logging.getLogger("mailtickets.daemon")
 
@@ -64,29 +65,36 @@ class Daemon:
         self.mailbox = Mailbox(settings.imap, engine, clock)
         self.pipeline = Pipeline(settings, engine, self.renderer, clock)
         self.sweeper = Sweeper(settings, engine, self.renderer)
+        # This process as a worker: registered while it runs (a whole `run`, or one cycle
+        # of `run --once`/`sweep`), beating from its own thread, so IDLE waits and slow
+        # relays never make it look dead; its outbox claims last only while it beats.
+        self.worker = Heartbeat(engine)
         self.stopping = False
         self.waiting = False
 
     def cycle(self) -> CycleReport:
         """Ingest, process, sweep, deliver: each stage runs whatever an earlier one hit."""
         report = CycleReport()
-        self._stage(report, "ingest", lambda: self._ingest(report))
-        self._stage(report, "process", lambda: self._process(report))
-        self._stage(report, "quarantine on server", self.mailbox.quarantine_on_server)
-        self._stage(report, "timers", lambda: self._sweep(report))
-        self._stage(report, "delivery", lambda: self._deliver(report))
+        with self.worker:
+            self._stage(report, "ingest", lambda: self._ingest(report))
+            self._stage(report, "process", lambda: self._process(report))
+            self._stage(report, "quarantine on server", self.mailbox.quarantine_on_server)
+            self._stage(report, "timers", lambda: self._sweep(report))
+            self._stage(report, "delivery", lambda: self._deliver(report))
         return report
 
     def sweep(self) -> CycleReport:
         """Timers only, then delivery: what `sweep --at` and the timer schedule run."""
         report = CycleReport()
-        self._stage(report, "timers", lambda: self._sweep(report))
-        self._stage(report, "delivery", lambda: self._deliver(report))
+        with self.worker:
+            self._stage(report, "timers", lambda: self._sweep(report))
+            self._stage(report, "delivery", lambda: self._deliver(report))
         return report
 
     def deliver(self) -> CycleReport:
         report = CycleReport()
-        self._stage(report, "delivery", lambda: self._deliver(report))
+        with self.worker:
+            self._stage(report, "delivery", lambda: self._deliver(report))
         return report
 
     @staticmethod
@@ -116,6 +124,7 @@ class Daemon:
             self.settings.smtp,
             self.engine,
             self.clock(),
+            self.worker,
             keep_going=self._between_batches,
             on_delivered=delivery_hooks(),
         )
@@ -146,15 +155,23 @@ class Daemon:
         scheduler.every(poll).seconds.do(self.cycle)
         scheduler.every(_seconds(timers.sweep_interval)).seconds.do(self.sweep)
         scheduler.every(_seconds(timers.outbox_interval)).seconds.do(self.deliver)
-        log.info("mailtickets running: %s, polling every %ss", self.mailbox.key, poll)
-        notify("READY=1")
-        self.cycle()
-        while not self.stopping:
-            notify("WATCHDOG=1")
-            scheduler.run_pending()
-            self._wait(max(0.5, min(scheduler.idle_seconds or poll, poll, WATCHDOG_SECONDS)))
-        notify("STOPPING=1")
-        self.mailbox.close()
+        # Registering first frees at once the claims of a predecessor that was killed on
+        # this machine, so the first cycle sends the mail it had in hand.
+        with self.worker:
+            log.info(
+                "mailtickets running: %s, polling every %ss, worker %s",
+                self.mailbox.key,
+                poll,
+                self.worker.id,
+            )
+            notify("READY=1")
+            self.cycle()
+            while not self.stopping:
+                notify("WATCHDOG=1")
+                scheduler.run_pending()
+                self._wait(max(0.5, min(scheduler.idle_seconds or poll, poll, WATCHDOG_SECONDS)))
+            notify("STOPPING=1")
+            self.mailbox.close()
         log.info("mailtickets stopped")
 
     def _wait(self, seconds: float) -> None:

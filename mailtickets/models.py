@@ -155,6 +155,11 @@ class Outbox(SQLModel, table=True):
     last_error: str = ""
     created_at: datetime = _when()
     sent_at: datetime | None = _when(default=None)
+    # Who is sending it now (a Worker id) and since when; free again once that worker's
+    # heartbeat is stale or its row is gone (workers.py). No foreign key: a holder's row
+    # is removed when it stops or is found dead, and a claim naming no row is simply free.
+    claimed_by: str | None = Field(default=None, index=True)
+    claimed_at: datetime | None = _when(default=None)
 
 
 class Checkpoint(SQLModel, table=True):
@@ -178,3 +183,16 @@ class SiteSecret(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     value: str = Field(repr=False)
+
+
+class Worker(SQLModel, table=True):
+    """A running mailtickets process: outbox claims name it and last only while it beats."""
+
+    id: str = Field(primary_key=True)  # host:pid:random, unique per process
+    host: str
+    pid: int
+    # Which OS process this is (boot, PID namespace, pid, start time), so a process on the
+    # same machine can tell at once that this one is gone, whatever its heartbeat says.
+    process: str
+    started_at: datetime = _when()
+    heartbeat_at: datetime = _when()

@@ -9,24 +9,23 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import aiosmtplib
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from mailtickets import store, verp
 from mailtickets.config import reveal
 from mailtickets.db import transaction
 from mailtickets.models import Outbox
 from mailtickets.settings import SmtpSettings
+from mailtickets.workers import Heartbeat
 
 log = logging.getLogger("mailtickets.outbox")
 
 BACKOFF_BASE = timedelta(seconds=60)
 BACKOFF_CAP = timedelta(hours=1)
-# A claimed row is left alone this long: a worker that died mid-send frees it afterwards.
-CLAIM_LEASE = timedelta(minutes=10)
 # 4xx for ever is a relay that will never take it (greylisting gone wrong, SMTPUTF8):
 # after this many tries, about two days with the 1 h cap, the mail counts as failed.
 MAX_ATTEMPTS = 50
@@ -64,21 +63,24 @@ def flush(
     settings: SmtpSettings,
     engine: Engine,
     now: datetime,
+    holder: Heartbeat,
     keep_going: Callable[[], bool] = lambda: True,
     on_delivered: Mapping[str, DeliveryHook] | None = None,
 ) -> DeliveryReport:
     """Send every row due at `now`, a batch at a time over one connection, and record each
     answer; never raises for a relay problem. Stops early only when the relay took nothing
     from a batch (down, or 4xx for all: those rows back off, the rest wait for the next
-    run) or when `keep_going()`, asked between batches, says so."""
+    run), when `keep_going()`, asked between batches, says so, or when `holder` (the
+    registered worker whose claims these are) could not keep its heartbeat fresh."""
     hooks = on_delivered or {}
-    return asyncio.run(_drain(settings, engine, now, keep_going, hooks))
+    return asyncio.run(_drain(settings, engine, now, holder, keep_going, hooks))
 
 
 async def _drain(
     settings: SmtpSettings,
     engine: Engine,
     now: datetime,
+    holder: Heartbeat,
     keep_going: Callable[[], bool],
     hooks: Mapping[str, DeliveryHook],
 ) -> DeliveryReport:
@@ -86,17 +88,44 @@ async def _drain(
     # (sent, failed, or backed off past `now`), so the loop ends with the due rows.
     counts = dict.fromkeys(("sent", "retry", "failed"), 0)
     relay = _Relay(settings, lambda: _verp_key(engine))
+    # A process sends one batch at a time, so a claim of ours found now is what a flush
+    # that failed half way (say, the database went away while recording) left: give it back.
+    _release(engine, holder.id, None)
     try:
-        while rows := _claim(engine, now, settings.batch_size):
-            attempts = await relay.send(rows)
-            _record(engine, attempts, now, hooks)
+        while True:
+            token = holder.token()
+            rows = _claim(engine, now, settings.batch_size, holder)
+            if not rows:
+                break
+            attempts = await relay.send(rows, partial(holder.holds, token))
+            _record(engine, attempts, now, hooks, holder.id)
             for attempt in attempts:
                 counts[attempt.result] += 1
+            if len(attempts) < len(rows):
+                _lost_lease(engine, holder, rows[len(attempts) :])
+                break
             if all(a.result == "retry" for a in attempts) or not keep_going():
                 break
     finally:
         await relay.close()
     return DeliveryReport(counts["sent"], counts["retry"], counts["failed"])
+
+
+def _lost_lease(engine: Engine, holder: Heartbeat, unsent: list[Outbox]) -> None:
+    """Our heartbeat was not renewed in time, so another worker may be sending these now:
+    send none of them, give back those still ours, and end this flush."""
+    log.warning(
+        "outbox: worker %s could not renew its heartbeat in time; %d claimed mail(s) left "
+        "unsent for whichever worker holds them now",
+        holder.id,
+        len(unsent),
+    )
+    _release(engine, holder.id, [r.id for r in unsent if r.id is not None])
+
+
+def _release(engine: Engine, worker_id: str, ids: list[int] | None) -> None:
+    with transaction(engine) as session:
+        store.release_claims(session, worker_id, ids)
 
 
 def _envelope_from(settings: SmtpSettings, key: str, row: Outbox) -> str:
@@ -112,19 +141,17 @@ def _verp_key(engine: Engine) -> str:
         return store.site_secret(session, "verp")
 
 
-def _claim(engine: Engine, now: datetime, limit: int) -> list[Outbox]:
+def _claim(engine: Engine, now: datetime, limit: int, holder: Heartbeat) -> list[Outbox]:
+    """Due rows no live worker holds, claimed in our name. `now` is the daemon's clock
+    (`sweep --at` may move it); who is alive is judged by the real clock, so no `--at`
+    ever takes the rows of a live worker."""
     with transaction(engine) as session:
-        due = store.due_outbox(session, now, limit)
-        mine = []
+        live_since = holder.live_since()
+        due = store.due_outbox(session, now, limit, live_since)
+        ids = [row.id for row in due if row.id is not None]
+        won = set(store.claim_outbox(session, ids, holder.id, now, live_since, holder.wall()))
+        mine = [row for row in due if row.id in won]
         for row in due:
-            claimed = session.execute(
-                update(Outbox)
-                .where(col(Outbox.id) == row.id, col(Outbox.next_attempt_at) == row.next_attempt_at)
-                .values(next_attempt_at=now + CLAIM_LEASE)
-            )
-            if getattr(claimed, "rowcount", 0) == 1:
-                mine.append(row)
-        for row in mine:
             session.expunge(row)
         return mine
 
@@ -152,7 +179,9 @@ class _Relay:
         self.client: aiosmtplib.SMTP | None = None
         self.key = ""  # read when there is first something to send
 
-    async def send(self, rows: list[Outbox]) -> list[Attempt]:
+    async def send(self, rows: list[Outbox], still_ours: Callable[[], bool]) -> list[Attempt]:
+        """An attempt for each row in turn, as long as `still_ours()`: the rows past the
+        last attempt were not tried (see _lost_lease)."""
         if self.client is None or not self.client.is_connected:
             try:
                 self.client = await connect_relay(self.settings)
@@ -161,7 +190,7 @@ class _Relay:
                 log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
                 return [Attempt(r.id or 0, "retry", detail) for r in rows]
         self.key = self.key or self._verp_key()
-        return await _deliver(self.settings, self.key, self.client, rows)
+        return await _deliver(self.settings, self.key, self.client, rows, still_ours)
 
     async def close(self) -> None:
         if self.client is not None and self.client.is_connected:
@@ -172,11 +201,18 @@ class _Relay:
 
 
 async def _deliver(
-    settings: SmtpSettings, verp_key: str, client: aiosmtplib.SMTP, rows: list[Outbox]
+    settings: SmtpSettings,
+    verp_key: str,
+    client: aiosmtplib.SMTP,
+    rows: list[Outbox],
+    still_ours: Callable[[], bool],
 ) -> list[Attempt]:
-    """One batch on `client`; a lost connection means retry for the rest of the batch."""
-    attempts = []
+    """One batch on `client`; a lost connection means retry for the rest of the batch.
+    Before each mail: are our claims still ours? If not, stop (the rest were not tried)."""
+    attempts: list[Attempt] = []
     for row in rows:
+        if not still_ours():
+            break
         attempts.append(await _send_one(client, row, _envelope_from(settings, verp_key, row)))
         if attempts[-1].result == "retry" and not client.is_connected:
             attempts += [
@@ -208,13 +244,22 @@ async def _send_one(client: aiosmtplib.SMTP, row: Outbox, envelope_from: str) ->
 
 
 def _record(
-    engine: Engine, attempts: list[Attempt], now: datetime, hooks: Mapping[str, DeliveryHook]
+    engine: Engine,
+    attempts: list[Attempt],
+    now: datetime,
+    hooks: Mapping[str, DeliveryHook],
+    worker_id: str,
 ) -> None:
+    """Record each answer and give the claim back. A row another worker took over (ours
+    lapsed mid-batch) is left to it, unless the relay took it from us: then it is sent."""
     with transaction(engine) as session:
         for attempt in attempts:
             row = session.get(Outbox, attempt.outbox_id)
-            if row is None:
+            if row is None or row.state != "pending":
                 continue
+            if row.claimed_by != worker_id and attempt.result != "sent":
+                continue
+            row.claimed_by, row.claimed_at = None, None
             row.attempts += 1
             row.last_error = attempt.detail[:2000]
             if attempt.result == "sent":

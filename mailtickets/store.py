@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from mailtickets import verp
@@ -26,6 +27,7 @@ from mailtickets.models import (
     SiteSecret,
     Suppression,
     Ticket,
+    Worker,
 )
 
 OPEN_STATUSES = ("new", "open", "waiting")
@@ -245,13 +247,128 @@ def recipients_json(recipients: Iterable[str]) -> str:
 # --- outbox --------------------------------------------------------------------------------
 
 
-def due_outbox(session: Session, now: datetime, limit: int) -> list[Outbox]:
+def due_outbox(session: Session, now: datetime, limit: int, live_since: datetime) -> list[Outbox]:
+    """Pending rows due at `now` that no live worker holds (see claim_outbox), oldest first."""
     query = (
         select(Outbox)
         .where(Outbox.state == "pending", col(Outbox.next_attempt_at) <= now)
+        .where(_claimable(live_since))
         .order_by(col(Outbox.id))
     )
     return list(session.exec(query.limit(limit)))
+
+
+def _claimable(live_since: datetime) -> ColumnElement[bool]:
+    """Held by no one, or by a worker whose heartbeat is older than `live_since` or whose
+    row is gone: a claim lasts only while its holder is alive (workers.py)."""
+    live = select(Worker.id).where(col(Worker.heartbeat_at) >= live_since)
+    return or_(col(Outbox.claimed_by).is_(None), col(Outbox.claimed_by).not_in(live))
+
+
+def claim_outbox(
+    session: Session,
+    ids: Sequence[int],
+    worker_id: str,
+    now: datetime,
+    live_since: datetime,
+    at: datetime,
+) -> list[int]:
+    """Claim for `worker_id` those of `ids` still due at `now` and held by no live worker;
+    the ids it won. One conditional UPDATE: of two workers, each row goes to one."""
+    if not ids:
+        return []
+    session.execute(
+        update(Outbox)
+        .where(col(Outbox.id).in_(list(ids)), col(Outbox.state) == "pending")
+        .where(col(Outbox.next_attempt_at) <= now, _claimable(live_since))
+        .values(claimed_by=worker_id, claimed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    won = select(Outbox.id).where(col(Outbox.id).in_(list(ids)), Outbox.claimed_by == worker_id)
+    return [i for i in session.exec(won) if i is not None]
+
+
+def release_claims(session: Session, worker_id: str, ids: Sequence[int] | None = None) -> int:
+    """Give back `worker_id`'s claims (only on `ids` if given); how many there were."""
+    statement = update(Outbox).where(col(Outbox.claimed_by) == worker_id)
+    if ids is not None:
+        statement = statement.where(col(Outbox.id).in_(list(ids)))
+    result = session.execute(
+        statement.values(claimed_by=None, claimed_at=None).execution_options(
+            synchronize_session=False
+        )
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+@dataclass(frozen=True)
+class ClaimHolder:
+    """Who holds pending outbox rows, how many, and since when (its row None if gone)."""
+
+    worker_id: str
+    worker: Worker | None
+    claims: int
+    oldest_claim: datetime
+
+    @property
+    def host(self) -> str:
+        return self.worker.host if self.worker else ""
+
+    @property
+    def pid(self) -> int | None:
+        return self.worker.pid if self.worker else None
+
+    @property
+    def heartbeat_at(self) -> datetime | None:
+        return self.worker.heartbeat_at if self.worker else None
+
+
+def outbox_claim_holders(session: Session) -> list[ClaimHolder]:
+    """Every holder of a claim on a pending outbox row, the oldest claim first."""
+    query = (
+        select(Outbox.claimed_by, func.count(), func.min(Outbox.claimed_at))
+        .where(Outbox.state == "pending", col(Outbox.claimed_by).is_not(None))
+        .group_by(col(Outbox.claimed_by))
+        .order_by(func.min(Outbox.claimed_at))
+    )
+    holders = []
+    for worker_id, claims, oldest in session.exec(query):
+        assert worker_id is not None and oldest is not None
+        holders.append(ClaimHolder(worker_id, session.get(Worker, worker_id), claims, oldest))
+    return holders
+
+
+# --- workers -------------------------------------------------------------------------------
+
+
+def add_worker(session: Session, worker: Worker) -> None:
+    session.add(worker)
+
+
+def renew_worker(session: Session, worker_id: str, at: datetime) -> bool:
+    """Set the worker's heartbeat; False when its row is gone (another found it dead)."""
+    result = session.execute(
+        update(Worker)
+        .where(col(Worker.id) == worker_id)
+        .values(heartbeat_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
+def workers(session: Session) -> list[Worker]:
+    return list(session.exec(select(Worker).order_by(col(Worker.started_at))))
+
+
+def remove_worker(session: Session, worker_id: str) -> int:
+    """Remove a worker's row and give back its outbox claims; how many it held."""
+    freed = release_claims(session, worker_id)
+    session.execute(
+        delete(Worker)
+        .where(col(Worker.id) == worker_id)
+        .execution_options(synchronize_session=False)
+    )
+    return freed
 
 
 def outbox_rows(session: Session, ticket_id: int | None = None) -> list[Outbox]:

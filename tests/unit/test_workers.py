@@ -1,0 +1,313 @@
+"""Outbox claims last while their holder lives (issue 14): over a real SQLite file, with real
+processes for the predecessors that die. No mail server: a flush here meets a closed port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from mailtickets import outbox, store
+from mailtickets.db import open_database, transaction
+from mailtickets.models import Outbox, Worker
+from mailtickets.settings import SmtpSettings
+from mailtickets.workers import (
+    OWN_LEASE,
+    STALE_AFTER,
+    Heartbeat,
+    dead_claims,
+    pid_space,
+    process_key,
+)
+
+QUIET = timedelta(hours=1)  # a heartbeat thread that never beats during the test
+ANOTHER_HOST = "0f0f0f0f-0000-4000-8000-000000000000/pid:[1]"
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = open_database(f"sqlite:///{tmp_path / 'mt.db'}")
+    yield engine
+    engine.dispose()
+
+
+def queue(engine: Engine, count: int, due: datetime | None = None) -> list[int]:
+    due = due or datetime.now(UTC)
+    with transaction(engine) as session:
+        rows = [
+            Outbox(
+                kind="ack",
+                message_id=f"<m{n}-{time.monotonic_ns()}@test.example>",
+                envelope_from="soporte@hostingejemplo.es",
+                recipients=store.recipients_json(["cliente@example.com"]),
+                raw=b"Subject: x\r\n\r\nx\r\n",
+                next_attempt_at=due,
+                created_at=due,
+            )
+            for n in range(count)
+        ]
+        session.add_all(rows)
+        session.flush()
+        return [r.id for r in rows if r.id is not None]
+
+
+def add_worker(engine: Engine, worker_id: str, process: str, pid: int, beat: datetime) -> None:
+    with transaction(engine) as session:
+        store.add_worker(
+            session,
+            Worker(
+                id=worker_id,
+                host="mx2",
+                pid=pid,
+                process=process,
+                started_at=beat,
+                heartbeat_at=beat,
+            ),
+        )
+
+
+def claim_for(engine: Engine, worker_id: str, ids: list[int], at: datetime) -> None:
+    """Claim `ids` for `worker_id` as if at `at`."""
+    due = datetime.now(UTC) + timedelta(days=1)
+    with transaction(engine) as session:
+        assert store.claim_outbox(session, ids, worker_id, due, at - STALE_AFTER, at) == ids
+
+
+def holders(engine: Engine) -> dict[int, str | None]:
+    with transaction(engine) as session:
+        return {r.id or 0: r.claimed_by for r in store.outbox_rows(session)}
+
+
+def workers(engine: Engine) -> list[str]:
+    with transaction(engine) as session:
+        return [w.id for w in store.workers(session)]
+
+
+def claim(engine: Engine, heartbeat: Heartbeat, now: datetime) -> list[int]:
+    with transaction(engine) as session:
+        live_since = heartbeat.live_since()
+        due = [r.id or 0 for r in store.due_outbox(session, now, 100, live_since)]
+        return store.claim_outbox(session, due, heartbeat.id, now, live_since, heartbeat.wall())
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: the relay is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_a_row_a_live_worker_holds_is_never_taken_whatever_the_clock_says(engine: Engine) -> None:
+    ids = queue(engine, 3)
+    with Heartbeat(engine, every=QUIET) as first, Heartbeat(engine, every=QUIET) as second:
+        assert claim(engine, first, datetime.now(UTC)) == ids
+        # `sweep --at` a year on moves the due times, never who is alive.
+        assert claim(engine, second, datetime.now(UTC) + timedelta(days=365)) == []
+        assert set(holders(engine).values()) == {first.id}
+
+
+def test_a_silent_holder_keeps_its_rows_until_stale_after_then_loses_them(engine: Engine) -> None:
+    ids = queue(engine, 2)
+    now = datetime.now(UTC)
+    add_worker(engine, "mx2:77:silent", f"{ANOTHER_HOST}/77/5", 77, now)
+    claim_for(engine, "mx2:77:silent", ids, now)
+    almost = Heartbeat(engine, wall=lambda: now + STALE_AFTER - timedelta(seconds=1))
+    assert claim(engine, almost, now) == []  # still alive as far as anyone can tell
+    later = Heartbeat(engine, wall=lambda: now + STALE_AFTER + timedelta(seconds=1))
+    assert claim(engine, later, now) == ids
+    assert set(holders(engine).values()) == {later.id}
+
+
+def test_a_predecessor_whose_process_ended_is_freed_at_once(engine: Engine) -> None:
+    ids = queue(engine, 4)
+    proc = sleeper()
+    key = process_key(proc.pid, pid_space())
+    assert key is not None and not key.endswith("/?")
+    now = datetime.now(UTC)
+    add_worker(engine, f"vm:{proc.pid}:dead", key, proc.pid, now)
+    claim_for(engine, f"vm:{proc.pid}:dead", ids, now)
+    with Heartbeat(engine, every=QUIET) as alive:  # it still runs: its claims stand
+        assert claim(engine, alive, now) == []
+    proc.kill()
+    proc.wait()
+    # Its heartbeat is fresh, but the process is gone: the next start frees its claims.
+    with Heartbeat(engine, every=QUIET) as successor:
+        assert workers(engine) == [successor.id]
+        assert set(holders(engine).values()) == {None}
+        assert claim(engine, successor, now) == ids
+
+
+def test_a_reused_pid_is_another_process_and_an_unknown_start_time_proves_nothing(
+    engine: Engine,
+) -> None:
+    now = datetime.now(UTC)
+    space, pid = pid_space(), os.getpid()
+    add_worker(engine, "vm:reused", f"{space}/{pid}/1", pid, now)  # our pid, another start
+    add_worker(engine, "vm:unknown", f"{space}/{pid}/?", pid, now)
+    with Heartbeat(engine, every=QUIET) as mine:
+        assert sorted(workers(engine)) == sorted([mine.id, "vm:unknown"])
+
+
+def test_another_hosts_worker_is_judged_by_its_heartbeat_alone(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    no_such_pid = 2**22 + 17  # above Linux's pid_max: no process here has it
+    add_worker(engine, "mx2:fresh", f"{ANOTHER_HOST}/{no_such_pid}/9", no_such_pid, now)
+    add_worker(engine, "mx2:old", f"{ANOTHER_HOST}/{no_such_pid}/8", no_such_pid, now - QUIET)
+    ids = queue(engine, 2)
+    claim_for(engine, "mx2:old", ids, now - QUIET)
+    with Heartbeat(engine, every=QUIET) as mine:
+        assert sorted(workers(engine)) == sorted([mine.id, "mx2:fresh"])
+        assert set(holders(engine).values()) == {None}  # the silent one's claims were freed
+
+
+def test_a_process_that_ended_but_was_not_collected_is_gone() -> None:
+    proc = sleeper()
+    proc.kill()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{proc.pid}/stat").exists() and time.monotonic() < deadline:
+        if Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z":
+            break
+        time.sleep(0.01)
+    assert process_key(proc.pid, pid_space()) is None  # a zombie until wait()
+    proc.wait()
+    assert process_key(os.getpid(), pid_space()) is not None
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_claims_stop_being_ours_when_the_heartbeat_is_not_renewed_in_time(engine: Engine) -> None:
+    clock = FakeMonotonic()
+    with Heartbeat(engine, monotonic=clock, every=QUIET) as heartbeat:
+        token = heartbeat.token()
+        assert heartbeat.holds(token)
+        clock.now += OWN_LEASE.total_seconds() - 0.5
+        assert heartbeat.holds(token)
+        clock.now += 1
+        assert not heartbeat.holds(token)
+        assert heartbeat.beat()
+        # Renewed, but too late: what was claimed under the old token stays lost.
+        assert not heartbeat.holds(token)
+        assert heartbeat.holds(heartbeat.token())
+
+
+def test_a_worker_taken_for_dead_joins_again_and_drops_what_it_held(engine: Engine) -> None:
+    with Heartbeat(engine, every=QUIET) as heartbeat:
+        token = heartbeat.token()
+        with transaction(engine) as session:
+            store.remove_worker(session, heartbeat.id)
+        assert heartbeat.beat()
+        assert workers(engine) == [heartbeat.id]
+        assert not heartbeat.holds(token)
+        assert heartbeat.holds(heartbeat.token())
+
+
+def test_the_heartbeat_goes_on_by_itself_and_a_clean_stop_gives_everything_back(
+    engine: Engine,
+) -> None:
+    ids = queue(engine, 2)
+    heartbeat = Heartbeat(engine, every=timedelta(seconds=0.1))
+
+    def beat_at() -> datetime:
+        with transaction(engine) as session:
+            (row,) = store.workers(session)
+            return row.heartbeat_at
+
+    with heartbeat:
+        assert claim(engine, heartbeat, datetime.now(UTC)) == ids
+        first = beat_at()
+        time.sleep(0.5)  # the main thread is busy elsewhere (IDLE, a slow relay)
+        assert beat_at() > first
+    assert workers(engine) == []
+    assert set(holders(engine).values()) == {None}
+
+
+def test_flush_tries_only_the_rows_no_live_worker_holds(engine: Engine) -> None:
+    relay = SmtpSettings("127.0.0.1", closed_port(), "none", "soporte@hostingejemplo.es")
+    free, held = queue(engine, 2), queue(engine, 2)
+    with Heartbeat(engine, every=QUIET) as other, Heartbeat(engine, every=QUIET) as mine:
+        claim_for(engine, other.id, held, datetime.now(UTC))
+        report = outbox.flush(relay, engine, datetime.now(UTC) + timedelta(days=365), mine)
+        assert (report.sent, report.retried, report.failed) == (0, 2, 0)  # nothing listens
+        with transaction(engine) as session:
+            rows = {r.id: r for r in store.outbox_rows(session)}
+        for n in free:  # tried, backed off, given back
+            assert (rows[n].attempts, rows[n].claimed_by, rows[n].state) == (1, None, "pending")
+        for n in held:  # untouched
+            assert (rows[n].attempts, rows[n].claimed_by) == (0, other.id)
+
+
+def test_a_flush_first_gives_back_what_a_failed_flush_of_its_own_left_claimed(
+    engine: Engine,
+) -> None:
+    relay = SmtpSettings("127.0.0.1", closed_port(), "none", "soporte@hostingejemplo.es")
+    ids = queue(engine, 3)
+    with Heartbeat(engine, every=QUIET) as mine:
+        assert claim(engine, mine, datetime.now(UTC)) == ids
+        report = outbox.flush(relay, engine, datetime.now(UTC), mine)
+        assert report.retried == 3
+        assert set(holders(engine).values()) == {None}
+
+
+def test_status_lists_the_claims_of_dead_workers_with_their_age(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    proc = sleeper()
+    key = process_key(proc.pid, pid_space())
+    assert key is not None
+    proc.kill()
+    proc.wait()
+    add_worker(engine, "mx2:silent", f"{ANOTHER_HOST}/7/1", 7, now - timedelta(seconds=40))
+    add_worker(engine, f"vm:{proc.pid}:ended", key, proc.pid, now - timedelta(seconds=2))
+    add_worker(engine, "mx2:alive", f"{ANOTHER_HOST}/8/1", 8, now - timedelta(seconds=1))
+    claim_for(engine, "mx2:silent", queue(engine, 3), now - timedelta(minutes=5))
+    claim_for(engine, "mx2:silent", queue(engine, 1), now - timedelta(minutes=1))
+    claim_for(engine, f"vm:{proc.pid}:ended", queue(engine, 2), now - timedelta(seconds=3))
+    claim_for(engine, "mx2:alive", queue(engine, 2), now - timedelta(seconds=2))
+    claim_for(engine, "mx2:vanished", queue(engine, 1), now - timedelta(seconds=30))
+    queue(engine, 2)  # unclaimed
+    sent = queue(engine, 1)
+    claim_for(engine, "mx2:silent", sent, now)
+    with transaction(engine) as session:
+        row = session.get(Outbox, sent[0])
+        assert row is not None
+        row.state = "sent"
+        session.add(row)
+    with transaction(engine) as session:
+        found = dead_claims(session, now)
+    assert [(d.worker_id, d.why, d.claims) for d in found] == [
+        ("mx2:silent", "silent for 40 s", 4),
+        ("mx2:vanished", "no worker row", 1),
+        (f"vm:{proc.pid}:ended", "process ended", 2),
+    ]
+    silent, vanished, ended = found
+    assert (silent.host, silent.pid) == ("mx2", 7)
+    assert silent.oldest_claim_age == timedelta(minutes=5)
+    assert silent.silent_for == timedelta(seconds=40)
+    assert (vanished.host, vanished.pid, vanished.silent_for) == ("", None, None)
+    assert vanished.oldest_claim_age == timedelta(seconds=30)
+    assert ended.silent_for == timedelta(seconds=2)
+    with transaction(engine) as session:
+        holders_now = [(h.worker_id, h.claims) for h in store.outbox_claim_holders(session)]
+    assert holders_now == [
+        ("mx2:silent", 4),
+        ("mx2:vanished", 1),
+        (f"vm:{proc.pid}:ended", 2),
+        ("mx2:alive", 2),
+    ]
