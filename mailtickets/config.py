@@ -54,7 +54,7 @@ def reveal(secret: Secret) -> str:
 
 
 def check_secrets(settings: Settings) -> None:
-    """Read every mail secret once, so `run` and `check` refuse a bad one at start."""
+    """Read every mail secret once, so `run` and `sweep` refuse a bad one at start."""
     reveal(settings.imap.password)
     reveal(settings.smtp.password)
 
@@ -422,8 +422,11 @@ class _Reader:
             ),
             max_mime_depth=self.positive(s, "max_mime_depth", Limits.max_mime_depth),
             max_header_bytes=self.positive(s, "max_header_bytes", Limits.max_header_bytes),
-            max_processing_seconds=self.positive(
-                s, "max_processing_seconds", Limits.max_processing_seconds
+            max_processing_seconds=self.at_most(
+                s,
+                "max_processing_seconds",
+                self.positive(s, "max_processing_seconds", Limits.max_processing_seconds),
+                3600,
             ),
             max_participants_per_mail=self.positive(
                 s, "max_participants_per_mail", Limits.max_participants_per_mail
@@ -482,6 +485,12 @@ class _Reader:
         value = self.data.get(name, [])
         if not isinstance(value, list):
             raise ConfigError(f"{self.path}: [[{name}]]: write it as an array of tables")
+        return value
+
+    @staticmethod
+    def at_most(s: _Section, key: str, value: int, limit: int) -> int:
+        if value > limit:
+            raise s.error(key, f"{value} is more than {limit}")
         return value
 
     @staticmethod

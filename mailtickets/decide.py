@@ -52,6 +52,7 @@ class Sender:
     unverified: str = ""  # why a staff address was not trusted; "" when it was or is none
     unidentified: str = ""  # why the mail has no usable sender ("" when it has one)
     verified: bool = True  # DKIM/DMARC passed at a trusted server, or none is configured
+    authorised: bool = False  # a contact with the notify flag: may hear of all its tickets
 
 
 @dataclass(frozen=True)
@@ -227,10 +228,11 @@ def _decide(
     if ticket is None:
         if sender.is_staff:
             return Decision(Action.IGNORE, "staff mail that names no ticket")
-        if wants_list and sender.customer_id is not None:
+        if wants_list and sender.customer_id is not None and sender.authorised:
+            # Only an authorised contact hears of the account's tickets (SPEC §8).
             return Decision(
                 Action.LIST_TICKETS,
-                "a contact asked for their tickets",
+                "an authorised contact asked for their tickets",
                 customer_id=sender.customer_id,
             )
         return Decision(Action.NEW, "no ticket code or reference")

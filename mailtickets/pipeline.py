@@ -24,7 +24,7 @@ from mailtickets.models import Inbound, Ticket
 from mailtickets.quoting import latest_reply
 from mailtickets.render import Renderer
 from mailtickets.settings import Settings
-from mailtickets.timelimit import time_limit
+from mailtickets.timelimit import TimeLimitExceeded, time_limit
 from mailtickets.triage import triage
 from mailtickets.work import open_work
 
@@ -89,7 +89,7 @@ class Pipeline:
                 if row is None:
                     return None  # another worker has it, or it is done
                 result = self._apply(session, row)
-        except Exception as exc:  # stage boundary: keep the mail, record why, go on
+        except (Exception, TimeLimitExceeded) as exc:  # stage boundary: keep it, say why
             result = self._record_failure(inbound_id, exc)
         log.info(result.log_line())
         return result
@@ -188,11 +188,12 @@ class Pipeline:
             email=mail.from_addr,
             is_staff=is_staff and not unverified,
             customer_id=contact.customer_id if contact else None,
+            authorised=contact is not None and contact.notify,
             unverified=unverified,
             verified=verdict is None or verdict.passed,
         )
 
-    def _record_failure(self, inbound_id: int, exc: Exception) -> Result:
+    def _record_failure(self, inbound_id: int, exc: BaseException) -> Result:
         """Record why; after max_attempts the mail is quarantined and ops are told."""
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         log.debug("processing inbound %s failed", inbound_id, exc_info=exc)

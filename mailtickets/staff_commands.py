@@ -109,13 +109,16 @@ def _merge(work: Work, ticket: Ticket, command: Command, actor: str) -> str:
     ticket.linked_to_id = target.id
     work.write.set_status(ticket, "merged", actor, f"merged into {target.code}")
     work.write.event(target, "merged", actor, f"{ticket.code} merged into this ticket")
-    work.tell.queue_status_notice(ticket, reason=f"{target.code}")
+    # The merged ticket's people learn where it went on only when it is their own customer's.
+    same_customer = target.customer_id == ticket.customer_id
+    work.tell.queue_status_notice(ticket, reason=target.code if same_customer else "")
     if not left_out:
         return f"merged into {target.code}"
     listed = ", ".join(sorted(left_out))
     work.write.event(target, "participants_refused", actor, f"from {ticket.code}: {listed}")
     context = work.tell.context(target, merged_code=ticket.code, left_out=sorted(left_out))
-    work.tell.queue("merge_left_out", target, (actor,), context, automatic="auto-generated")
+    # Sent about no ticket: a reply to it must not be relayed to the target's customer.
+    work.tell.queue("merge_left_out", None, (actor,), context, automatic="auto-generated")
     return f"merged into {target.code}; not carried over: {listed}"
 
 

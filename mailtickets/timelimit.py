@@ -9,8 +9,10 @@ from contextlib import contextmanager
 from types import FrameType
 
 
-class TimeLimitExceeded(Exception):
-    """The work took longer than it may."""
+class TimeLimitExceeded(BaseException):
+    """The work took longer than it may. A BaseException, so that a library's or plugin's
+    `except Exception` cannot swallow it and let the rest run unbounded; the stage boundary
+    catches it by name."""
 
 
 @contextmanager

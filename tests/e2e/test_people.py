@@ -5,6 +5,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from mailtickets.codes import find_code
 from tests.conftest import World, eml, utc
 
 JOSE = "jose.perez@construccionesperez.es"
@@ -305,5 +306,7 @@ def test_merging_into_another_customers_ticket_carries_over_only_its_contacts(
     world.cycle()
     assert [m["sender"] for m in world.show(code)["messages"]] == [JOSE]
     assert len(world.tickets()) == 3
+    assert not find_code(str(told.message["Subject"]), "SOP")  # a reply relays to no one
     for mail in world.sink.to("otra@persona.es"):
         assert "José" not in mail.text and "duplicada" not in str(mail.message["Subject"])
+        assert code not in mail.text  # not even the code of the ticket it went into

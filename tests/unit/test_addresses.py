@@ -115,3 +115,25 @@ def test_whatever_the_display_name_holds_the_sender_is_the_real_mailbox_or_nobod
 def test_a_from_with_several_mailboxes_never_picks_one(many: list[str]) -> None:
     assert author([", ".join(many)]).address == ""
     assert author([f"Grupo: {', '.join(many)};"]).address == ""
+
+
+def test_an_encoded_word_inside_the_address_is_no_address() -> None:
+    # The registry decodes it to lucia@example.com; DMARC upstream saw another domain.
+    for forged in (
+        "lucia.martinez@=?utf-8?q?example.com?=",
+        "lucia.martinez@=?utf-8?b?ZXhhbXBsZS5jb20=?= (Lucía)",
+        "=?utf-8?q?lucia?=@example.com",
+    ):
+        assert author([forged]).address == "", forged
+    assert recipients(["ana@=?utf-8?q?hostingejemplo.es?="]) == ()
+
+
+def test_hostile_address_headers_give_an_unknown_sender_not_an_error() -> None:
+    assert author(['"a(b"@x.example']).address == ""  # quoted local parts are refused
+    assert "cannot be read" in author(["(" * 1500]).problem  # deep comments, no RecursionError
+    for run in ("\\", ",", '"'):
+        got = author([run * 60_000])
+        assert got.address == "" and len(got.problem) < 300
+        assert recipients([run * 60_000]) == ()
+    many = ", ".join(f"desconocido{n}@lista{n % 7}.example" for n in range(500))
+    assert len(recipients([many])) == 500  # a long plain list is still read whole

@@ -176,3 +176,13 @@ def test_a_status_subject_with_a_request_in_the_body_opens_a_ticket(
     subject: str, body: str
 ) -> None:
     assert not is_list_request(subject, body)
+
+
+def test_only_an_authorised_contact_gets_the_ticket_list() -> None:
+    none = find_thread(None, None)
+    authorised = Sender("laura@cliente.es", False, customer_id=1, authorised=True)
+    unlisted = Sender("socia@cliente.es", False, customer_id=1, authorised=False)
+    got = decide(none, authorised, HUMAN, NOW, MONTH, wants_list=True)
+    assert got.action is Action.LIST_TICKETS and got.customer_id == 1
+    # A contact without the notify flag is not told the account's tickets: a person reads it.
+    assert decide(none, unlisted, HUMAN, NOW, MONTH, wants_list=True).action is Action.NEW
