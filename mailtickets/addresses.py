@@ -49,7 +49,7 @@ def _parsed(value: str) -> tuple[tuple[Address, ...], tuple[str | None, ...], bo
     ):
         # The stdlib's parser has its own bugs on hostile input (e.g. ':;'): no address.
         return (), (), True
-    invalid = any(isinstance(d, errors.InvalidHeaderDefect) for d in header.defects)
+    invalid = any(_serious(d) for d in header.defects)
     found = tuple((a, g.display_name) for g in groups for a in g.addresses)
     # The registry decodes encoded words even inside an address (user@=?utf-8?q?x.es?=),
     # which no DMARC check upstream saw as that domain: an address must stand in the header
@@ -57,6 +57,14 @@ def _parsed(value: str) -> tuple[tuple[Address, ...], tuple[str | None, ...], bo
     raw = unfolded.lower()
     invalid = invalid or any(_spec(a).lower() not in raw for a, _ in found)
     return tuple(a for a, _ in found), tuple(g for _, g in found), invalid
+
+
+def _serious(defect: errors.MessageDefect) -> bool:
+    """Whether a defect may change which address the header names. A display name written
+    as an encoded word with no space before the "<" (common in webmail) is only cosmetic."""
+    text = str(defect)
+    cosmetic = "whitespace" in text and "encoded" in text
+    return isinstance(defect, errors.InvalidHeaderDefect) and not cosmetic
 
 
 def _spec(address: Address) -> str:

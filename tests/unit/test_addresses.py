@@ -137,3 +137,8 @@ def test_hostile_address_headers_give_an_unknown_sender_not_an_error() -> None:
         assert recipients([run * 60_000]) == ()
     many = ", ".join(f"desconocido{n}@lista{n % 7}.example" for n in range(500))
     assert len(recipients([many])) == 500  # a long plain list is still read whole
+
+
+def test_an_encoded_name_without_a_space_before_the_address_is_still_the_sender() -> None:
+    got = author(["=?UTF-8?Q?Jos=C3=A9_P=C3=A9rez?=<jose@construccionesperez.es>"])
+    assert got.address == "jose@construccionesperez.es" and got.name == "José Pérez"
