@@ -84,11 +84,13 @@ def _record_bounce(work: Work, ticket: Ticket, bounce: Bounce) -> Outcome:
         detail = f"delivery report naming none of our mails: {bounce.summary()}"
         work.write.event(ticket, "automatic_mail", "bounce", detail)
         return Outcome("done", "bounce", ticket.code, "unsigned delivery report: kept")
-    if not any(r.action == "failed" for r in bounce.recipients) and bounce.recipients:
-        # A delay warning: the relay still tries, so the mail has not failed (yet).
-        detail = f"{ours.kind} {ours.message_id} delayed: {bounce.summary()}"
-        work.write.event(ticket, "delivery_delayed", "bounce", detail)
-        return Outcome("done", "bounce", ticket.code, f"delay warning: {bounce.summary()}")
+    if not any(r.action == "failed" for r in bounce.recipients):
+        # A delay warning (the relay still tries), or a note naming no failed recipient
+        # ("held for review", "relayed"): the mail has not failed, whatever sent it.
+        kind = "delivery_delayed" if bounce.recipients else "automatic_mail"
+        detail = f"{ours.kind} {ours.message_id}: {bounce.summary()}, nothing failed"
+        work.write.event(ticket, kind, "bounce", detail)
+        return Outcome("done", "bounce", ticket.code, f"no failure reported: {bounce.summary()}")
     ours.state = "bounced"
     ours.last_error = bounce.summary()[:2000]
     work.session.add(ours)
