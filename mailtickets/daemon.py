@@ -54,6 +54,16 @@ class _Stop(Exception):
     """Raised by the signal handler to leave a wait (never while a message is in hand)."""
 
 
+def _caused_by_stop(exc: BaseException | None) -> bool:
+    """A _Stop that surfaced wrapped: SIGTERM came while the wait was reading the database
+    (the checkpoint, before IDLE) and SQLAlchemy turned it into a StatementError."""
+    while exc is not None:
+        if isinstance(exc, _Stop):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class Daemon:
     """The stages of SPEC §2 `run`, with every I/O object passed in."""
 
@@ -187,6 +197,9 @@ class Daemon:
         except TemporaryError as exc:
             log.warning("waiting for mail: %s", exc)
             time.sleep(min(seconds, 5))
+        except Exception as exc:
+            if not _caused_by_stop(exc):
+                raise
         finally:
             self.waiting = False
 

@@ -88,9 +88,6 @@ async def _drain(
     # (sent, failed, or backed off past `now`), so the loop ends with the due rows.
     counts = dict.fromkeys(("sent", "retry", "failed"), 0)
     relay = _Relay(settings, lambda: _verp_key(engine))
-    # A process sends one batch at a time, so a claim of ours found now is what a flush
-    # that failed half way (say, the database went away while recording) left: give it back.
-    _release(engine, holder.id, None)
     try:
         while True:
             token = holder.token()
@@ -123,7 +120,7 @@ def _lost_lease(engine: Engine, holder: Heartbeat, unsent: list[Outbox]) -> None
     _release(engine, holder.id, [r.id for r in unsent if r.id is not None])
 
 
-def _release(engine: Engine, worker_id: str, ids: list[int] | None) -> None:
+def _release(engine: Engine, worker_id: str, ids: list[int]) -> None:
     with transaction(engine) as session:
         store.release_claims(session, worker_id, ids)
 
@@ -142,12 +139,12 @@ def _verp_key(engine: Engine) -> str:
 
 
 def _claim(engine: Engine, now: datetime, limit: int, holder: Heartbeat) -> list[Outbox]:
-    """Due rows no live worker holds, claimed in our name. `now` is the daemon's clock
+    """Due rows no other live worker holds, claimed in our name. `now` is the daemon's clock
     (`sweep --at` may move it); who is alive is judged by the real clock, so no `--at`
     ever takes the rows of a live worker."""
     with transaction(engine) as session:
         live_since = holder.live_since()
-        due = store.due_outbox(session, now, limit, live_since)
+        due = store.due_outbox(session, now, limit, live_since, holder.id)
         ids = [row.id for row in due if row.id is not None]
         won = set(store.claim_outbox(session, ids, holder.id, now, live_since, holder.wall()))
         mine = [row for row in due if row.id in won]

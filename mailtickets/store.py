@@ -247,22 +247,30 @@ def recipients_json(recipients: Iterable[str]) -> str:
 # --- outbox --------------------------------------------------------------------------------
 
 
-def due_outbox(session: Session, now: datetime, limit: int, live_since: datetime) -> list[Outbox]:
-    """Pending rows due at `now` that no live worker holds (see claim_outbox), oldest first."""
+def due_outbox(
+    session: Session, now: datetime, limit: int, live_since: datetime, worker_id: str
+) -> list[Outbox]:
+    """Pending rows due at `now` that `worker_id` may claim (see claim_outbox), oldest first."""
     query = (
         select(Outbox)
         .where(Outbox.state == "pending", col(Outbox.next_attempt_at) <= now)
-        .where(_claimable(live_since))
+        .where(_claimable(live_since, worker_id))
         .order_by(col(Outbox.id))
     )
     return list(session.exec(query.limit(limit)))
 
 
-def _claimable(live_since: datetime) -> ColumnElement[bool]:
-    """Held by no one, or by a worker whose heartbeat is older than `live_since` or whose
-    row is gone: a claim lasts only while its holder is alive (workers.py)."""
+def _claimable(live_since: datetime, worker_id: str) -> ColumnElement[bool]:
+    """Held by no one, by a worker whose heartbeat is older than `live_since` or whose row
+    is gone (a claim lasts only while its holder is alive: workers.py), or by `worker_id`
+    itself: a worker sends one batch at a time, so a claim of its own found when it claims
+    again was left by a flush that failed half way."""
     live = select(Worker.id).where(col(Worker.heartbeat_at) >= live_since)
-    return or_(col(Outbox.claimed_by).is_(None), col(Outbox.claimed_by).not_in(live))
+    return or_(
+        col(Outbox.claimed_by).is_(None),
+        col(Outbox.claimed_by) == worker_id,
+        col(Outbox.claimed_by).not_in(live),
+    )
 
 
 def claim_outbox(
@@ -273,14 +281,14 @@ def claim_outbox(
     live_since: datetime,
     at: datetime,
 ) -> list[int]:
-    """Claim for `worker_id` those of `ids` still due at `now` and held by no live worker;
-    the ids it won. One conditional UPDATE: of two workers, each row goes to one."""
+    """Claim for `worker_id` those of `ids` still due at `now` and held by no other live
+    worker; the ids it won. One conditional UPDATE: of two workers, each row goes to one."""
     if not ids:
         return []
     session.execute(
         update(Outbox)
         .where(col(Outbox.id).in_(list(ids)), col(Outbox.state) == "pending")
-        .where(col(Outbox.next_attempt_at) <= now, _claimable(live_since))
+        .where(col(Outbox.next_attempt_at) <= now, _claimable(live_since, worker_id))
         .values(claimed_by=worker_id, claimed_at=at)
         .execution_options(synchronize_session=False)
     )
@@ -342,7 +350,8 @@ def outbox_claim_holders(session: Session) -> list[ClaimHolder]:
 
 
 def add_worker(session: Session, worker: Worker) -> None:
-    session.add(worker)
+    """Insert the worker's row, or overwrite one a failed stop left under the same id."""
+    session.merge(worker)
 
 
 def renew_worker(session: Session, worker_id: str, at: datetime) -> bool:
@@ -360,15 +369,16 @@ def workers(session: Session) -> list[Worker]:
     return list(session.exec(select(Worker).order_by(col(Worker.started_at))))
 
 
-def remove_worker(session: Session, worker_id: str) -> int:
-    """Remove a worker's row and give back its outbox claims; how many it held."""
+def remove_worker(session: Session, worker_id: str) -> int | None:
+    """Remove a worker's row and give back its outbox claims; how many it held, None when
+    its row was already gone (another worker removed it first)."""
     freed = release_claims(session, worker_id)
-    session.execute(
+    result = session.execute(
         delete(Worker)
         .where(col(Worker.id) == worker_id)
         .execution_options(synchronize_session=False)
     )
-    return freed
+    return freed if getattr(result, "rowcount", 0) == 1 else None
 
 
 def outbox_rows(session: Session, ticket_id: int | None = None) -> list[Outbox]:

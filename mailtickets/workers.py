@@ -235,7 +235,8 @@ class Heartbeat:
                 freed = self._reap(session, now)
                 store.add_worker(session, self._row(now))
         except SQLAlchemyError as exc:
-            raise TemporaryError(f"database: cannot register worker {self.id}: {exc}") from exc
+            why = str(exc).splitlines()[0]
+            raise TemporaryError(f"database: cannot register worker {self.id}: {why}") from exc
         self._renewed(began)
         _log_freed(freed)
         self._stop = threading.Event()
@@ -265,6 +266,8 @@ class Heartbeat:
             with transaction(self.engine) as session:
                 freed = self._reap(session, now)
                 if not store.renew_worker(session, self.id, now):
+                    if self._stop.is_set():
+                        return False  # a late beat after stop() removed the row
                     # Another worker found us silent and removed us, giving back our
                     # claims: join again; what was claimed before is no longer ours.
                     log.warning("worker %s was taken for dead; registering again", self.id)
@@ -316,7 +319,9 @@ class Heartbeat:
                 why = f"silent for {int(silent.total_seconds())} s"
             else:
                 continue
-            freed.append((worker, why, store.remove_worker(session, worker.id)))
+            claims = store.remove_worker(session, worker.id)
+            if claims is not None:  # else another worker removed it just before us
+                freed.append((worker, why, claims))
         return freed
 
 

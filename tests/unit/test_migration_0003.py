@@ -54,7 +54,7 @@ def test_a_mail_pending_before_0003_is_due_and_claimable_after_it(tmp_path: Path
     with Heartbeat(engine) as worker, transaction(engine) as session:
         live_since = worker.live_since()
         now = datetime.now(UTC)
-        (row,) = store.due_outbox(session, now, 10, live_since)
+        (row,) = store.due_outbox(session, now, 10, live_since, worker.id)
         assert (row.state, row.attempts, row.last_error) == ("pending", 2, "451 try later")
         assert store.claim_outbox(session, [1], worker.id, now, live_since, now) == [1]
     engine.dispose()

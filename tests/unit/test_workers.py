@@ -94,7 +94,7 @@ def workers(engine: Engine) -> list[str]:
 def claim(engine: Engine, heartbeat: Heartbeat, now: datetime) -> list[int]:
     with transaction(engine) as session:
         live_since = heartbeat.live_since()
-        due = [r.id or 0 for r in store.due_outbox(session, now, 100, live_since)]
+        due = [r.id or 0 for r in store.due_outbox(session, now, 100, live_since, heartbeat.id)]
         return store.claim_outbox(session, due, heartbeat.id, now, live_since, heartbeat.wall())
 
 
@@ -254,7 +254,7 @@ def test_flush_tries_only_the_rows_no_live_worker_holds(engine: Engine) -> None:
             assert (rows[n].attempts, rows[n].claimed_by) == (0, other.id)
 
 
-def test_a_flush_first_gives_back_what_a_failed_flush_of_its_own_left_claimed(
+def test_a_flush_takes_up_again_what_a_failed_flush_of_its_own_left_claimed(
     engine: Engine,
 ) -> None:
     relay = SmtpSettings("127.0.0.1", closed_port(), "none", "soporte@hostingejemplo.es")
