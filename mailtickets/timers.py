@@ -15,7 +15,8 @@ from sqlmodel import Session, col
 from mailtickets import store
 from mailtickets.business_hours import BusinessCalendar, holiday_checker
 from mailtickets.db import transaction
-from mailtickets.models import Outbox, Ticket
+from mailtickets.models import Ticket
+from mailtickets.outbox import DeliveryHook
 from mailtickets.people import escalation_recipients
 from mailtickets.render import Renderer
 from mailtickets.settings import Department, Settings
@@ -51,9 +52,6 @@ def first_response_due(settings: Settings, department: Department, opened: datet
     """When the first answer is due, counted in the department's business hours."""
     assert department.first_response is not None
     return calendar_for(settings, department).add(opened, department.first_response)
-
-
-DeliveryHook = Callable[[Session, Outbox, datetime], None]
 
 
 @dataclass(frozen=True)
