@@ -67,12 +67,14 @@ def expected_answer(due: datetime | None, now: datetime, tz: ZoneInfo) -> dict[s
 def new_ticket(work: Work, incoming: Incoming) -> Outcome:
     """Open a ticket for the sender's customer (or refuse a stranger), acknowledge, tell staff."""
     decision, mail, session = incoming.decision, incoming.mail, work.session
-    contact = store.contact_by_email(session, mail.from_addr)
-    if contact is None and work.settings.policy.unknown_senders == "reject":
+    contact = store.contact_info(session, mail.from_addr)
+    customer_id = contact.customer_id if contact else None
+    if customer_id is None and work.settings.policy.unknown_senders == "reject":
         return _reject_unknown(work, mail)
-    if contact is None:
-        contact = store.add_customer_with_contact(session, mail.from_addr, mail.from_name, work.now)
-        session.flush()
+    if customer_id is None:
+        customer_id = store.add_customer_with_contact(
+            session, mail.from_addr, mail.from_name, work.now
+        )
     chosen = route(mail, work.settings.departments)
     ticket = Ticket(
         code=_unused_code(work),
@@ -81,7 +83,7 @@ def new_ticket(work: Work, incoming: Incoming) -> Outcome:
         priority=chosen.priority,
         department=chosen.department,
         requester=mail.from_addr,
-        customer_id=contact.customer_id,
+        customer_id=customer_id,
         created_at=work.now,
         updated_at=work.now,
         last_customer_at=work.now,
@@ -182,7 +184,7 @@ def _reject_unknown(work: Work, mail: ParsedMail) -> Outcome:
 def _unused_code(work: Work) -> str:
     while True:
         code = new_code(work.settings.tickets.code_prefix)
-        if store.ticket_by_code(work.session, code) is None:
+        if not store.code_taken(work.session, code):
             return code
 
 

@@ -124,7 +124,9 @@ class Daemon:
         report.saved, report.duplicates = ingested.saved, ingested.duplicates
 
     def _process(self, report: CycleReport) -> None:
-        report.results = self.pipeline.process_pending(progress=lambda: notify("WATCHDOG=1"))
+        report.results = self.pipeline.process_pending(
+            self.settings.imap.batch_size, progress=lambda: notify("WATCHDOG=1")
+        )
 
     def _sweep(self, report: CycleReport) -> None:
         report.fired = self.sweeper.sweep(self.clock())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy import DateTime, Index, LargeBinary, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -160,6 +160,17 @@ class Outbox(SQLModel, table=True):
     # is removed when it stops or is found dead, and a claim naming no row is simply free.
     claimed_by: str | None = Field(default=None, index=True)
     claimed_at: datetime | None = _when(default=None)
+
+
+class AutoMail(SQLModel, table=True):
+    """One automatic mail queued to one address, for the hourly limit per address: counted
+    by an index instead of searching the outbox's recipient lists. Rows older than the
+    limit's hour are dropped when that address is next counted."""
+
+    __table_args__ = (Index("ix_automail_email_at", "email", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    email: str
+    at: datetime = _when()
 
 
 class Checkpoint(SQLModel, table=True):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from mailtickets import store
 from mailtickets.compose import Envelope, compose
 from mailtickets.mail import ParsedAttachment, ParsedMail
-from mailtickets.models import Outbox, Ticket
+from mailtickets.models import Ticket
 from mailtickets.people import Recipients, customer_recipients, staff_recipients
 from mailtickets.render import Renderer
 from mailtickets.settings import Settings
@@ -48,6 +49,14 @@ def ticket_context(
     return context
 
 
+@dataclass(frozen=True)
+class Queued:
+    """An outbox row just queued."""
+
+    id: int
+    message_id: str
+
+
 class Notifier:
     """Mail about tickets: recipients, suppression and rate limits, rendering, the outbox
     row; its events go through the ticket writer, in the same transaction."""
@@ -83,7 +92,7 @@ class Notifier:
 
     def queue_to_customer(
         self, kind: str, ticket: Ticket, context: dict[str, Any], **options: Any
-    ) -> Outbox | None:
+    ) -> Queued | None:
         """`kind` to the account in one mail, then to each participant alone (To: the
         requester and that participant), without what only the account may see; the
         account's row (else the first queued), or None when nobody may be sent it."""
@@ -149,7 +158,7 @@ class Notifier:
         automatic: str = "auto-replied",
         attachments: Sequence[ParsedAttachment] = (),
         shown_to: tuple[str, ...] = (),
-    ) -> Outbox | None:
+    ) -> Queued | None:
         """Render `kind` and put it in the outbox, threaded under the ticket's messages;
         the row, or None when nobody may be sent it."""
         if self.quiet:
@@ -175,19 +184,22 @@ class Notifier:
             shown_to=shown_to,
         )
         outgoing = compose(self.renderer.render(kind, context), envelope, self.now, attachments)
-        row = Outbox(
-            ticket_id=ticket.id if ticket else None,
-            kind=kind,
-            message_id=outgoing.message_id,
-            envelope_from=outgoing.envelope_from,
-            recipients=store.recipients_json(outgoing.recipients),
-            raw=outgoing.raw,
-            automatic=bool(automatic),
-            next_attempt_at=self.now,
-            created_at=self.now,
-        )
-        self.session.add(row)
-        self.session.flush()
+        values = {
+            "ticket_id": ticket.id if ticket else None,
+            "kind": kind,
+            "message_id": outgoing.message_id,
+            "envelope_from": outgoing.envelope_from,
+            "recipients": store.recipients_json(outgoing.recipients),
+            "raw": outgoing.raw,
+            "state": "pending",
+            "automatic": bool(automatic),
+            "attempts": 0,
+            "next_attempt_at": self.now,
+            "last_error": "",
+            "created_at": self.now,
+        }
+        counted = recipients if automatic == "auto-replied" else ()
+        queued = Queued(store.add_outbox(self.session, values, counted), outgoing.message_id)
         if ticket is not None:
             self.writer.event(ticket, "queued", SYSTEM, f"{kind} → {', '.join(recipients)}")
-        return row
+        return queued

@@ -59,23 +59,61 @@ class Pipeline:
         self.settings, self.engine, self.renderer, self.clock = settings, engine, renderer, clock
 
     def process_pending(
-        self, batch: int = 1_000, progress: Callable[[], object] = lambda: None
+        self, batch: int = 100, progress: Callable[[], object] = lambda: None
     ) -> list[Result]:
-        """Process every pending row (oldest first), `batch` ids read at a time; one bad mail
-        never stops the rest, and one that failed waits for the next cycle."""
+        """Process every pending row (oldest first), up to `batch` rows per transaction; one
+        bad mail never stops the rest, and one that failed waits for the next cycle."""
         results: list[Result] = []
         after = 0
         while True:
             with transaction(self.engine) as session:
-                ids = store.pending_inbound_ids(session, batch, after)
-            if not ids:
+                pending = store.pending_inbound(session, batch, after)
+            if not pending:
                 return results
-            for inbound_id in ids:
-                result = self.process_one(inbound_id)
-                if result is not None:
+            # Rows tried before (a failure, or a process that died with them in hand) go one
+            # at a time, each attempt in its own commit; the rest share one transaction.
+            fresh: list[int] = []
+            for inbound_id, attempts in pending:
+                if attempts == 0:
+                    fresh.append(inbound_id)
+                    continue
+                results += self.process_batch(fresh, progress)
+                fresh = []
+                if (result := self.process_one(inbound_id)) is not None:
                     results.append(result)
                 progress()
-            after = ids[-1]
+            results += self.process_batch(fresh, progress)
+            after = pending[-1][0]
+
+    def process_batch(
+        self, ids: list[int], progress: Callable[[], object] = lambda: None
+    ) -> list[Result]:
+        """Rows never tried, in one transaction with a savepoint per mail: a mail that
+        fails costs only its own savepoint. Their attempts are counted first, in a commit
+        of their own, so if the process dies mid-batch each row is retried alone."""
+        if not ids:
+            return []
+        with transaction(self.engine) as session:
+            counted = store.count_first_attempts(session, ids)
+        results: list[Result] = []
+        with transaction(self.engine) as session:
+            for inbound_id in store.claim_inbound_rows(session, counted):
+                try:
+                    with session.begin_nested(), time_limit(self._seconds):
+                        row = session.get(Inbound, inbound_id)
+                        assert row is not None
+                        result = self._apply(session, row)
+                except (Exception, TimeLimitExceeded) as exc:  # stage boundary: say why
+                    result = self._failed(session, inbound_id, exc)
+                # Nothing of this mail is needed for the next: a small session keeps the
+                # cost per mail flat however long the batch.
+                session.flush()
+                session.expunge_all()
+                results.append(result)
+                progress()
+        for result in results:  # only once the batch is committed
+            log.info(result.log_line())
+        return results
 
     def process_one(self, inbound_id: int) -> Result | None:
         """Count an attempt, then claim row `inbound_id` and apply it; a failure is
@@ -175,7 +213,7 @@ class Pipeline:
     def _sender(self, session: Session, mail: ParsedMail) -> Sender:
         if not mail.from_addr:
             return Sender("", False, None, unidentified=mail.sender_problem or "no From address")
-        contact = store.contact_by_email(session, mail.from_addr)
+        contact = store.contact_info(session, mail.from_addr)
         is_staff = self.settings.staff_by_email(mail.from_addr) is not None
         trusted = self.settings.policy.trusted_authserv_ids
         verdict = None
@@ -194,19 +232,22 @@ class Pipeline:
         )
 
     def _record_failure(self, inbound_id: int, exc: BaseException) -> Result:
+        with transaction(self.engine) as session:
+            return self._failed(session, inbound_id, exc)
+
+    def _failed(self, session: Session, inbound_id: int, exc: BaseException) -> Result:
         """Record why; after max_attempts the mail is quarantined and ops are told."""
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         log.debug("processing inbound %s failed", inbound_id, exc_info=exc)
-        with transaction(self.engine) as session:
-            row = session.get(Inbound, inbound_id)
-            assert row is not None
-            if row.attempts >= self.settings.tickets.max_attempts:
-                return self._quarantine(session, row, error)
-            row.error = error[:4000]
-            row.state = "pending"
-            session.add(row)
-            detail = f"attempt {row.attempts}: {error.splitlines()[-1][:300]}"
-            return Result(inbound_id, row.uid, row.message_id, "failed, will retry", "", detail)
+        row = session.get(Inbound, inbound_id)
+        assert row is not None
+        if row.attempts >= self.settings.tickets.max_attempts:
+            return self._quarantine(session, row, error)
+        row.error = error[:4000]
+        row.state = "pending"
+        session.add(row)
+        detail = f"attempt {row.attempts}: {error.splitlines()[-1][:300]}"
+        return Result(inbound_id, row.uid, row.message_id, "failed, will retry", "", detail)
 
     def _quarantine(self, session: Session, row: Inbound, error: str) -> Result:
         now = self.clock()

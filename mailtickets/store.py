@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, update
+from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
 
 from mailtickets import verp
@@ -16,6 +17,7 @@ from mailtickets.bounces import Bounce
 from mailtickets.decide import TicketView
 from mailtickets.models import (
     Attachment,
+    AutoMail,
     Checkpoint,
     Contact,
     Customer,
@@ -31,6 +33,79 @@ from mailtickets.models import (
 )
 
 OPEN_STATUSES = ("new", "open", "waiting")
+
+# The tables behind the models, for the Core statements of the per-mail hot path: the ORM
+# costs several times the query itself there, and those rows are never read back as objects.
+_ATTACHMENT = Attachment.__table__  # type: ignore[attr-defined]
+_AUTO_MAIL = AutoMail.__table__  # type: ignore[attr-defined]
+_CONTACT = Contact.__table__  # type: ignore[attr-defined]
+_CUSTOMER = Customer.__table__  # type: ignore[attr-defined]
+_EVENT = Event.__table__  # type: ignore[attr-defined]
+_INBOUND = Inbound.__table__  # type: ignore[attr-defined]
+_MESSAGE = Message.__table__  # type: ignore[attr-defined]
+_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+_PARTICIPANT = Participant.__table__  # type: ignore[attr-defined]
+_SUPPRESSION = Suppression.__table__  # type: ignore[attr-defined]
+_TICKET = Ticket.__table__  # type: ignore[attr-defined]
+
+
+def _read(session: Session, statement: Any, params: dict[str, Any] | None = None) -> Any:
+    """A Core query inside the session's transaction; what the ORM holds unflushed (a
+    ticket's new status, a suppression) is written first, as the ORM's autoflush would."""
+    session.flush()
+    return session.connection().execute(statement, params)
+
+
+def _write(session: Session, statement: Any, rows: Sequence[dict[str, Any]] = ()) -> Any:
+    """A Core INSERT/UPDATE/DELETE inside the session's transaction: one row of values is a
+    single execution (RETURNING works), several an executemany."""
+    connection = session.connection()
+    if not rows:
+        return connection.execute(statement)
+    return connection.execute(statement, rows[0] if len(rows) == 1 else list(rows))
+
+
+# Built once: a statement object reused with bound parameters is compiled once and found
+# in SQLAlchemy's cache by identity, instead of being rebuilt and keyed for every mail.
+_CONTACT_OF = select_core(_CONTACT.c.customer_id, _CONTACT.c.notify).where(
+    _CONTACT.c.email == bindparam("email")
+)
+_NOTIFIED_CONTACTS = (
+    select_core(_CONTACT.c.email)
+    .where(_CONTACT.c.customer_id == bindparam("customer_id"), _CONTACT.c.notify.is_(True))
+    .order_by(_CONTACT.c.id)
+)
+_CONTACT_EMAILS = (
+    select_core(_CONTACT.c.email)
+    .where(_CONTACT.c.customer_id == bindparam("customer_id"))
+    .order_by(_CONTACT.c.id)
+)
+_CUSTOMER_NAME = select_core(_CUSTOMER.c.name).where(_CUSTOMER.c.id == bindparam("id"))
+_PARTICIPANTS = (
+    select_core(_PARTICIPANT.c.email)
+    .where(_PARTICIPANT.c.ticket_id == bindparam("ticket_id"))
+    .order_by(_PARTICIPANT.c.id)
+)
+_CODE_TAKEN = select_core(_TICKET.c.id).where(_TICKET.c.code == bindparam("code"))
+_THREAD = (
+    select_core(_MESSAGE.c.message_id)
+    .where(_MESSAGE.c.ticket_id == bindparam("ticket_id"), _MESSAGE.c.direction != "internal")
+    .order_by(_MESSAGE.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_SUPPRESSED = select_core(_SUPPRESSION.c.email).where(
+    _SUPPRESSION.c.email.in_(bindparam("emails", expanding=True))
+)
+_LIFT_SUPPRESSION = delete(_SUPPRESSION).where(_SUPPRESSION.c.email == bindparam("email"))
+_FORGET_AUTO_MAIL = delete(_AUTO_MAIL).where(
+    _AUTO_MAIL.c.email == bindparam("email"), _AUTO_MAIL.c.at < bindparam("since")
+)
+_AUTO_MAIL_COUNT = select_core(func.count()).where(
+    _AUTO_MAIL.c.email == bindparam("email"), _AUTO_MAIL.c.at >= bindparam("since")
+)
+_INSERT_EVENT = insert(_EVENT)
+_INSERT_MESSAGE = insert(_MESSAGE).returning(_MESSAGE.c.id)
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
 
 
 # --- mailbox checkpoint and inbound rows -------------------------------------------------
@@ -62,14 +137,43 @@ def known_dedup_keys(session: Session, keys: Iterable[str]) -> set[str]:
     return set(found)
 
 
-def pending_inbound_ids(session: Session, limit: int, after: int = 0) -> list[int]:
-    """Up to `limit` pending rows with an id past `after`, oldest first."""
+def pending_inbound(session: Session, limit: int, after: int = 0) -> list[tuple[int, int]]:
+    """(id, attempts) of up to `limit` pending rows with an id past `after`, oldest first."""
+    table = _INBOUND
     query = (
-        select(Inbound.id)
-        .where(Inbound.state == "pending", col(Inbound.id) > after)
-        .order_by(col(Inbound.id))
+        select_core(table.c.id, table.c.attempts)
+        .where(table.c.state == "pending", table.c.id > after)
+        .order_by(table.c.id)
+        .limit(limit)
     )
-    return [i for i in session.exec(query.limit(limit)) if i is not None]
+    return [(i, n) for i, n in _read(session, query)]
+
+
+def count_first_attempts(session: Session, ids: Sequence[int]) -> list[int]:
+    """Count the first attempt of those of `ids` still pending and never tried; the ids
+    counted, in order (a row another worker counted first is left to it)."""
+    table = _INBOUND
+    statement = (
+        update(table)
+        .where(table.c.id.in_(list(ids)), table.c.state == "pending", table.c.attempts == 0)
+        .values(attempts=1)
+        .returning(table.c.id)
+    )
+    return sorted(i for (i,) in _write(session, statement))
+
+
+def claim_inbound_rows(session: Session, ids: Sequence[int]) -> list[int]:
+    """Mark those of `ids` still pending as being worked on; the ids claimed, in order."""
+    if not ids:
+        return []
+    table = _INBOUND
+    statement = (
+        update(table)
+        .where(table.c.id.in_(list(ids)), table.c.state == "pending")
+        .values(state="working")
+        .returning(table.c.id)
+    )
+    return sorted(i for (i,) in _write(session, statement))
 
 
 def count_attempt(session: Session, inbound_id: int, seen: int) -> bool:
@@ -106,43 +210,51 @@ def contact_by_email(session: Session, email: str) -> Contact | None:
     return session.exec(select(Contact).where(Contact.email == email.lower())).first()
 
 
-def add_customer_with_contact(session: Session, email: str, name: str, now: datetime) -> Contact:
-    customer = Customer(name=name or email, created_at=now)
-    session.add(customer)
-    session.flush()
-    assert customer.id is not None
-    contact = Contact(customer_id=customer.id, email=email.lower(), name=name, notify=True)
-    session.add(contact)
-    session.flush()
-    return contact
+@dataclass(frozen=True)
+class ContactInfo:
+    customer_id: int
+    notify: bool
+
+
+def contact_info(session: Session, email: str) -> ContactInfo | None:
+    """Whose contact `email` is, and whether it is authorised (notified)."""
+    row = _read(session, _CONTACT_OF, {"email": email.lower()}).first()
+    return ContactInfo(row[0], bool(row[1])) if row else None
+
+
+def add_customer_with_contact(session: Session, email: str, name: str, now: datetime) -> int:
+    """A new customer whose one contact is `email`, authorised; the customer's id."""
+    customer = _write(
+        session,
+        insert(_CUSTOMER).values(name=name or email, created_at=now).returning(_CUSTOMER.c.id),
+    ).scalar_one()
+    values = {"customer_id": customer, "email": email.lower(), "name": name, "notify": True}
+    _write(session, insert(_CONTACT).values(**values))
+    return int(customer)
 
 
 def notify_contacts(session: Session, customer_id: int) -> list[str]:
-    query = select(Contact.email).where(Contact.customer_id == customer_id, Contact.notify)
-    return list(session.exec(query))
+    return list(_read(session, _NOTIFIED_CONTACTS, {"customer_id": customer_id}).scalars())
 
 
 def contact_emails(session: Session, customer_id: int) -> list[str]:
     """Every contact of the customer, authorised to be notified or not."""
-    return list(session.exec(select(Contact.email).where(Contact.customer_id == customer_id)))
+    return list(_read(session, _CONTACT_EMAILS, {"customer_id": customer_id}).scalars())
 
 
 def customer_name(session: Session, customer_id: int) -> str:
-    customer = session.get(Customer, customer_id)
-    return customer.name if customer else ""
+    return str(_read(session, _CUSTOMER_NAME, {"id": customer_id}).scalar() or "")
 
 
 def participants(session: Session, ticket_id: int) -> list[str]:
-    query = select(Participant.email).where(Participant.ticket_id == ticket_id)
-    return list(session.exec(query))
+    return list(_read(session, _PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
 
 
 def add_participants(session: Session, ticket_id: int, emails: Iterable[str]) -> None:
     existing = set(participants(session, ticket_id))
-    for email in emails:
-        if email not in existing:
-            session.add(Participant(ticket_id=ticket_id, email=email))
-            existing.add(email)
+    new = [e for e in dict.fromkeys(emails) if e not in existing]
+    if new:
+        _write(session, insert(_PARTICIPANT), [{"ticket_id": ticket_id, "email": e} for e in new])
 
 
 # --- tickets -------------------------------------------------------------------------------
@@ -152,18 +264,26 @@ def ticket_by_code(session: Session, code: str) -> Ticket | None:
     return session.exec(select(Ticket).where(Ticket.code == code.upper())).first()
 
 
+def code_taken(session: Session, code: str) -> bool:
+    return _read(session, _CODE_TAKEN, {"code": code.upper()}).first() is not None
+
+
 def ticket_by_message_ids(session: Session, message_ids: Sequence[str]) -> Ticket | None:
     """The ticket of the first of `message_ids` that we stored or sent."""
     if not message_ids:
         return None
-    for mid in message_ids:
-        ticket_id = (
-            session.exec(select(Message.ticket_id).where(Message.message_id == mid)).first()
-            or session.exec(select(Outbox.ticket_id).where(Outbox.message_id == mid)).first()
-        )
-        if ticket_id is not None:
-            return session.get(Ticket, ticket_id)
-    return None
+    wanted = list(message_ids)
+    stored = select_core(_MESSAGE.c.message_id, _MESSAGE.c.ticket_id).where(
+        _MESSAGE.c.message_id.in_(wanted)
+    )
+    sent = select_core(_OUTBOX.c.message_id, _OUTBOX.c.ticket_id).where(
+        _OUTBOX.c.message_id.in_(wanted), _OUTBOX.c.ticket_id.is_not(None)
+    )
+    found: dict[str, int] = {}
+    for mid, ticket_id in _read(session, stored.union_all(sent)):
+        found.setdefault(mid, ticket_id)
+    first = next((found[m] for m in wanted if m in found), None)
+    return session.get(Ticket, first) if first is not None else None
 
 
 def ticket_view(session: Session, ticket: Ticket) -> TicketView:
@@ -179,14 +299,23 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
     )
 
 
-def open_tickets_of(session: Session, customer_id: int, but: int | None) -> list[Ticket]:
+@dataclass(frozen=True)
+class TicketLine:
+    code: str
+    subject: str
+    status: str
+
+
+def open_tickets_of(session: Session, customer_id: int, but: int | None) -> list[TicketLine]:
+    """Up to ten of the customer's open tickets other than `but`, oldest first."""
+    t = _TICKET.c
     query = (
-        select(Ticket)
-        .where(Ticket.customer_id == customer_id, col(Ticket.status).in_(OPEN_STATUSES))
-        .where(Ticket.id != but)
-        .order_by(col(Ticket.created_at))
+        select_core(t.code, t.subject, t.status)
+        .where(t.customer_id == customer_id, t.status.in_(OPEN_STATUSES), t.id != but)
+        .order_by(t.created_at)
+        .limit(10)
     )
-    return list(session.exec(query.limit(10)))
+    return [TicketLine(*row) for row in _read(session, query)]
 
 
 def list_tickets(session: Session, status: str | None, department: str | None) -> list[Ticket]:
@@ -215,29 +344,34 @@ def events_of(session: Session, ticket_id: int) -> list[Event]:
 
 def thread_references(session: Session, ticket_id: int, limit: int = 10) -> list[str]:
     """Message-IDs of the ticket's conversation, oldest first, for a References header."""
-    query = (
-        select(Message.message_id)
-        .where(Message.ticket_id == ticket_id, Message.direction != "internal")
-        .order_by(col(Message.id).desc())
-    )
-    newest = list(session.exec(query.limit(limit)))
-    return list(reversed(newest))
+    newest = _read(session, _THREAD, {"ticket_id": ticket_id, "limit": limit}).scalars()
+    return list(reversed(list(newest)))
 
 
 def add_event(
     session: Session, ticket_id: int, at: datetime, kind: str, actor: str, detail: str
 ) -> None:
-    session.add(Event(ticket_id=ticket_id, at=at, kind=kind, actor=actor, detail=detail))
+    values = {"ticket_id": ticket_id, "at": at, "kind": kind, "actor": actor, "detail": detail}
+    _write(session, _INSERT_EVENT, [values])
 
 
-def add_message(session: Session, message: Message, attachments: Iterable[Attachment]) -> Message:
-    session.add(message)
-    session.flush()
-    assert message.id is not None
-    for attachment in attachments:
-        attachment.message_id = message.id
-        session.add(attachment)
-    return message
+def add_message(
+    session: Session, message: dict[str, Any], attachments: Sequence[dict[str, Any]]
+) -> int:
+    """Insert one message of a ticket and its attachments; the message's id."""
+    new_id = int(_write(session, _INSERT_MESSAGE, [message]).scalar_one())
+    if attachments:
+        _write(session, insert(_ATTACHMENT), [{**a, "message_id": new_id} for a in attachments])
+    return new_id
+
+
+def add_outbox(session: Session, values: dict[str, Any], automatic_to: Sequence[str]) -> int:
+    """Queue one mail; each of `automatic_to` is counted against its hourly limit."""
+    new_id = int(_write(session, _INSERT_OUTBOX, [values]).scalar_one())
+    if automatic_to:
+        at = values["created_at"]
+        _write(session, insert(_AUTO_MAIL), [{"email": r, "at": at} for r in automatic_to])
+    return new_id
 
 
 def recipients_json(recipients: Iterable[str]) -> str:
@@ -498,8 +632,7 @@ def suppressed(session: Session, emails: Iterable[str]) -> set[str]:
     wanted = list(emails)
     if not wanted:
         return set()
-    query = select(Suppression.email).where(col(Suppression.email).in_(wanted))
-    return set(session.exec(query))
+    return set(_read(session, _SUPPRESSED, {"emails": wanted}).scalars())
 
 
 def suppress(session: Session, email: str, reason: str, at: datetime) -> None:
@@ -509,22 +642,18 @@ def suppress(session: Session, email: str, reason: str, at: datetime) -> None:
 
 
 def lift_suppression(session: Session, email: str) -> bool:
-    row = session.get(Suppression, email.lower())
-    if row is None:
-        return False
-    session.delete(row)
-    return True
+    """Allow automatic mail to `email` again; False when it was not suppressed."""
+    session.flush()  # a suppression added in this transaction is deleted too
+    result = _write(session, _LIFT_SUPPRESSION, [{"email": email.lower()}])
+    return bool(getattr(result, "rowcount", 0))
 
 
 def automatic_mail_count(session: Session, recipient: str, since: datetime) -> int:
-    """Automatic mails queued to `recipient` since `since` (for the hourly limit)."""
-    query = select(Outbox.id).where(
-        Outbox.automatic,
-        col(Outbox.created_at) >= since,
-        # Escaped: "_" and "%" in an address are letters, not LIKE wildcards.
-        col(Outbox.recipients).contains(f'"{recipient}"', autoescape=True),
-    )
-    return len(list(session.exec(query)))
+    """Automatic replies queued to `recipient` since `since` (for the hourly limit); older
+    counts of that address are dropped on the way, so the table holds about an hour."""
+    params = {"email": recipient, "since": since}
+    _write(session, _FORGET_AUTO_MAIL, [params])
+    return int(_read(session, _AUTO_MAIL_COUNT, params).scalar_one())
 
 
 def unmarked_uids(session: Session, mailbox: str, uidvalidity: int) -> list[int]:

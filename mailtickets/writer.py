@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from mailtickets import store
 from mailtickets.mail import ParsedMail
-from mailtickets.models import Attachment, Inbound, Message, Ticket
+from mailtickets.models import Inbound, Ticket
 from mailtickets.people import Admission, admit_participants, new_participants
 from mailtickets.settings import Settings
 
@@ -31,26 +31,25 @@ class TicketWriter:
     ) -> None:
         """The mail as one message of the ticket, with its attachments."""
         assert ticket.id is not None
-        message = Message(
-            ticket_id=ticket.id,
-            inbound_id=row.id,
-            direction=direction,
-            message_id=mail.message_id or f"<inbound-{row.id}@mailtickets.invalid>",
-            sender=mail.from_addr,
-            recipients=store.recipients_json((*mail.to, *mail.cc)),
-            subject=mail.subject,
-            date=mail.date or row.internal_date or self.now,
-            text=text,
-            html=mail.html if direction != "internal" else "",
-        )
+        message = {
+            "ticket_id": ticket.id,
+            "inbound_id": row.id,
+            "direction": direction,
+            "message_id": mail.message_id or f"<inbound-{row.id}@mailtickets.invalid>",
+            "sender": mail.from_addr,
+            "recipients": store.recipients_json((*mail.to, *mail.cc)),
+            "subject": mail.subject,
+            "date": mail.date or row.internal_date or self.now,
+            "text": text,
+            "html": mail.html if direction != "internal" else "",
+        }
         attachments = [
-            Attachment(
-                message_id=0,
-                filename=a.filename,
-                content_type=a.content_type,
-                size=len(a.data),
-                data=a.data,
-            )
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": len(a.data),
+                "data": a.data,
+            }
             for a in mail.attachments
         ]
         store.add_message(self.session, message, attachments)
