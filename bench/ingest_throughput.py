@@ -1,52 +1,167 @@
-"""Ingest throughput against a real Dovecot, compared with merely fetching and parsing.
+"""Ingest throughput and latency against a real Dovecot and an SMTP sink (issue 9, SPEC §10).
 
-Fills a Dovecot mailbox with N realistic support mails (the tests' corpus, each with its
-own Message-ID), then measures on the same mailbox:
-  baseline  — fetch every message by UID in batches and parse it (imapclient + parse_mail);
-  ingest    — mailtickets' ingest and processing, end to end: raw rows and checkpoint
-              committed, tickets, messages and events written, the outbox filled.
-And the time from a new mail reaching the mailbox to its acknowledgement reaching the SMTP
-sink, with `mailtickets run` waiting in IDLE.
+Fills Dovecot mailboxes with generated Spanish support mail (bench/corpus.py: replies,
+attachments and HTML alternatives in the proportions of a real support inbox) and
+measures, on the same mailbox, in one run:
 
-    python bench/ingest_throughput.py [--mails 500] [--latency-samples 10]
+  baseline  fetch every message by UID in batches and parse it with the stdlib parser,
+            email.message_from_bytes(raw, policy=email.policy.default);
+  ingest    what `run --once` does before delivery, in this process: raw rows and the
+            checkpoint committed, customers, tickets, messages and events written, the
+            acknowledgement and staff notice rendered, composed and committed to the outbox;
+  delivery  the outbox handed to the SMTP sink (a process of its own: bench/sink.py).
+
+for each mailbox size and IMAP batch size given. Then, with `mailtickets run` waiting in
+IDLE (polling every 5 minutes, so only IDLE can wake it), the time from APPENDing a new
+mail to its acknowledgement reaching the sink, for mails arriving one by one.
+
+    python bench/ingest_throughput.py [--sizes 500,5000] [--batches 50,500]
+                                      [--latency-samples 100] [--profile FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import email
+import email.policy
+import os
+import pstats
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.corpus import CorpusMail, generate, summary
+from bench.sink import read_log
+from mailtickets import outbox
 from mailtickets.config import load_settings
+from mailtickets.daemon import Daemon
 from mailtickets.db import open_database
-from mailtickets.ingest import Mailbox
-from mailtickets.mail import parse_mail
-from mailtickets.pipeline import Pipeline
-from mailtickets.render import Renderer
-from tests.conftest import eml_variant, write_config
-from tests.servers import Dovecot, SmtpSink
+from tests.servers import Dovecot, free_port
+
+SUPPORT = "soporte@hostingejemplo.es"
+CONFIG = """\
+[imap]
+host = "127.0.0.1"
+port = {imap_port}
+security = "none"
+username = "{user}"
+password = "secret"
+folder = "INBOX"
+poll_interval = "{poll}"
+batch_size = {batch}
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from_address = "{support}"
+from_name = "Soporte Hosting Ejemplo"
+batch_size = {batch}
+
+[database]
+url = "sqlite:///{db}"
+
+[tickets]
+code_prefix = "SOP"
+locale = "es"
+company_name = "Hosting Ejemplo"
+
+[policy]
+unknown_senders = "open"
+# A few hundred customers write thousands of mails within the hour of the benchmark.
+max_auto_replies_per_hour = 1000000
+
+[[departments]]
+name = "Hosting"
+addresses = ["hosting@hostingejemplo.es"]
+keywords = ["wordpress", "web", "error 500"]
+staff = ["ana.garcia@hostingejemplo.es"]
+default = true
+
+[[departments]]
+name = "Facturación"
+addresses = ["facturacion@hostingejemplo.es"]
+keywords = ["factura", "facturación", "cobro", "pago"]
+staff = ["pablo.ruiz@hostingejemplo.es"]
+
+[[departments]]
+name = "Dominios"
+addresses = ["dominios@hostingejemplo.es"]
+keywords = ["dominio", "dns", "transferencia"]
+staff = ["luis.moreno@hostingejemplo.es"]
+
+[[staff]]
+email = "ana.garcia@hostingejemplo.es"
+name = "Ana García"
+
+[[staff]]
+email = "pablo.ruiz@hostingejemplo.es"
+name = "Pablo Ruiz"
+
+[[staff]]
+email = "luis.moreno@hostingejemplo.es"
+name = "Luis Moreno"
+"""
 
 
-def mail(n: int) -> bytes:
-    return eml_variant(n, "bench")
+class Sink:
+    """bench/sink.py in its own process, logging what it accepts."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port, self.log = free_port(), folder / "sink.log"
+        script = Path(__file__).with_name("sink.py")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), str(self.port), str(self.log)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def received(self) -> list[tuple[float, str, str, str]]:
+        return read_log(self.log)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
 
 
-def fill(dovecot: Dovecot, user: str, count: int) -> int:
-    total = 0
+def fill(dovecot: Dovecot, user: str, mails: Sequence[CorpusMail]) -> None:
     with dovecot.client(user) as client:
-        for n in range(count):
-            raw = mail(n)
-            client.append("INBOX", raw)
-            total += len(raw)
-    return total
+        for start in range(0, len(mails), 200):
+            client.multiappend("INBOX", [m.raw for m in mails[start : start + 200]])
+
+
+def write_config(
+    folder: Path, dovecot: Dovecot, user: str, sink: Sink, batch: int, poll: str = "1s"
+) -> Path:
+    path = folder / f"{user}.toml"
+    path.write_text(
+        CONFIG.format(
+            imap_port=dovecot.port,
+            user=user,
+            smtp_port=sink.port,
+            db=folder / f"{user}.db",
+            batch=batch,
+            poll=poll,
+            support=SUPPORT,
+        )
+    )
+    path.chmod(0o600)
+    return path
 
 
 def baseline(dovecot: Dovecot, user: str, batch: int) -> float:
+    """Fetch every message and parse it with the stdlib parser, policy=default."""
     started = time.perf_counter()
     with dovecot.client(user) as client:
         client.select_folder("INBOX", readonly=True)
@@ -54,95 +169,150 @@ def baseline(dovecot: Dovecot, user: str, batch: int) -> float:
         for start in range(0, len(uids), batch):
             fetched = client.fetch(uids[start : start + batch], [b"BODY.PEEK[]"])
             for data in fetched.values():
-                parse_mail(bytes(data[b"BODY[]"]))
+                email.message_from_bytes(bytes(data[b"BODY[]"]), policy=email.policy.default)
     return time.perf_counter() - started
 
 
-def ingest(config: Path) -> tuple[float, int]:
+@dataclass(frozen=True)
+class Run:
+    ingest: float
+    delivery: float
+    processed: int
+    sent: int
+
+
+def run_once(config: Path, profile: Path | None) -> Run:
+    """What `run --once` does (one cycle), timed before and after delivery."""
     settings = load_settings(config)
     engine = open_database(settings.database_url)
-    renderer = Renderer(settings.tickets.locale)
-    mailbox = Mailbox(settings.imap, engine, _now)
-    pipeline = Pipeline(settings, engine, renderer, _now)
-    started = time.perf_counter()
-    report = mailbox.ingest()
-    results = pipeline.process_pending()
-    elapsed = time.perf_counter() - started
-    mailbox.close()
-    assert report.saved == len(results) and all(r.state == "done" for r in results)
-    return elapsed, len(results)
+    daemon = Daemon(settings, engine, lambda: datetime.now(UTC))
+    with daemon.worker:
+        started = time.perf_counter()
+        with _profiled(profile):
+            daemon.mailbox.ingest()
+            results = daemon.pipeline.process_pending(settings.imap.batch_size)
+        ingested = time.perf_counter()
+        with _profiled(profile and profile.with_suffix(".delivery.prof")):
+            report = outbox.flush(settings.smtp, engine, datetime.now(UTC), daemon.worker)
+        delivered = time.perf_counter()
+    daemon.mailbox.close()
+    engine.dispose()
+    states = {r.state for r in results}
+    assert states == {"done"}, f"not every mail was processed: {states}"
+    assert report.retried == report.failed == 0, report
+    return Run(ingested - started, delivered - ingested, len(results), report.sent)
 
 
-def _now() -> datetime:
-    from datetime import datetime
+@contextmanager
+def _profiled(path: Path | None) -> Iterator[None]:
+    """cProfile the block into `path`; nothing when None."""
+    if path is None:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiler.dump_stats(path)
 
-    return datetime.now(UTC)
 
-
-def latency(dovecot: Dovecot, sink: SmtpSink, folder: Path, samples: int) -> list[float]:
+def latency(dovecot: Dovecot, sink: Sink, folder: Path, samples: int) -> list[float]:
+    """APPEND → acknowledgement at the sink, one mail at a time, `mailtickets run` in IDLE."""
     user = dovecot.add_user()
-    config = write_config(folder / "idle.toml", dovecot, user, sink, folder / "idle.db")
-    config.write_text(config.read_text().replace('poll_interval = "1s"', 'poll_interval = "5m"'))
+    config = write_config(folder, dovecot, user, sink, batch=50, poll="5m")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mailtickets", "--config", str(config), "run"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
-    times = []
+    mails = generate(samples, seed=7, domain_tag="idle")
+    times: list[float] = []
     try:
-        time.sleep(3)
-        for n in range(samples):
-            before = len(sink.received)
-            started = time.perf_counter()
-            dovecot.append(user, mail(10_000 + n).replace(b"Subject:", b"Subject: idle", 1))
-            while len(sink.received) < before + 2:  # acknowledgement and staff notice
-                time.sleep(0.005)
-            times.append(time.perf_counter() - started)
-            time.sleep(0.5)
+        time.sleep(3)  # started, first cycle done, waiting in IDLE
+        with dovecot.client(user) as client:
+            for mail in mails:
+                started = time.time()
+                client.append("INBOX", mail.raw)
+                times.append(_ack_of(sink, mail.message_id, started) - started)
+                time.sleep(0.3)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     return times
 
 
+def _ack_of(sink: Sink, message_id: str, since: float, timeout: float = 60) -> float:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for at, _mid, in_reply_to, _code in sink.received():
+            if in_reply_to == message_id and at >= since:
+                return at
+        time.sleep(0.002)
+    raise TimeoutError(f"no acknowledgement of {message_id} within {timeout} s")
+
+
+def show_profile(path: Path, top: int = 25) -> None:
+    print(f"\nprofile of the first ingest (cProfile, cumulative, {path}):")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("cumulative").print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mails", type=int, default=500)
-    parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--latency-samples", type=int, default=10)
+    parser.add_argument("--sizes", default="500,5000")
+    parser.add_argument("--batches", default="50,500")
+    parser.add_argument("--latency-samples", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", type=Path, default=None)
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    batches = [int(b) for b in args.batches.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="mt-bench-ingest-"))
-    dovecot, sink = Dovecot.start(), SmtpSink().start()
+    dovecot, sink = Dovecot.start(), Sink(folder)
+    rows: list[tuple[int, int, float, Run]] = []
     try:
-        user = dovecot.add_user()
-        size = fill(dovecot, user, args.mails)
-        config = write_config(folder / "c.toml", dovecot, user, sink, folder / "mt.db")
-        config.write_text(
-            config.read_text().replace(
-                'unknown_senders = "open"',
-                'unknown_senders = "open"\nmax_auto_replies_per_hour = 100000',
-            )
-        )
-        config.write_text(
-            config.read_text().replace(
-                'folder = "INBOX"', f'folder = "INBOX"\nbatch_size = {args.batch}'
-            )
-        )
-        base = baseline(dovecot, user, args.batch)
-        full, processed = ingest(config)
-        idle = latency(dovecot, sink, folder, args.latency_samples)
+        for size in sizes:
+            mails = generate(size, seed=args.seed, domain_tag=f"n{size}")
+            shape = summary(mails)
+            print(f"corpus: {size} mails, {shape}", flush=True)
+            for batch in batches:
+                user = dovecot.add_user()
+                fill(dovecot, user, mails)
+                base = baseline(dovecot, user, batch)
+                config = write_config(folder, dovecot, user, sink, batch)
+                profile = args.profile if args.profile and not rows else None
+                run = run_once(config, profile)
+                rows.append((size, batch, base, run))
+                print(_line(size, batch, base, run), flush=True)
+        idle = latency(dovecot, sink, folder, args.latency_samples) if args.latency_samples else []
     finally:
         sink.stop()
         dovecot.stop()
-    print(f"mailbox: {args.mails} mails, {size / 1e6:.1f} MB, batches of {args.batch}")
-    print(f"fetch + parse only     : {base:6.2f} s  {args.mails / base:7.1f} mails/s")
-    print(
-        f"mailtickets end to end : {full:6.2f} s  {processed / full:7.1f} mails/s "
-        f"({base / full * 100:.0f} % of the fetch-and-parse rate)"
-    )
-    print(
-        f"new mail → acknowledgement at the sink, IDLE: median {statistics.median(idle):.2f} s,"
-        f" max {max(idle):.2f} s over {len(idle)} mails"
+    print("\nmails  batch  fetch+parse        ingest                     ingest + delivery")
+    for size, batch, base, run in rows:
+        print(_line(size, batch, base, run))
+    if idle:
+        cuts = statistics.quantiles(idle, n=100)
+        print(
+            f"\nnew mail → acknowledgement at the sink, IDLE, {len(idle)} mails one by one: "
+            f"p50 {statistics.median(idle):.3f} s, p99 {cuts[98]:.3f} s, max {max(idle):.3f} s"
+        )
+    if args.profile:
+        show_profile(args.profile)
+        show_profile(args.profile.with_suffix(".delivery.prof"))
+
+
+def _line(size: int, batch: int, base: float, run: Run) -> str:
+    total = run.ingest + run.delivery
+    return (
+        f"{size:5d}  {batch:5d}  {size / base:6.0f} mails/s  "
+        f"{size / run.ingest:6.0f} mails/s ({base / run.ingest:4.2f}×, "
+        f"{run.ingest / size * 1000:5.2f} ms/mail)  "
+        f"{size / total:6.0f} mails/s ({base / total:4.2f}×; {run.sent} mails sent)"
     )
 
 

@@ -250,8 +250,9 @@ def _record(
     """Record each answer and give the claim back. A row another worker took over (ours
     lapsed mid-batch) is left to it, unless the relay took it from us: then it is sent."""
     with transaction(engine) as session:
+        rows = store.outbox_without_raw(session, [a.outbox_id for a in attempts])
         for attempt in attempts:
-            row = session.get(Outbox, attempt.outbox_id)
+            row = rows.get(attempt.outbox_id)
             if row is None or row.state != "pending":
                 continue
             if row.claimed_by != worker_id and attempt.result != "sent":

@@ -6,10 +6,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, update
 from sqlalchemy import select as select_core
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from mailtickets import verp
@@ -392,6 +393,16 @@ def due_outbox(
         .order_by(col(Outbox.id))
     )
     return list(session.exec(query.limit(limit)))
+
+
+def outbox_without_raw(session: Session, ids: Sequence[int]) -> dict[int, Outbox]:
+    """The rows `ids` by id, their mail's bytes left unread (recording answers needs none)."""
+    if not ids:
+        return {}
+    query = (
+        select(Outbox).where(col(Outbox.id).in_(list(ids))).options(defer(cast(Any, Outbox.raw)))
+    )
+    return {row.id: row for row in session.exec(query) if row.id is not None}
 
 
 def _claimable(live_since: datetime, worker_id: str) -> ColumnElement[bool]:

@@ -1,0 +1,1 @@
+"""Benchmarks against real servers (see docs/performance.md); never run by the tests."""
