@@ -229,7 +229,7 @@ def latency(dovecot: Dovecot, sink: Sink, folder: Path, samples: int) -> list[fl
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    mails = generate(samples, seed=7, domain_tag="idle")
+    mails = generate(samples, seed=7, domain_tag="idle", support=SUPPORT)
     times: list[float] = []
     try:
         time.sleep(3)  # started, first cycle done, waiting in IDLE
@@ -276,7 +276,7 @@ def main() -> None:
     rows: list[tuple[int, int, float, Run]] = []
     try:
         for size in sizes:
-            mails = generate(size, seed=args.seed, domain_tag=f"n{size}")
+            mails = generate(size, seed=args.seed, domain_tag=f"n{size}", support=SUPPORT)
             shape = summary(mails)
             print(f"corpus: {size} mails, {shape}", flush=True)
             for batch in batches:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from mailtickets.decide import Decision, status_after
 from mailtickets.mail import ParsedMail
 from mailtickets.models import Inbound, Ticket
 from mailtickets.people import Admission
+from mailtickets.quoting import latest_reply
 from mailtickets.routing import route
 from mailtickets.staff_commands import by_name
 from mailtickets.timers import first_response_due
@@ -35,7 +37,12 @@ class Incoming:
     mail: ParsedMail
     row: Inbound
     bounce: Bounce | None = None
-    reply: str = ""  # the mail's new text, quoted history cut (computed once, in the pipeline)
+
+    @cached_property
+    def reply(self) -> str:
+        """The mail's new text, quoted history cut: worked out once, and only when asked
+        (a new ticket keeps the whole text and never needs it)."""
+        return latest_reply(self.mail.text)
 
 
 @dataclass(frozen=True)

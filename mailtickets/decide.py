@@ -121,14 +121,18 @@ _PHONE = re.compile(
 _SENT_FROM = ("enviado desde", "sent from my", "get outlook for", "obtener outlook para")
 
 
+def asks_for_list(subject: str) -> bool:
+    """The subject alone asks for the list of tickets ('tickets', 'mis tickets', 'estado'…)."""
+    return fold(strip_reply_prefixes(subject)).strip(" .:!?¿¡") in LIST_SUBJECTS
+
+
 def is_list_request(subject: str, text: str = "") -> bool:
     """The subject asks for the list ('tickets', 'mis tickets', 'estado'…) and the body,
     greeting and signature aside, says nothing more ("gracias") or only asks how the
     sender's requests are going ("¿Me podéis decir cómo van mis consultas?"). A body that
     says anything else, names a domain, a URL, an error or a number, or tells a longer story
     ("Estado: ¿cómo va el traslado de midominio.es?") is a request: it opens a ticket."""
-    asked = fold(strip_reply_prefixes(subject)).strip(" .:!?¿¡") in LIST_SUBJECTS
-    if not asked:
+    if not asks_for_list(subject):
         return False
     body = "\n".join(_without_greeting_and_signature(text))
     if _NAMES_A_THING.search(body):

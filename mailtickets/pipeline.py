@@ -18,7 +18,14 @@ from mailtickets.bounces import Bounce, read_bounce
 from mailtickets.codes import find_code
 from mailtickets.customer_mail import Incoming
 from mailtickets.db import transaction
-from mailtickets.decide import Sender, Thread, decide, find_thread, is_list_request
+from mailtickets.decide import (
+    Sender,
+    Thread,
+    asks_for_list,
+    decide,
+    find_thread,
+    is_list_request,
+)
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Inbound, Ticket
 from mailtickets.quoting import latest_reply
@@ -163,20 +170,19 @@ class Pipeline:
         bounce = read_bounce(row.raw, mail) if verdict.bounce else None
         thread = self._thread(session, mail, bounce)
         sender = self._sender(session, mail)
-        reply = latest_reply(mail.text)
+        # Cutting the quoted history is only worth its cost when the subject asks for the
+        # list of tickets; the handlers that need the new text ask Incoming.reply.
+        wants_list = asks_for_list(mail.subject) and is_list_request(
+            mail.subject, latest_reply(mail.text)
+        )
         decision = decide(
-            thread,
-            sender,
-            verdict,
-            now,
-            self.settings.tickets.reopen_within,
-            wants_list=is_list_request(mail.subject, reply),
+            thread, sender, verdict, now, self.settings.tickets.reopen_within, wants_list
         )
         work = open_work(self.settings, self.renderer, session, now)
         arrived = row.internal_date
         quiet_after = self.settings.imap.quiet_older_than
         work.tell.quiet = arrived is not None and now - arrived > quiet_after
-        outcome = apply(work, Incoming(decision, mail, row, bounce, reply))
+        outcome = apply(work, Incoming(decision, mail, row, bounce))
         row.state = outcome.state
         row.outcome = f"{outcome.action}: {outcome.detail}"
         row.ticket_code = outcome.ticket_code

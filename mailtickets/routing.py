@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 from mailtickets.mail import ParsedMail
 from mailtickets.settings import Department
@@ -25,8 +26,19 @@ class Route:
 
 def fold(text: str) -> str:
     """Lower case without accents: 'Facturación' -> 'facturacion'."""
+    if text.isascii():
+        return text.lower()  # the same as casefold for ASCII, and no accents to drop
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    if any(ord(c) > 0xFFFF for c in decomposed):  # rare: the table covers the BMP only
+        return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return decomposed.translate(_combining_marks())
+
+
+@cache
+def _combining_marks() -> dict[int, None]:
+    # A translate table drops the marks in C; the generator above costs a Python step for
+    # every character of a long body.
+    return {c: None for c in range(0x10000) if unicodedata.combining(chr(c))}
 
 
 def route(mail: ParsedMail, departments: Iterable[Department]) -> Route:

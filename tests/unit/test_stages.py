@@ -22,7 +22,6 @@ from mailtickets.db import open_database, transaction
 from mailtickets.decide import Action, Decision
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Event, Inbound, Outbox, Ticket
-from mailtickets.quoting import latest_reply
 from mailtickets.render import Renderer
 from mailtickets.settings import Settings
 from mailtickets.staffmail import apply_staff_reply
@@ -174,11 +173,10 @@ def test_a_staff_reply_applies_its_commands_and_relays_the_rest(
     work = work_at(settings, session)
     ticket = ticket_of(session)
     parsed, row = mail(ANA, "Re: [SOP-ABCDEF] x", "#prioridad alta\n\nYa funciona.")
-    reply = latest_reply(parsed.text)
     session.add(row)
     session.flush()
     decision = Decision(Action.STAFF_REPLY, "staff answer")
-    done = apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, row, None, reply))
+    done = apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, row, None))
     assert done == "priority high; answer relayed"
     assert (ticket.priority, ticket.status) == ("high", "waiting")
     assert ticket.remind_at == NOW + settings.tickets.reminder_after
@@ -193,11 +191,10 @@ def test_a_wrong_command_changes_nothing_and_tells_the_staff_member(
     work = work_at(settings, session)
     ticket = ticket_of(session)
     parsed, row = mail(ANA, "Re: [SOP-ABCDEF] x", "#prioridad altísima\n#fusionar SOP-ABCDEF\nHola")
-    reply = latest_reply(parsed.text)
     session.add(row)
     session.flush()
     decision = Decision(Action.STAFF_REPLY, "staff")
-    apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, row, None, reply))
+    apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, row, None))
     assert (ticket.priority, ticket.status) == ("normal", "new")
     (error,) = outbox(session)
     assert error.kind == "command_error" and json.loads(error.recipients) == [ANA]
