@@ -28,6 +28,9 @@ from mailtickets.settings import ImapSettings
 log = logging.getLogger("mailtickets.ingest")
 
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE"]
+# At most this many bytes of mail per FETCH: a batch of big mails is fetched in groups, a
+# bigger message alone and in pieces, so memory follows the largest message, not the batch.
+FETCH_BYTES = 4 * 1024 * 1024
 SEEN = b"\\Seen"
 NETWORK_ERRORS = (OSError, IMAPClientError, socket.timeout, ssl.SSLError)
 
@@ -113,14 +116,48 @@ class Mailbox:
         if last_uid == 0 and self._first_start():
             new_uids = self._backlog(new_uids)
         saved = duplicates = 0
-        for batch in _batches(new_uids, self.settings.batch_size):
-            fetched = self.client.fetch(batch, FETCH_ITEMS)
-            added, dupes = self._save(uidvalidity, batch, fetched)
-            self._mark_done(batch)
-            self._marked(uidvalidity, batch)
-            saved, duplicates = saved + added, duplicates + dupes
+        for uids in _batches(new_uids, self.settings.batch_size):
+            for batch, fetched in self._fetch(uids):
+                added, dupes = self._save(uidvalidity, batch, fetched)
+                self._mark_done(batch)
+                self._marked(uidvalidity, batch)
+                saved, duplicates = saved + added, duplicates + dupes
         self._skip_expunged(uidvalidity, int(info.get(b"UIDNEXT", 0)) - 1)
         return IngestReport(saved, duplicates)
+
+    def _fetch(self, uids: list[int]) -> Iterator[tuple[list[int], dict[int, dict[bytes, Any]]]]:
+        """The messages `uids` in groups of at most FETCH_BYTES, in UID order; a message
+        larger than that comes alone, in pieces, so memory holds it about once."""
+        sizes = self.client.fetch(uids, [b"RFC822.SIZE"])
+        group: list[int] = []
+        group_bytes = 0
+        for uid in uids:
+            size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+            if group and (size > FETCH_BYTES or group_bytes + size > FETCH_BYTES):
+                yield group, self.client.fetch(group, FETCH_ITEMS)
+                group, group_bytes = [], 0
+            if size > FETCH_BYTES:
+                yield [uid], self._fetch_large(uid, size)
+            else:
+                group.append(uid)
+                group_bytes += size
+        if group:
+            yield group, self.client.fetch(group, FETCH_ITEMS)
+
+    def _fetch_large(self, uid: int, size: int) -> dict[int, dict[bytes, Any]]:
+        # imapclient holds a response several times over while parsing it: a big message
+        # is read FETCH_BYTES at a time, and written to the database piece by piece.
+        found = self.client.fetch([uid], [b"INTERNALDATE", _piece(0)]).get(uid)
+        first = _body_piece(found or {})
+        if found is None or first is None:
+            return {}  # expunged meanwhile
+        pieces = _Pieces(
+            first, size, lambda at: _body_piece(self.client.fetch([uid], [_piece(at)]).get(uid, {}))
+        )
+        body: bytes | bytearray | _Pieces = pieces
+        if not header_message_id(first):  # its dedup key is a hash of all of it: read it whole
+            body = bytearray().join(pieces)
+        return {uid: {b"BODY[]": body, b"INTERNALDATE": found.get(b"INTERNALDATE")}}
 
     def _skip_expunged(self, uidvalidity: int, seen_up_to: int) -> None:
         """Every UID below UIDNEXT at SELECT time was searched above; the ones missing were
@@ -203,14 +240,22 @@ class Mailbox:
                     )
                     continue
                 known.add(key)
-                session.add(self._row(uidvalidity, uid, key, message_id, fetched[uid], now))
+                body = fetched[uid][b"BODY[]"]
+                row = self._row(uidvalidity, uid, key, message_id, fetched[uid], now)
+                if isinstance(body, _Pieces):
+                    store.add_inbound_in_pieces(session, row, body, body.size)
+                else:
+                    session.add(row)
                 added += 1
             store.save_checkpoint(session, self.key, uidvalidity, max(batch))
         return added, dupes
 
     @staticmethod
     def _key(data: dict[bytes, Any]) -> tuple[str, str]:
-        raw = bytes(data[b"BODY[]"])
+        raw = data[b"BODY[]"]
+        if isinstance(raw, _Pieces):  # read in pieces only when it has a Message-ID
+            message_id = header_message_id(raw.first)
+            return dedup_key(b"", message_id), message_id
         message_id = header_message_id(raw)
         return dedup_key(raw, message_id), message_id
 
@@ -232,7 +277,7 @@ class Mailbox:
             uid=uid,
             dedup_key=key,
             message_id=message_id,
-            raw=bytes(data[b"BODY[]"]),
+            raw=b"" if isinstance(data[b"BODY[]"], _Pieces) else data[b"BODY[]"],
             internal_date=arrived if isinstance(arrived, datetime) else None,
             fetched_at=now,
             server_state="to_mark",  # cleared once flagged/moved; redone after a crash
@@ -330,6 +375,34 @@ class Mailbox:
         if point is None or point.uidvalidity != int(info[b"UIDVALIDITY"]):
             return True
         return int(info.get(b"UIDNEXT", 0)) - 1 > point.last_uid
+
+
+def _piece(at: int) -> bytes:
+    return f"BODY.PEEK[]<{at}.{FETCH_BYTES}>".encode()
+
+
+def _body_piece(data: dict[bytes, Any]) -> bytes | None:
+    return next((bytes(v) for k, v in data.items() if k.startswith(b"BODY[]") and v), None)
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """A message read FETCH_BYTES at a time: its first piece, and a reader for the piece
+    at an offset (None once the server has no more)."""
+
+    first: bytes
+    size: int
+    read_at: Callable[[int], bytes | None]
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.first
+        at = len(self.first)
+        while at < self.size:
+            piece = self.read_at(at)
+            if not piece:
+                return
+            yield piece
+            at += len(piece)
 
 
 def _batches(items: Sequence[int], size: int) -> Iterator[list[int]]:

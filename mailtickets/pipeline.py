@@ -107,7 +107,7 @@ class Pipeline:
             for inbound_id in store.claim_inbound_rows(session, counted):
                 try:
                     with session.begin_nested(), time_limit(self._seconds):
-                        row = session.get(Inbound, inbound_id)
+                        row = store.inbound_for_processing(session, inbound_id)
                         assert row is not None
                         result = self._apply(session, row)
                 except (Exception, TimeLimitExceeded) as exc:  # stage boundary: say why
@@ -165,9 +165,10 @@ class Pipeline:
 
     def _apply(self, session: Session, row: Inbound) -> Result:
         now = self.clock()
-        mail = parse_mail(row.raw, self.settings.limits)
+        raw = store.inbound_raw(session, row)
+        mail = parse_mail(raw, self.settings.limits)
         verdict = triage(mail, self.settings.our_addresses)
-        bounce = read_bounce(row.raw, mail) if verdict.bounce else None
+        bounce = read_bounce(raw, mail) if verdict.bounce else None
         thread = self._thread(session, mail, bounce)
         sender = self._sender(session, mail)
         # Cutting the quoted history is only worth its cost when the subject asks for the

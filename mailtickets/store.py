@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from mailtickets import verp
 from mailtickets.bounces import Bounce
 from mailtickets.decide import TicketView
+from mailtickets.errors import TemporaryError
 from mailtickets.models import (
     Attachment,
     AutoMail,
@@ -138,6 +139,49 @@ def known_dedup_keys(session: Session, keys: Iterable[str]) -> set[str]:
     return set(found)
 
 
+def add_inbound_in_pieces(
+    session: Session, row: Inbound, pieces: Iterable[bytes], size: int
+) -> None:
+    """Save a fetched message that arrives in pieces (`row.raw` empty). On SQLite they are
+    written into a blob of the message's size, one at a time, so the whole message is never
+    in this process's memory; elsewhere they are joined first."""
+    if session.get_bind().dialect.name != "sqlite":
+        row.raw = b"".join(pieces)
+        session.add(row)
+        return
+    session.add(row)
+    session.flush()
+    blank = update(_INBOUND).where(_INBOUND.c.id == row.id).values(raw=func.zeroblob(size))
+    _write(session, blank)
+    dbapi = session.connection().connection.dbapi_connection
+    assert dbapi is not None
+    written = 0
+    with dbapi.blobopen("inbound", "raw", row.id) as blob:
+        for piece in pieces:
+            blob.write(piece[: size - written])
+            written += min(len(piece), size - written)
+    if written != size:
+        raise TemporaryError(f"message uid={row.uid} changed on the server while it was read")
+    session.expire(row, ["raw"])  # read from the database when asked
+
+
+def inbound_raw(session: Session, row: Inbound) -> bytes:
+    """The message's bytes. On SQLite a big one is read through the blob interface straight
+    into one bytes object; a plain SELECT holds it twice (SQLite's copy, then Python's)."""
+    if session.get_bind().dialect.name != "sqlite" or row.id is None:
+        return row.raw
+    dbapi = session.connection().connection.dbapi_connection
+    assert dbapi is not None
+    with dbapi.blobopen("inbound", "raw", row.id, readonly=True) as blob:
+        return bytes(blob.read())
+
+
+def inbound_for_processing(session: Session, inbound_id: int) -> Inbound | None:
+    """The row without its bytes (see inbound_raw)."""
+    query = select(Inbound).where(Inbound.id == inbound_id).options(defer(cast(Any, Inbound.raw)))
+    return session.exec(query).first()
+
+
 def pending_inbound(session: Session, limit: int, after: int = 0) -> list[tuple[int, int]]:
     """(id, attempts) of up to `limit` pending rows with an id past `after`, oldest first."""
     table = _INBOUND
@@ -201,7 +245,7 @@ def claim_inbound(session: Session, inbound_id: int) -> Inbound | None:
     )
     if getattr(result, "rowcount", 0) != 1:
         return None
-    return session.get(Inbound, inbound_id)
+    return inbound_for_processing(session, inbound_id)
 
 
 # --- people --------------------------------------------------------------------------------
