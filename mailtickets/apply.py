@@ -155,7 +155,9 @@ def _unidentified(work: Work, incoming: Incoming) -> Outcome:
     context = {
         "company": work.settings.tickets.company_name,
         "reason": decision.reason.removeprefix("unidentified sender: "),
-        "from_header": shorten(_raw_from(incoming.row.raw), 500),
+        "from_header": shorten(
+            _raw_from(store.inbound_raw(work.session, incoming.row.id or 0)), 500
+        ),
         "subject": mail.subject,
         "text": mail.text,
         "attachments": [a.filename for a in mail.attachments],

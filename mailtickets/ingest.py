@@ -245,7 +245,7 @@ class Mailbox:
                 if isinstance(body, _Pieces):
                     store.add_inbound_in_pieces(session, row, body, body.size)
                 else:
-                    session.add(row)
+                    store.add_inbound(session, row, body)
                 added += 1
             store.save_checkpoint(session, self.key, uidvalidity, max(batch))
         return added, dupes
@@ -277,7 +277,6 @@ class Mailbox:
             uid=uid,
             dedup_key=key,
             message_id=message_id,
-            raw=b"" if isinstance(data[b"BODY[]"], _Pieces) else data[b"BODY[]"],
             internal_date=arrived if isinstance(arrived, datetime) else None,
             fetched_at=now,
             server_state="to_mark",  # cleared once flagged/moved; redone after a crash
@@ -341,7 +340,9 @@ class Mailbox:
         if still_here and self.client.has_capability("MOVE"):
             self.client.move([row.uid], folder)
         else:
-            self.client.append(folder, row.raw, flags=[b"\\Flagged"])
+            with transaction(self.engine) as session:
+                raw = store.inbound_raw(session, row.id or 0)
+            self.client.append(folder, raw, flags=[b"\\Flagged"])
             if still_here:
                 self.client.delete_messages([row.uid])
                 self.client.expunge([row.uid])

@@ -115,7 +115,8 @@ class Event(SQLModel, table=True):
 
 
 class Inbound(SQLModel, table=True):
-    """A fetched mail, raw, saved before anything is decided or the server is touched."""
+    """A fetched mail, saved before anything is decided or the server is touched; its bytes
+    are in InboundBody."""
 
     __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -124,7 +125,6 @@ class Inbound(SQLModel, table=True):
     uid: int
     dedup_key: str = Field(unique=True)
     message_id: str = ""
-    raw: bytes = Field(sa_type=LargeBinary)
     internal_date: datetime | None = _when(default=None)
     fetched_at: datetime = _when()
     state: str = Field(default="pending", index=True)  # pending|done|ignored|failed
@@ -136,6 +136,15 @@ class Inbound(SQLModel, table=True):
     quarantined_at: datetime | None = _when(default=None)
     # "" nothing to do on the server; "to_quarantine" to move/flag; "quarantined" done.
     server_state: str = Field(default="", index=True)
+
+
+class InboundBody(SQLModel, table=True):
+    """The bytes of an inbound mail, in a table of their own: updating an inbound row (its
+    claim, its state, its server flag) makes SQLite rewrite the row whole, which cost a
+    copy of a 25 MB mail each time while the bytes lived in it."""
+
+    inbound_id: int = Field(foreign_key="inbound.id", primary_key=True)
+    raw: bytes = Field(sa_type=LargeBinary)
 
 
 class Outbox(SQLModel, table=True):

@@ -107,7 +107,7 @@ class Pipeline:
             for inbound_id in store.claim_inbound_rows(session, counted):
                 try:
                     with session.begin_nested(), time_limit(self._seconds):
-                        row = store.inbound_for_processing(session, inbound_id)
+                        row = session.get(Inbound, inbound_id)
                         assert row is not None
                         result = self._apply(session, row)
                 except (Exception, TimeLimitExceeded) as exc:  # stage boundary: say why
@@ -165,7 +165,7 @@ class Pipeline:
 
     def _apply(self, session: Session, row: Inbound) -> Result:
         now = self.clock()
-        raw = store.inbound_raw(session, row)
+        raw = store.inbound_raw(session, row.id or 0)
         mail = parse_mail(raw, self.settings.limits)
         verdict = triage(mail, self.settings.our_addresses)
         bounce = read_bounce(raw, mail) if verdict.bounce else None

@@ -25,6 +25,7 @@ from mailtickets.models import (
     Customer,
     Event,
     Inbound,
+    InboundBody,
     Message,
     Outbox,
     Participant,
@@ -44,6 +45,7 @@ _CONTACT = Contact.__table__  # type: ignore[attr-defined]
 _CUSTOMER = Customer.__table__  # type: ignore[attr-defined]
 _EVENT = Event.__table__  # type: ignore[attr-defined]
 _INBOUND = Inbound.__table__  # type: ignore[attr-defined]
+_INBOUND_BODY = InboundBody.__table__  # type: ignore[attr-defined]
 _MESSAGE = Message.__table__  # type: ignore[attr-defined]
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 _PARTICIPANT = Participant.__table__  # type: ignore[attr-defined]
@@ -144,47 +146,47 @@ def known_dedup_keys(session: Session, keys: Iterable[str]) -> set[str]:
     return set(found)
 
 
+def add_inbound(session: Session, row: Inbound, raw: bytes | bytearray) -> None:
+    """Save a fetched message and its bytes."""
+    session.add(row)
+    session.flush()
+    _write(session, insert(_INBOUND_BODY), [{"inbound_id": row.id, "raw": raw}])
+
+
 def add_inbound_in_pieces(
     session: Session, row: Inbound, pieces: Iterable[bytes], size: int
 ) -> None:
-    """Save a fetched message that arrives in pieces (`row.raw` empty). On SQLite they are
-    written into a blob of the message's size, one at a time, so the whole message is never
-    in this process's memory; elsewhere they are joined first."""
+    """Save a fetched message that arrives in pieces. On SQLite they are written into a
+    blob of the message's size, one at a time, so the whole message is never in this
+    process's memory; elsewhere they are joined first."""
     if session.get_bind().dialect.name != "sqlite":
-        row.raw = b"".join(pieces)
-        session.add(row)
+        add_inbound(session, row, b"".join(pieces))
         return
     session.add(row)
     session.flush()
-    blank = update(_INBOUND).where(_INBOUND.c.id == row.id).values(raw=func.zeroblob(size))
-    _write(session, blank)
+    # The blob is its row's last column, so SQLite writes the zeros without making them.
+    _write(session, insert(_INBOUND_BODY).values(inbound_id=row.id, raw=func.zeroblob(size)))
     dbapi = session.connection().connection.dbapi_connection
     assert dbapi is not None
     written = 0
-    with dbapi.blobopen("inbound", "raw", row.id) as blob:
+    with dbapi.blobopen("inboundbody", "raw", row.id) as blob:
         for piece in pieces:
             blob.write(piece[: size - written])
             written += min(len(piece), size - written)
     if written != size:
         raise TemporaryError(f"message uid={row.uid} changed on the server while it was read")
-    session.expire(row, ["raw"])  # read from the database when asked
 
 
-def inbound_raw(session: Session, row: Inbound) -> bytes:
-    """The message's bytes. On SQLite a big one is read through the blob interface straight
-    into one bytes object; a plain SELECT holds it twice (SQLite's copy, then Python's)."""
-    if session.get_bind().dialect.name != "sqlite" or row.id is None:
-        return row.raw
+def inbound_raw(session: Session, inbound_id: int) -> bytes:
+    """The message's bytes. On SQLite they are read through the blob interface straight
+    into one bytes object; a plain SELECT holds a big mail twice (SQLite's copy, Python's)."""
+    if session.get_bind().dialect.name != "sqlite":
+        query = select_core(_INBOUND_BODY.c.raw).where(_INBOUND_BODY.c.inbound_id == inbound_id)
+        return bytes(_read(session, query).scalar_one())
     dbapi = session.connection().connection.dbapi_connection
     assert dbapi is not None
-    with dbapi.blobopen("inbound", "raw", row.id, readonly=True) as blob:
+    with dbapi.blobopen("inboundbody", "raw", inbound_id, readonly=True) as blob:
         return bytes(blob.read())
-
-
-def inbound_for_processing(session: Session, inbound_id: int) -> Inbound | None:
-    """The row without its bytes (see inbound_raw)."""
-    query = select(Inbound).where(Inbound.id == inbound_id).options(defer(cast(Any, Inbound.raw)))
-    return session.exec(query).first()
 
 
 def pending_inbound(session: Session, limit: int, after: int = 0) -> list[tuple[int, int]]:
@@ -250,7 +252,7 @@ def claim_inbound(session: Session, inbound_id: int) -> Inbound | None:
     )
     if getattr(result, "rowcount", 0) != 1:
         return None
-    return inbound_for_processing(session, inbound_id)
+    return session.get(Inbound, inbound_id)
 
 
 # --- people --------------------------------------------------------------------------------

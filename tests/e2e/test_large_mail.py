@@ -12,7 +12,8 @@ from tests.conftest import World
 
 def saved_raw(world: World) -> list[bytes]:
     with closing(sqlite3.connect(world.tmp / "mt.db")) as conn:
-        return [bytes(raw) for (raw,) in conn.execute("SELECT raw FROM inbound ORDER BY id")]
+        query = "SELECT raw FROM inboundbody ORDER BY inbound_id"
+        return [bytes(raw) for (raw,) in conn.execute(query)]
 
 
 def test_a_big_mail_is_saved_whole_and_answered(world: World) -> None:

@@ -210,7 +210,7 @@ def test_hostile_and_oversized_mail_is_kept_and_answered_politely(world: World) 
         if "No hemos podido guardar" in str(m.message["Subject"])
     ]
     assert "Captura de pantalla" in notice.text and "1.0 MB por adjunto" in notice.text
-    raw = rows(world, "SELECT length(raw) FROM inbound ORDER BY id")
+    raw = rows(world, "SELECT length(raw) FROM inboundbody ORDER BY inbound_id")
     # The whole mail is kept, as the server stored it (with CRLF line ends).
     assert raw[1][0] == len(eml("new-apple-mail-attachment.eml").replace(b"\n", b"\r\n"))
     broken = next(t for t in world.tickets() if t["requester"] == "pedro@pedrosanchez.es")

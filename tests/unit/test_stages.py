@@ -77,9 +77,7 @@ def mail(sender: str, subject: str, body: str, cc: str = "") -> tuple[ParsedMail
         msg["Cc"] = cc
     msg.set_content(body)
     raw = msg.as_bytes()
-    row = Inbound(
-        mailbox="m", uidvalidity=1, uid=1, dedup_key=str(hash(raw)), raw=raw, fetched_at=NOW
-    )
+    row = Inbound(mailbox="m", uidvalidity=1, uid=1, dedup_key=str(hash(raw)), fetched_at=NOW)
     return parse_mail(raw), row
 
 
