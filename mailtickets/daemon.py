@@ -125,7 +125,12 @@ class Daemon:
 
     def _process(self, report: CycleReport) -> None:
         report.results = self.pipeline.process_pending(
-            self.settings.imap.batch_size, progress=lambda: notify("WATCHDOG=1")
+            self.settings.imap.batch_size,
+            progress=lambda: notify("WATCHDOG=1"),
+            # On SQLite one writer at a time, and its busy wait is not fair: a backlog's
+            # batches, one after the other, would keep the heartbeat thread from ever
+            # writing, and the worker would look dead. So it renews here, between them.
+            between=self.worker.beat_if_due,
         )
 
     def _sweep(self, report: CycleReport) -> None:

@@ -66,10 +66,14 @@ class Pipeline:
         self.settings, self.engine, self.renderer, self.clock = settings, engine, renderer, clock
 
     def process_pending(
-        self, batch: int = 100, progress: Callable[[], object] = lambda: None
+        self,
+        batch: int = 100,
+        progress: Callable[[], object] = lambda: None,
+        between: Callable[[], object] = lambda: None,
     ) -> list[Result]:
         """Process every pending row (oldest first), up to `batch` rows per transaction; one
-        bad mail never stops the rest, and one that failed waits for the next cycle."""
+        bad mail never stops the rest, and one that failed waits for the next cycle.
+        `between` runs after each commit, outside any transaction."""
         results: list[Result] = []
         after = 0
         while True:
@@ -89,7 +93,9 @@ class Pipeline:
                 if (result := self.process_one(inbound_id)) is not None:
                     results.append(result)
                 progress()
+                between()
             results += self.process_batch(fresh, progress)
+            between()
             after = pending[-1][0]
 
     def process_batch(

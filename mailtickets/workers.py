@@ -281,6 +281,13 @@ class Heartbeat:
         _log_freed(freed)
         return True
 
+    def beat_if_due(self) -> bool:
+        """Beat now if the last renewal is a beat's interval old (from a thread that keeps
+        the database busy, between its transactions); True when it is fresh."""
+        with self._lock:
+            fresh = self.monotonic() < self._valid_until - (OWN_LEASE - self.every).total_seconds()
+        return fresh or self.beat()
+
     def _renewed(self, began: float) -> None:
         with self._lock:
             if self.monotonic() >= self._valid_until:

@@ -208,6 +208,31 @@ def test_claims_stop_being_ours_when_the_heartbeat_is_not_renewed_in_time(engine
         assert heartbeat.holds(heartbeat.token())
 
 
+def heartbeat_at(engine: Engine, worker_id: str) -> datetime:
+    with transaction(engine) as session:
+        row = session.get(Worker, worker_id)
+        assert row is not None
+        return row.heartbeat_at
+
+
+def test_a_busy_main_thread_renews_between_its_transactions_once_a_beat_is_due(
+    engine: Engine,
+) -> None:
+    # A backlog's batch transactions can keep the heartbeat thread from the database.
+    clock = FakeMonotonic()
+    with Heartbeat(engine, monotonic=clock, every=timedelta(seconds=3)) as heartbeat:
+        token = heartbeat.token()
+        first = heartbeat_at(engine, heartbeat.id)
+        clock.now += 2.9
+        assert heartbeat.beat_if_due()  # renewed 2.9 s ago: nothing written
+        assert heartbeat_at(engine, heartbeat.id) == first
+        clock.now += 0.2
+        assert heartbeat.beat_if_due()
+        assert heartbeat_at(engine, heartbeat.id) > first
+        clock.now += OWN_LEASE.total_seconds() - 0.5  # within the lease of that renewal
+        assert heartbeat.holds(token)
+
+
 def test_a_worker_taken_for_dead_joins_again_and_drops_what_it_held(engine: Engine) -> None:
     with Heartbeat(engine, every=QUIET) as heartbeat:
         token = heartbeat.token()
