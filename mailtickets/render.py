@@ -110,17 +110,23 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters.update(date_filters(locale))
+        # Kinds with no HTML file: searching every folder for it again, and raising, cost
+        # more than rendering a reminder. Forgotten on reload, like the template cache.
+        self._no_html: set[str] = set()
 
     def render(self, kind: str, context: dict[str, Any]) -> Rendered:
         """Subject, text and (when the file exists) HTML of notification `kind`."""
         subject = self.env.get_template(f"{kind}.subject.j2").render(context)
         text = self.env.get_template(f"{kind}.txt.j2").render(context)
-        try:
-            html: str | None = self.env.get_template(f"{kind}.html.j2").render(context)
-        except TemplateNotFound:
-            html = None
+        html: str | None = None
+        if kind not in self._no_html:
+            try:
+                html = self.env.get_template(f"{kind}.html.j2").render(context)
+            except TemplateNotFound:
+                self._no_html.add(kind)
         return Rendered(" ".join(subject.split()), text.strip() + "\n", html)
 
     def reload(self) -> None:
         """Forget cached templates so edited files are read again (SIGHUP)."""
         self.env.cache = {} if self.env.cache is not None else None
+        self._no_html = set()
