@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ from mailtickets.triage import triage
 from mailtickets.work import open_work
 
 log = logging.getLogger("mailtickets.pipeline")
+
+# The longest a batch transaction runs before it commits: well under a heartbeat's interval
+# (workers.HEARTBEAT_EVERY), since SQLite lets one connection write at a time.
+BATCH_SECONDS = 1.0
 
 Clock = Callable[[], datetime]
 
@@ -71,9 +76,9 @@ class Pipeline:
         progress: Callable[[], object] = lambda: None,
         between: Callable[[], object] = lambda: None,
     ) -> list[Result]:
-        """Process every pending row (oldest first), up to `batch` rows per transaction; one
-        bad mail never stops the rest, and one that failed waits for the next cycle.
-        `between` runs after each commit, outside any transaction."""
+        """Process every pending row (oldest first), `batch` rows read at a time; one bad
+        mail never stops the rest, and one that failed waits for the next cycle. `between`
+        runs after each commit, outside any transaction."""
         results: list[Result] = []
         after = 0
         while True:
@@ -88,45 +93,62 @@ class Pipeline:
                 if attempts == 0:
                     fresh.append(inbound_id)
                     continue
-                results += self.process_batch(fresh, progress)
+                results += self.process_batch(fresh, progress, between)
                 fresh = []
                 if (result := self.process_one(inbound_id)) is not None:
                     results.append(result)
                 progress()
                 between()
-            results += self.process_batch(fresh, progress)
-            between()
+            results += self.process_batch(fresh, progress, between)
             after = pending[-1][0]
 
     def process_batch(
-        self, ids: list[int], progress: Callable[[], object] = lambda: None
+        self,
+        ids: list[int],
+        progress: Callable[[], object] = lambda: None,
+        between: Callable[[], object] = lambda: None,
     ) -> list[Result]:
-        """Rows never tried, in one transaction with a savepoint per mail: a mail that
+        """Rows never tried, several per transaction with a savepoint per mail: a mail that
         fails costs only its own savepoint. Their attempts are counted first, in a commit
-        of their own, so if the process dies mid-batch each row is retried alone."""
+        of their own, so if the process dies mid-batch each row is retried alone. A
+        transaction ends after BATCH_SECONDS, so no other writer (the heartbeat) waits
+        longer than that, and `between` runs after each commit."""
         if not ids:
             return []
         with transaction(self.engine) as session:
-            counted = store.count_first_attempts(session, ids)
+            left = store.count_first_attempts(session, ids)
         results: list[Result] = []
-        with transaction(self.engine) as session:
-            for inbound_id in store.claim_inbound_rows(session, counted):
-                try:
-                    with session.begin_nested(), time_limit(self._seconds):
-                        row = session.get(Inbound, inbound_id)
-                        assert row is not None
-                        result = self._apply(session, row)
-                except (Exception, TimeLimitExceeded) as exc:  # stage boundary: say why
-                    result = self._failed(session, inbound_id, exc)
-                # Nothing of this mail is needed for the next: a small session keeps the
-                # cost per mail flat however long the batch.
-                session.flush()
-                session.expunge_all()
-                results.append(result)
-                progress()
-        for result in results:  # only once the batch is committed
-            log.info(result.log_line())
+        while left:
+            done: list[Result] = []
+            with transaction(self.engine) as session:
+                ends = time.monotonic() + BATCH_SECONDS
+                while left and (not done or time.monotonic() < ends):  # one at least
+                    inbound_id = left.pop(0)
+                    # The claim's UPDATE comes before the savepoint: pysqlite begins its
+                    # transaction only at a write, and would commit at the first RELEASE.
+                    if not store.claim_inbound_rows(session, [inbound_id]):
+                        continue  # another worker has it
+                    done.append(self._in_savepoint(session, inbound_id))
+                    progress()
+            for result in done:  # only once they are committed
+                log.info(result.log_line())
+            results += done
+            between()
         return results
+
+    def _in_savepoint(self, session: Session, inbound_id: int) -> Result:
+        try:
+            with session.begin_nested(), time_limit(self._seconds):
+                row = session.get(Inbound, inbound_id)
+                assert row is not None
+                result = self._apply(session, row)
+        except (Exception, TimeLimitExceeded) as exc:  # stage boundary: say why
+            result = self._failed(session, inbound_id, exc)
+        # Nothing of this mail is needed for the next: a small session keeps the cost per
+        # mail flat however long the batch.
+        session.flush()
+        session.expunge_all()
+        return result
 
     def process_one(self, inbound_id: int) -> Result | None:
         """Count an attempt, then claim row `inbound_id` and apply it; a failure is

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from mailtickets import store
+from mailtickets import pipeline, store
 from mailtickets.config import load_settings
 from mailtickets.customer_mail import Incoming
 from mailtickets.db import open_database, transaction
@@ -218,3 +218,31 @@ def test_a_reminder_fires_once_and_its_delivery_starts_the_close_clock(
         assert waiting.reminder_sent_at == NOW + timedelta(minutes=2)
     later = NOW + timedelta(minutes=2) + settings.tickets.close_after
     assert [f.kind for f in sweeper.sweep(later)] == ["autoclose"]
+
+
+def test_a_batch_commits_every_batch_seconds_and_lets_other_writers_in_between(
+    settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The heartbeat must get the database between transactions: with no time at all per
+    # transaction, each of three mails is committed alone, `between` running after each.
+    with transaction(engine) as session:
+        for n in range(3):
+            _parsed, row = mail(LUCIA, f"Consulta {n}", "Hola.")
+            row.uid, row.dedup_key = n + 1, f"k{n}"
+            raw = (
+                f"From: {LUCIA}\r\nTo: soporte@hostingejemplo.es\r\nSubject: Consulta {n}\r\n"
+                f"Message-ID: <c{n}@test>\r\n\r\nHola.\r\n"
+            )
+            store.add_inbound(session, row, raw.encode())
+    monkeypatch.setattr(pipeline, "BATCH_SECONDS", 0.0)
+    commits: list[int] = []
+
+    def between() -> None:
+        with transaction(engine) as session:  # would wait if a transaction were still open
+            done = session.exec(select(Inbound).where(Inbound.state == "done")).all()
+            commits.append(len(done))
+
+    runner = pipeline.Pipeline(settings, engine, Renderer("es"), lambda: NOW)
+    results = runner.process_pending(batch=100, between=between)
+    assert [r.state for r in results] == ["done"] * 3
+    assert commits == [1, 2, 3]
