@@ -190,7 +190,10 @@ def run_once(config: Path, profile: Path | None) -> Run:
         started = time.perf_counter()
         with _profiled(profile):
             daemon.mailbox.ingest()
-            results = daemon.pipeline.process_pending(settings.imap.batch_size)
+            # As the daemon does: its heartbeat renewed between the batch transactions.
+            results = daemon.pipeline.process_pending(
+                settings.imap.batch_size, between=daemon.worker.beat_if_due
+            )
         ingested = time.perf_counter()
         with _profiled(profile and profile.with_suffix(".delivery.prof")):
             report = outbox.flush(settings.smtp, engine, datetime.now(UTC), daemon.worker)
