@@ -46,72 +46,10 @@ from mailtickets import outbox
 from mailtickets.config import load_settings
 from mailtickets.daemon import Daemon
 from mailtickets.db import open_database
+from tests.conftest import CONFIG_TEMPLATE
 from tests.servers import Dovecot, free_port
 
 SUPPORT = "soporte@hostingejemplo.es"
-CONFIG = """\
-[imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "none"
-username = "{user}"
-password = "secret"
-folder = "INBOX"
-poll_interval = "{poll}"
-batch_size = {batch}
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-from_address = "{support}"
-from_name = "Soporte Hosting Ejemplo"
-batch_size = {batch}
-
-[database]
-url = "sqlite:///{db}"
-
-[tickets]
-code_prefix = "SOP"
-locale = "es"
-company_name = "Hosting Ejemplo"
-
-[policy]
-unknown_senders = "open"
-# A few hundred customers write thousands of mails within the hour of the benchmark.
-max_auto_replies_per_hour = 1000000
-
-[[departments]]
-name = "Hosting"
-addresses = ["hosting@hostingejemplo.es"]
-keywords = ["wordpress", "web", "error 500"]
-staff = ["ana.garcia@hostingejemplo.es"]
-default = true
-
-[[departments]]
-name = "Facturación"
-addresses = ["facturacion@hostingejemplo.es"]
-keywords = ["factura", "facturación", "cobro", "pago"]
-staff = ["pablo.ruiz@hostingejemplo.es"]
-
-[[departments]]
-name = "Dominios"
-addresses = ["dominios@hostingejemplo.es"]
-keywords = ["dominio", "dns", "transferencia"]
-staff = ["luis.moreno@hostingejemplo.es"]
-
-[[staff]]
-email = "ana.garcia@hostingejemplo.es"
-name = "Ana García"
-
-[[staff]]
-email = "pablo.ruiz@hostingejemplo.es"
-name = "Pablo Ruiz"
-
-[[staff]]
-email = "luis.moreno@hostingejemplo.es"
-name = "Luis Moreno"
-"""
 
 
 class Sink:
@@ -145,17 +83,22 @@ def write_config(
     folder: Path, dovecot: Dovecot, user: str, sink: Sink, batch: int, poll: str = "1s"
 ) -> Path:
     path = folder / f"{user}.toml"
-    path.write_text(
-        CONFIG.format(
-            imap_port=dovecot.port,
-            user=user,
-            smtp_port=sink.port,
-            db=folder / f"{user}.db",
-            batch=batch,
-            poll=poll,
-            support=SUPPORT,
-        )
+    # The tests' site (departments, staff, soporte@hostingejemplo.es), with bigger batches.
+    text = CONFIG_TEMPLATE.format(
+        imap_port=dovecot.port,
+        user=user,
+        smtp_port=sink.port,
+        db=folder / f"{user}.db",
+        policy="open",
+        imap_extra=f"batch_size = {batch}",
+        tickets_extra="",
     )
+    text = text.replace('poll_interval = "1s"', f'poll_interval = "{poll}"')
+    # A few hundred customers write thousands of mails within the hour of the benchmark.
+    text = text.replace(
+        'unknown_senders = "open"', 'unknown_senders = "open"\nmax_auto_replies_per_hour = 1000000'
+    )
+    path.write_text(text.replace("[smtp]\n", f"[smtp]\nbatch_size = {batch}\n"))
     path.chmod(0o600)
     return path
 

@@ -9,16 +9,14 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailtickets import pipeline, store
-from mailtickets.config import load_settings
 from mailtickets.customer_mail import Incoming
-from mailtickets.db import open_database, transaction
+from mailtickets.db import transaction
 from mailtickets.decide import Action, Decision
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Event, Inbound, Outbox, Ticket
@@ -27,36 +25,10 @@ from mailtickets.settings import Settings
 from mailtickets.staffmail import apply_staff_reply
 from mailtickets.timers import Sweeper, delivery_hooks
 from mailtickets.work import Work, open_work
-from tests.conftest import CONFIG_TEMPLATE
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)  # a Monday, in business hours
 LUCIA = "lucia@estudiolucia.es"
 ANA = "ana.garcia@hostingejemplo.es"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        CONFIG_TEMPLATE.format(
-            imap_port=1,
-            user="nadie",
-            smtp_port=1,
-            db=tmp_path / "mt.db",
-            policy="open",
-            imap_extra="",
-            tickets_extra="",
-        )
-    )
-    config.chmod(0o600)
-    return load_settings(config)
-
-
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    engine = open_database(settings.database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

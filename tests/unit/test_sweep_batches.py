@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +14,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from mailtickets import store
-from mailtickets.config import load_settings
 from mailtickets.db import open_database, transaction
 from mailtickets.models import Event, Outbox, Ticket
 from mailtickets.render import Rendered, Renderer
 from mailtickets.settings import Settings
 from mailtickets.timers import PER_TRANSACTION, Sweeper
-from tests.conftest import CONFIG_TEMPLATE
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 DUE = PER_TRANSACTION + 5  # two batches
@@ -42,24 +39,6 @@ class FailingFor(Renderer):
         if context["code"] in self.codes:
             raise self.error(f"template broken for {context['code']}")
         return super().render(kind, context)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        CONFIG_TEMPLATE.format(
-            imap_port=1,
-            user="nadie",
-            smtp_port=1,
-            db=tmp_path / "mt.db",
-            policy="open",
-            imap_extra="",
-            tickets_extra="",
-        )
-    )
-    config.chmod(0o600)
-    return load_settings(config)
 
 
 @pytest.fixture
