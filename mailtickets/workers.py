@@ -294,7 +294,9 @@ class Heartbeat:
                 # The lease lapsed before this beat landed: the others may have taken what
                 # we held, so claims made before now are no longer ours.
                 self._epoch += 1
-            self._valid_until = began + OWN_LEASE.total_seconds()
+            # A beat that waited long for the database (the main thread renewing between
+            # its transactions meanwhile) must not shorten a lease renewed after it began.
+            self._valid_until = max(self._valid_until, began + OWN_LEASE.total_seconds())
 
     def _beat_until_stopped(self) -> None:
         while not self._stop.wait(self.every.total_seconds()):

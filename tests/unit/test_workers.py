@@ -233,6 +233,19 @@ def test_a_busy_main_thread_renews_between_its_transactions_once_a_beat_is_due(
         assert heartbeat.holds(token)
 
 
+def test_a_beat_that_waited_long_never_shortens_a_lease_renewed_meanwhile(engine: Engine) -> None:
+    clock = FakeMonotonic()
+    with Heartbeat(engine, monotonic=clock, every=QUIET) as heartbeat:
+        token = heartbeat.token()
+        began = clock.now  # the heartbeat thread starts a beat, then waits for the database
+        clock.now += 6
+        assert heartbeat.beat()  # the main thread renews meanwhile, between transactions
+        clock.now += 3
+        heartbeat._renewed(began)  # the waiting beat lands at last, 9 s after it began
+        clock.now += OWN_LEASE.total_seconds() - 3.5  # within the main thread's renewal
+        assert heartbeat.holds(token)
+
+
 def test_a_worker_taken_for_dead_joins_again_and_drops_what_it_held(engine: Engine) -> None:
     with Heartbeat(engine, every=QUIET) as heartbeat:
         token = heartbeat.token()
