@@ -12,6 +12,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+
 from mailtickets import schema
 from mailtickets.db import connect
 
@@ -42,6 +44,16 @@ def upgrade(url: str, target: str = "head") -> schema.Revisions:
         return schema.upgrade(engine, target)
     finally:
         engine.dispose()
+
+
+def downgrade(db: Path, target: str) -> None:
+    """Downgrade the SQLite file `db` to `target`, foreign keys off as schema.py upgrades."""
+    engine = connect(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # SQLite's batch recipe
+        command.downgrade(schema.alembic_config(conn), target)
+        conn.commit()
+    engine.dispose()
 
 
 def upgrade_holding_data(dump: Path, db: Path, target: str = "head") -> tuple[Rows, Rows]:

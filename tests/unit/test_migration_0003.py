@@ -7,15 +7,14 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
-
-from mailtickets import schema, store
-from mailtickets.db import connect, open_database, transaction
+from mailtickets import store
+from mailtickets.db import open_database, transaction
 from mailtickets.workers import Heartbeat
 from tests.migrations import (
     RELEASE_0_1_0,
     all_rows,
     database_at,
+    downgrade,
     lost_rows,
     revision_of,
     upgrade,
@@ -63,12 +62,7 @@ def test_a_mail_pending_before_0003_is_due_and_claimable_after_it(tmp_path: Path
 def test_0003_downgrades_to_0002_keeping_every_row(tmp_path: Path) -> None:
     db = tmp_path / "mt.db"
     before, _ = upgrade_holding_data(RELEASE_0_1_0, db, "0003")
-    engine = connect(f"sqlite:///{db}")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # SQLite's batch recipe, as schema.py
-        command.downgrade(schema.alembic_config(conn), "0002")
-        conn.commit()
-    engine.dispose()
+    downgrade(db, "0002")
     assert revision_of(db) == ["0002"]
     after = all_rows(db)
     assert "worker" not in after and "claimed_by" not in after["outbox"][0]

@@ -7,14 +7,13 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alembic import command
-
-from mailtickets import schema, store
-from mailtickets.db import connect, open_database, transaction
+from mailtickets import store
+from mailtickets.db import open_database, transaction
 from tests.migrations import (
     RELEASE_0_1_0,
     all_rows,
     database_at,
+    downgrade,
     lost_rows,
     revision_of,
     upgrade,
@@ -73,11 +72,7 @@ def test_automatic_replies_of_the_last_hour_still_count_after_the_upgrade(
 def test_0004_downgrades_to_0003_keeping_every_row(tmp_path: Path) -> None:
     db = tmp_path / "mt.db"
     before, _ = upgrade_holding_data(RELEASE_0_1_0, db, "0004")
-    engine = connect(f"sqlite:///{db}")
-    with engine.connect() as conn:
-        command.downgrade(schema.alembic_config(conn), "0003")
-        conn.commit()
-    engine.dispose()
+    downgrade(db, "0003")
     assert revision_of(db) == ["0003"]
     after = all_rows(db)
     assert "automail" not in after

@@ -6,11 +6,9 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from alembic import command
-
-from mailtickets import schema, store
-from mailtickets.db import connect, open_database, transaction
-from tests.migrations import RELEASE_0_1_0, lost_rows, revision_of, upgrade_holding_data
+from mailtickets import store
+from mailtickets.db import open_database, transaction
+from tests.migrations import RELEASE_0_1_0, downgrade, lost_rows, revision_of, upgrade_holding_data
 
 
 def raw_by_id(db: Path, query: str) -> dict[int, bytes]:
@@ -41,11 +39,6 @@ def test_0005_downgrades_to_0004_with_the_bytes_back_in_inbound(tmp_path: Path) 
     db = tmp_path / "mt.db"
     upgrade_holding_data(RELEASE_0_1_0, db, "0005")
     moved = raw_by_id(db, "SELECT inbound_id, raw FROM inboundbody")
-    engine = connect(f"sqlite:///{db}")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # SQLite's batch recipe, as schema.py
-        command.downgrade(schema.alembic_config(conn), "0004")
-        conn.commit()
-    engine.dispose()
+    downgrade(db, "0004")
     assert revision_of(db) == ["0004"]
     assert raw_by_id(db, "SELECT id, raw FROM inbound") == moved
