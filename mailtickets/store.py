@@ -146,6 +146,13 @@ def known_dedup_keys(session: Session, keys: Iterable[str]) -> set[str]:
     return set(found)
 
 
+def _sqlite_dbapi(session: Session) -> Any:
+    """The session's sqlite3 connection (for its blob interface), None on other databases."""
+    if session.get_bind().dialect.name != "sqlite":
+        return None
+    return session.connection().connection.dbapi_connection
+
+
 def add_inbound(session: Session, row: Inbound, raw: bytes | bytearray) -> None:
     """Save a fetched message and its bytes."""
     session.add(row)
@@ -159,15 +166,14 @@ def add_inbound_in_pieces(
     """Save a fetched message that arrives in pieces. On SQLite they are written into a
     blob of the message's size, one at a time, so the whole message is never in this
     process's memory; elsewhere they are joined first."""
-    if session.get_bind().dialect.name != "sqlite":
+    dbapi = _sqlite_dbapi(session)
+    if dbapi is None:
         add_inbound(session, row, b"".join(pieces))
         return
     session.add(row)
     session.flush()
     # The blob is its row's last column, so SQLite writes the zeros without making them.
     _write(session, insert(_INBOUND_BODY).values(inbound_id=row.id, raw=func.zeroblob(size)))
-    dbapi = session.connection().connection.dbapi_connection
-    assert dbapi is not None
     written = 0
     with dbapi.blobopen("inboundbody", "raw", row.id) as blob:
         for piece in pieces:
@@ -180,11 +186,10 @@ def add_inbound_in_pieces(
 def inbound_raw(session: Session, inbound_id: int) -> bytes:
     """The message's bytes. On SQLite they are read through the blob interface straight
     into one bytes object; a plain SELECT holds a big mail twice (SQLite's copy, Python's)."""
-    if session.get_bind().dialect.name != "sqlite":
+    dbapi = _sqlite_dbapi(session)
+    if dbapi is None:
         query = select_core(_INBOUND_BODY.c.raw).where(_INBOUND_BODY.c.inbound_id == inbound_id)
         return bytes(_read(session, query).scalar_one())
-    dbapi = session.connection().connection.dbapi_connection
-    assert dbapi is not None
     with dbapi.blobopen("inboundbody", "raw", inbound_id, readonly=True) as blob:
         return bytes(blob.read())
 
