@@ -26,6 +26,7 @@ from mailtickets.settings import (
     HoursSettings,
     ImapSettings,
     Limits,
+    MetricsSettings,
     PolicySettings,
     Secret,
     Settings,
@@ -34,6 +35,7 @@ from mailtickets.settings import (
     TicketSettings,
     TimerSettings,
     Weekly,
+    split_listen,
 )
 
 
@@ -217,6 +219,7 @@ class _Reader:
             "timers",
             "limits",
             "security",
+            "metrics",
         }
         for key in self.data:
             if key not in known:
@@ -238,6 +241,7 @@ class _Reader:
             limits=self.limits(),
             policy=policy,
             warnings=self.warnings(),
+            metrics=self.metrics(),
         )
         return settings
 
@@ -389,6 +393,17 @@ class _Reader:
         )
         s.done()
         return result
+
+    def metrics(self) -> MetricsSettings:
+        s = self.section("metrics", required=False)
+        listen = s.text("listen", MetricsSettings.listen).strip()
+        if listen:
+            try:
+                split_listen(listen)
+            except ValueError as exc:
+                raise s.error("listen", str(exc)) from None
+        s.done()
+        return MetricsSettings(listen=listen)
 
     def policy_settings(self) -> PolicySettings:
         s = self.section("policy", required=False)

@@ -5,6 +5,8 @@ Pure modules read these; `config.py` fills them from the TOML file and validates
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -131,6 +133,37 @@ class TimerSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Where the Prometheus endpoint listens: "host:port", or "" for no endpoint."""
+
+    listen: str = ""
+
+
+# A host name as DNS spells it: dot-separated labels of letters, digits and hyphens.
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """("127.0.0.1", 9464) from "127.0.0.1:9464" (IPv6 as "[::1]:9464"); ValueError says
+    what is wrong. Port 0 is refused: a site needs a port it can point Prometheus at."""
+    host, colon, port = listen.rpartition(":")
+    if not colon or not port.isascii() or not port.isdigit():
+        raise ValueError(f'{listen!r} is not host:port, e.g. "127.0.0.1:9464"')
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"{listen!r}: {port} is not a TCP port (1-65535)")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return str(ipaddress.IPv6Address(host[1:-1])), int(port)
+        except ValueError:
+            raise ValueError(f"{listen!r}: {host} is not an IPv6 address") from None
+    if ":" in host:
+        raise ValueError(f'{listen!r}: write an IPv6 address in brackets, e.g. "[::1]:9464"')
+    if not _HOST_NAME.fullmatch(host):
+        raise ValueError(f"{listen!r}: {host!r} is not a host name or IP address")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
 class Staff:
     email: str
     name: str
@@ -150,6 +183,7 @@ class Settings:
     limits: Limits = Limits()
     policy: PolicySettings = PolicySettings()
     warnings: tuple[str, ...] = ()
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def our_addresses(self) -> frozenset[str]:
