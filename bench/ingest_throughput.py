@@ -88,7 +88,7 @@ def write_config(
         imap_port=dovecot.port,
         user=user,
         smtp_port=sink.port,
-        db=folder / f"{user}.db",
+        database_url=f"sqlite:///{folder / f'{user}.db'}",
         policy="open",
         imap_extra=f"batch_size = {batch}",
         tickets_extra="",

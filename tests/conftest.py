@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from mailtickets.cli import main
 from mailtickets.config import load_settings
 from mailtickets.daemon import CycleReport, Daemon
-from mailtickets.db import open_database
+from mailtickets.db import connect, open_database
 from mailtickets.settings import Settings
-from tests.servers import Dovecot, SmtpSink
+from tests.servers import Dovecot, Postgres, SmtpSink
 
 DATA = Path(__file__).parent / "data"
 
@@ -42,7 +43,7 @@ from_address = "soporte@hostingejemplo.es"
 from_name = "Soporte Hosting Ejemplo"
 
 [database]
-url = "sqlite:///{db}"
+url = "{database_url}"
 
 [tickets]
 code_prefix = "SOP"
@@ -116,6 +117,7 @@ class World:
     sink: SmtpSink
     config: Path
     tmp: Path
+    database_url: str
 
     @property
     def settings(self) -> Settings:
@@ -158,12 +160,63 @@ class World:
     def run_main(self, *args: str) -> int:
         return main(["--config", str(self.config), *args])
 
+    def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Rows of one SQL query against the test's database, SQLite or PostgreSQL."""
+        engine = connect(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(text(sql), params)]
+        finally:
+            engine.dispose()
+
 
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[Dovecot]:
     server = Dovecot.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    server = Postgres.start()
+    yield server
+    server.stop()
+
+
+BACKENDS = ("sqlite", "postgresql")
+# On a test or module: run it once on each database SPEC §3 accepts (not copied per backend);
+# tests of it that touch no database run once.
+both_databases = pytest.mark.both_databases
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_databases: run once on SQLite, once on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_databases") and (
+        "backend" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which database the test runs on: SQLite unless `both_databases` asks for each."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new empty database for one test: a file in tmp_path, or one in the tests' cluster."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mt.db'}"
+        return
+    cluster: Postgres = request.getfixturevalue("postgres")
+    url = cluster.create_database()
+    yield url
+    cluster.drop_database(url)
 
 
 @pytest.fixture
@@ -178,7 +231,7 @@ def write_config(
     dovecot: Dovecot,
     user: str,
     sink: SmtpSink,
-    db: Path,
+    db: Path | str,
     policy: str = "open",
     imap_extra: str = "",
     tickets_extra: str = "",
@@ -188,7 +241,7 @@ def write_config(
             imap_port=dovecot.port,
             user=user,
             smtp_port=sink.port,
-            db=db,
+            database_url=db if isinstance(db, str) else f"sqlite:///{db}",
             policy=policy,
             imap_extra=imap_extra,
             tickets_extra=tickets_extra,
@@ -199,10 +252,10 @@ def write_config(
 
 
 @pytest.fixture
-def world(dovecot: Dovecot, sink: SmtpSink, tmp_path: Path) -> World:
+def world(dovecot: Dovecot, sink: SmtpSink, tmp_path: Path, database_url: str) -> World:
     user = dovecot.add_user()
-    config = write_config(tmp_path / "config.toml", dovecot, user, sink, tmp_path / "mt.db")
-    return World(dovecot, user, sink, config, tmp_path)
+    config = write_config(tmp_path / "config.toml", dovecot, user, sink, database_url)
+    return World(dovecot, user, sink, config, tmp_path, database_url)
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -265,3 +265,110 @@ class SmtpSink:
 
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.rcpt_tos]
+
+
+def _postgres_bindir() -> Path:
+    """Debian's newest PostgreSQL server binaries (the package puts them off PATH)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+    )
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: run tests/run-all.sh, which installs it")
+    return found[-1].parent
+
+
+def _as_mail_user() -> dict[str, Any]:
+    # PostgreSQL refuses to run as root: the cluster belongs to the tests' unprivileged uid.
+    return {"user": MAIL_UID, "group": MAIL_GID} if os.geteuid() == 0 else {}
+
+
+@dataclass
+class Postgres:
+    """One private PostgreSQL cluster: initdb in a temporary folder, its own port and socket
+    folder, loopback only, stopped by its postmaster's PID; a database per test."""
+
+    base: Path
+    port: int
+    bindir: Path
+    made: int = 0
+
+    @classmethod
+    def start(cls) -> Postgres:
+        bindir = _postgres_bindir()
+        base = Path(tempfile.mkdtemp(prefix="mt-postgres-"))
+        base.chmod(0o755)
+        for sub in ("data", "run"):
+            (base / sub).mkdir()
+            os.chown(base / sub, MAIL_UID, MAIL_GID)
+        server = cls(base=base, port=free_port(), bindir=bindir)
+        quiet = {"stdout": subprocess.DEVNULL, "check": True, **_as_mail_user()}
+        subprocess.run(
+            [
+                bindir / "initdb",
+                "-D",
+                base / "data",
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+            **quiet,
+        )
+        # Durability is the host's business, not the tests': no fsync makes them fast.
+        settings = [
+            f"port = {server.port}",
+            "listen_addresses = '127.0.0.1'",
+            f"unix_socket_directories = '{base / 'run'}'",
+            "fsync = off",
+            "synchronous_commit = off",
+            "full_page_writes = off",
+            "max_connections = 200",
+        ]
+        with (base / "data" / "postgresql.conf").open("a") as conf:
+            conf.write("\n".join(settings) + "\n")
+        subprocess.run(
+            [
+                bindir / "pg_ctl",
+                "-D",
+                base / "data",
+                "-l",
+                base / "run" / "postgres.log",
+                "-w",
+                "start",
+            ],
+            **quiet,
+        )
+        return server
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A new empty database no other test has touched; its URL."""
+        self.made += 1
+        name = f"t{os.getpid()}_{self.made}"
+        self._admin(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _admin(self, sql: str) -> None:
+        import psycopg  # only the tests that use PostgreSQL need the driver
+
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.encode())
+
+    def stop(self) -> None:
+        pid_file = self.base / "data" / "postmaster.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().split()[0])
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)  # "fast" shutdown: end sessions, then stop
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+        shutil.rmtree(self.base, ignore_errors=True)

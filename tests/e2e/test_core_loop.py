@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from email import message_from_bytes
 
-from tests.conftest import World, eml, utc
+from tests.conftest import World, both_databases, eml, utc
 from tests.servers import Received
+
+pytestmark = both_databases
 
 LAURA = "laura.martinez@gmail.com"
 JOSE = "jose.perez@construccionesperez.es"

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailtickets.outbox import BACKOFF_BASE
-from tests.conftest import World, eml_variant
+from tests.conftest import World, both_databases, eml_variant
+
+pytestmark = both_databases
 
 MAILS = 300
 TRY_LATER = "451 4.3.0 Intentelo mas tarde"
 
 
 def rows(world: World, query: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(world.tmp / "mt.db") as conn:
-        return list(conn.execute(query))
+    return world.query(query)
 
 
 def configure(world: World, smtp_batch: int | None = None) -> None:

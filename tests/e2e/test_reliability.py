@@ -121,7 +121,7 @@ def test_two_instances_pointed_at_each_other_settle(
     other_dir.mkdir()
     config = write_config(other_dir / "config.toml", dovecot, other_user, sink, other_dir / "mt.db")
     config.write_text(config.read_text().replace("hostingejemplo.es", "otrohosting.es"))
-    other = World(dovecot, other_user, sink, config, other_dir)
+    other = World(dovecot, other_user, sink, config, other_dir, f"sqlite:///{other_dir / 'mt.db'}")
     # The other company's staff answer (a person wrote it) reaches our support address.
     world.deliver(mail_from("soporte@otrohosting.es", "Consulta sobre su ticket", "Hola."))
     mailboxes = {"soporte@hostingejemplo.es": world, "soporte@otrohosting.es": other}

@@ -17,7 +17,9 @@ from mailtickets import outbox, store
 from mailtickets.db import open_database, transaction
 from mailtickets.models import Outbox, Worker
 from mailtickets.workers import OWN_LEASE, STALE_AFTER, Heartbeat
-from tests.conftest import World, eml_variant
+from tests.conftest import World, both_databases, eml_variant
+
+pytestmark = both_databases
 
 TAKEOVER_SECONDS = 30.0  # SPEC §9: the same bound as a mailbox's failover
 TRY_LATER = "451 4.3.0 Intentelo mas tarde"

@@ -6,8 +6,10 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 
-from tests.conftest import World, eml, utc
+from tests.conftest import World, both_databases, eml, utc
 from tests.e2e.test_people import mail_from
+
+pytestmark = both_databases
 
 LAURA = "laura.martinez@gmail.com"
 ANA = "ana.garcia@hostingejemplo.es"

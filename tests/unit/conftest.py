@@ -15,15 +15,16 @@ from tests.conftest import CONFIG_TEMPLATE
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """The tests' site, its servers nowhere (port 1), its database a file in tmp_path."""
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """The tests' site, its servers nowhere (port 1), its database new (SQLite unless the
+    test asks for both_databases)."""
     config = tmp_path / "config.toml"
     config.write_text(
         CONFIG_TEMPLATE.format(
             imap_port=1,
             user="nadie",
             smtp_port=1,
-            db=tmp_path / "mt.db",
+            database_url=database_url,
             policy="open",
             imap_extra="",
             tickets_extra="",

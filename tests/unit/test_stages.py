@@ -25,6 +25,9 @@ from mailtickets.settings import Settings
 from mailtickets.staffmail import apply_staff_reply
 from mailtickets.timers import Sweeper, delivery_hooks
 from mailtickets.work import Work, open_work
+from tests.conftest import both_databases
+
+pytestmark = both_databases
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)  # a Monday, in business hours
 LUCIA = "lucia@estudiolucia.es"

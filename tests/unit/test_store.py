@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlmodel import select
 
 from mailtickets import store
 from mailtickets.db import open_database, transaction
 from mailtickets.models import AutoMail
+from tests.conftest import both_databases
+
+pytestmark = both_databases
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
 
-def test_the_hourly_auto_reply_count_matches_the_address_exactly(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'mt.db'}")
+def test_the_hourly_auto_reply_count_matches_the_address_exactly(database_url: str) -> None:
+    engine = open_database(database_url)
     with transaction(engine) as session:
         for n, to in enumerate(["ana.lopez@cliente.es", "ana.lopez@cliente.es", "x%y@z.es"]):
             values = {

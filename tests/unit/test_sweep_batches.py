@@ -19,6 +19,9 @@ from mailtickets.models import Event, Outbox, Ticket
 from mailtickets.render import Rendered, Renderer
 from mailtickets.settings import Settings
 from mailtickets.timers import PER_TRANSACTION, Sweeper
+from tests.conftest import both_databases
+
+pytestmark = both_databases
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 DUE = PER_TRANSACTION + 5  # two batches

@@ -27,14 +27,17 @@ from mailtickets.workers import (
     pid_space,
     process_key,
 )
+from tests.conftest import both_databases
+
+pytestmark = both_databases
 
 QUIET = timedelta(hours=1)  # a heartbeat thread that never beats during the test
 ANOTHER_HOST = "0f0f0f0f-0000-4000-8000-000000000000/pid:[1]"
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'mt.db'}")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_database(database_url)
     yield engine
     engine.dispose()
 

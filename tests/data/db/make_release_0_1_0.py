@@ -132,7 +132,7 @@ def main(out: Path) -> None:
             (base / "contactos.csv").write_text(CSV, encoding="utf-8")
             user = dovecot.add_user()
             config = write_config(base / "config.toml", dovecot, user, sink, base / "mt.db")
-            support_day(World(dovecot, user, sink, config, base))
+            support_day(World(dovecot, user, sink, config, base, f"sqlite:///{base / 'mt.db'}"))
             dump = subprocess.run(
                 ["sqlite3", str(base / "mt.db"), ".dump"],
                 check=True,
