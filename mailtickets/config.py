@@ -399,9 +399,12 @@ class _Reader:
         listen = s.text("listen", MetricsSettings.listen).strip()
         if listen:
             try:
-                split_listen(listen)
+                _host, port = split_listen(listen)
             except ValueError as exc:
                 raise s.error("listen", str(exc)) from None
+            if port == 0:
+                # Any free port: Prometheus could never be told which one.
+                raise s.error("listen", f"{listen!r}: 0 is not a TCP port (1-65535)")
         s.done()
         return MetricsSettings(listen=listen)
 

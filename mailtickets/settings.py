@@ -145,11 +145,11 @@ _HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,
 
 def split_listen(listen: str) -> tuple[str, int]:
     """("127.0.0.1", 9464) from "127.0.0.1:9464" (IPv6 as "[::1]:9464"); ValueError says
-    what is wrong. Port 0 is refused: a site needs a port it can point Prometheus at."""
+    what is wrong. Port 0 is kept: it asks the system for any free port."""
     host, colon, port = listen.rpartition(":")
     if not colon or not port.isascii() or not port.isdigit():
         raise ValueError(f'{listen!r} is not host:port, e.g. "127.0.0.1:9464"')
-    if not 0 < int(port) < 65536:
+    if int(port) > 65535:
         raise ValueError(f"{listen!r}: {port} is not a TCP port (1-65535)")
     if host.startswith("[") and host.endswith("]"):
         try:
