@@ -123,7 +123,7 @@ def _run(settings: Settings, engine: Engine, once: bool) -> int:
         daemon.run_forever()
         return EXIT_OK
     report = daemon.cycle()
-    daemon.mailbox.close()
+    daemon.close()
     print(summary_line(report))
     for error in report.errors:
         print(f"mailtickets: {error}", file=sys.stderr)
@@ -161,8 +161,13 @@ def summary_line(report: CycleReport) -> str:
     for result in report.results:
         states[result.state] = states.get(result.state, 0) + 1
     processed = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "nothing"
+    fetched = (
+        "not fetched (another worker watches the mailbox)"
+        if report.skipped
+        else f"fetched {report.saved} new ({report.duplicates} duplicate)"
+    )
     return (
-        f"fetched {report.saved} new ({report.duplicates} duplicate); processed: "
+        f"{fetched}; processed: "
         f"{processed}; timers fired {len(report.fired)}; mail sent {report.sent}, "
         f"retrying {report.retried}, failed {report.failed}"
     )

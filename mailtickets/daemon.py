@@ -21,6 +21,7 @@ from mailtickets.render import Renderer
 from mailtickets.sdnotify import notify
 from mailtickets.settings import Settings
 from mailtickets.timers import Fired, Sweeper, delivery_hooks
+from mailtickets.watch import RETRY, MailboxLease
 from mailtickets.workers import Heartbeat
 
 log = logging.getLogger("mailtickets.daemon")
@@ -48,6 +49,7 @@ class CycleReport:
     failed: int = 0
     fired: list[Fired] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    skipped: bool = False  # another live worker watches the mailbox: not fetched
 
 
 class _Stop(Exception):
@@ -72,13 +74,17 @@ class Daemon:
     ) -> None:
         self.settings, self.engine, self.clock = settings, engine, clock
         self.renderer = Renderer(settings.tickets.locale, settings.tickets.templates_dir)
-        self.mailbox = Mailbox(settings.imap, engine, clock)
         self.pipeline = Pipeline(settings, engine, self.renderer, clock)
         self.sweeper = Sweeper(settings, engine, self.renderer)
         # This process as a worker: registered while it runs (a whole `run`, or one cycle
         # of `run --once`/`sweep`), beating from its own thread, so IDLE waits and slow
         # relays never make it look dead; its outbox claims last only while it beats.
         self.worker = Heartbeat(engine)
+        # One process at a time touches the mailbox (watch.py); the others process, sweep
+        # and deliver all the same, and take it over when its holder is gone.
+        self.mailbox = Mailbox(settings.imap, engine, clock, may_touch=self._still_watching)
+        self.lease = MailboxLease(engine, self.mailbox.key, self.worker)
+        self._watch_line = ""
         self.stopping = False
         self.waiting = False
 
@@ -88,7 +94,7 @@ class Daemon:
         with self.worker:
             self._stage(report, "ingest", lambda: self._ingest(report))
             self._stage(report, "process", lambda: self._process(report))
-            self._stage(report, "quarantine on server", self.mailbox.quarantine_on_server)
+            self._stage(report, "quarantine on server", self._quarantine_on_server)
             self._stage(report, "timers", lambda: self._sweep(report))
             self._stage(report, "delivery", lambda: self._deliver(report))
         return report
@@ -119,9 +125,36 @@ class Daemon:
             report.errors.append(f"{name}: {exc.__class__.__name__}: {exc}")
             log.exception("%s failed; going on with the next stage", name)
 
+    def watching(self) -> bool:
+        """Hold the mailbox, taking it if it is free; a change is logged once. Off it, the
+        IMAP connection is dropped: a process that does not hold it never touches it."""
+        held = self.lease.hold()
+        if held.line != self._watch_line:
+            log.info("%s", held.line)
+            self._watch_line = held.line
+        if not held.ours:
+            self.mailbox.close()
+        return held.ours
+
+    def _still_watching(self) -> bool:
+        return self.lease.still_ours()
+
     def _ingest(self, report: CycleReport) -> None:
-        ingested = self.mailbox.ingest()
+        if not self.watching():
+            report.skipped = True
+            return
+        try:
+            ingested = self.mailbox.ingest()
+        except TemporaryError as exc:
+            self._record_failure(str(exc))
+            raise
         report.saved, report.duplicates = ingested.saved, ingested.duplicates
+        if not ingested.stopped:
+            self.lease.fetched()
+
+    def _quarantine_on_server(self) -> None:
+        if self.lease.still_ours():
+            self.mailbox.quarantine_on_server()
 
     def _process(self, report: CycleReport) -> None:
         report.results = self.pipeline.process_pending(
@@ -172,6 +205,9 @@ class Daemon:
         scheduler.every(poll).seconds.do(self.cycle)
         scheduler.every(_seconds(timers.sweep_interval)).seconds.do(self.sweep)
         scheduler.every(_seconds(timers.outbox_interval)).seconds.do(self.deliver)
+        # Off the mailbox, try to take it often enough to take over within 30 s (SPEC §9).
+        retry = min(poll, _seconds(RETRY))
+        scheduler.every(retry).seconds.do(self._take_over)
         # Registering first frees at once the claims of a predecessor that was killed on
         # this machine, so the first cycle sends the mail it had in hand.
         with self.worker:
@@ -188,13 +224,27 @@ class Daemon:
                 scheduler.run_pending()
                 self._wait(max(0.5, min(scheduler.idle_seconds or poll, poll, WATCHDOG_SECONDS)))
             notify("STOPPING=1")
-            self.mailbox.close()
+            self.close()
         log.info("mailtickets stopped")
+
+    def close(self) -> None:
+        """Log out of IMAP and give up the mailbox, so the next worker takes it at once."""
+        self.mailbox.close()
+        self.lease.release()
+
+    def _take_over(self) -> None:
+        """Off the mailbox: take it if its holder is gone, and fetch at once."""
+        if not self.lease.still_ours() and self.watching():
+            self.cycle()
 
     def _wait(self, seconds: float) -> None:
         self.waiting = True
         try:
             if self.stopping:
+                return
+            if not self.lease.still_ours():
+                # Not ours: no IDLE, no polling; the schedule tries to take it meanwhile.
+                time.sleep(min(seconds, RETRY.total_seconds()))
                 return
             if self.mailbox.wait_for_mail(seconds):
                 self.waiting = False
@@ -203,12 +253,19 @@ class Daemon:
             pass
         except TemporaryError as exc:
             log.warning("waiting for mail: %s", exc)
+            self._record_failure(str(exc))
             time.sleep(min(seconds, 5))
         except Exception as exc:
             if not _caused_by_stop(exc):
                 raise
         finally:
             self.waiting = False
+
+    def _record_failure(self, error: str) -> None:
+        try:
+            self.lease.failed(error)
+        except Exception:  # the database may be what fails: the warning above said it
+            log.debug("could not record the mailbox error", exc_info=True)
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: finishing the message in hand, then stopping", signum)

@@ -39,6 +39,12 @@ NETWORK_ERRORS = (OSError, IMAPClientError, socket.timeout, ssl.SSLError)
 class IngestReport:
     saved: int
     duplicates: int
+    stopped: bool = False  # the mailbox stopped being ours half way (watch.py)
+
+
+def mailbox_key(settings: ImapSettings) -> str:
+    """The name a mailbox goes by in the database: checkpoint, inbound rows, its watch."""
+    return f"{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
 
 
 def connect(settings: ImapSettings) -> IMAPClient:
@@ -71,11 +77,23 @@ def _describe(exc: BaseException) -> str:
 
 
 class Mailbox:
-    """One watched IMAP folder: reconnects when needed, reads from its checkpoint on."""
+    """One watched IMAP folder: reconnects when needed, reads from its checkpoint on.
 
-    def __init__(self, settings: ImapSettings, engine: Engine, clock: Callable[[], datetime]):
+    `may_touch` is asked before each IMAP command that reads or changes mail (a fetch, a
+    flag or move, the look after IDLE): once it says no, this process no longer holds the
+    mailbox (watch.py) and leaves it alone; what it saved is marked by the next holder.
+    """
+
+    def __init__(
+        self,
+        settings: ImapSettings,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        may_touch: Callable[[], bool],
+    ):
         self.settings, self.engine, self.clock = settings, engine, clock
-        self.key = f"{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
+        self.may_touch = may_touch
+        self.key = mailbox_key(settings)
         self._client: IMAPClient | None = None
         self._idling = False
 
@@ -108,7 +126,8 @@ class Mailbox:
         # Selecting again each cycle refreshes the view and reports UIDVALIDITY.
         info = self.client.select_folder(self.settings.folder)
         uidvalidity = int(info[b"UIDVALIDITY"])
-        self._mark_leftovers(uidvalidity)
+        if not self._mark_leftovers(uidvalidity):
+            return self._stopped(0, 0)
         last_uid = self._last_uid(uidvalidity)
         new_uids = sorted(
             u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid
@@ -116,32 +135,62 @@ class Mailbox:
         if last_uid == 0 and self._first_start():
             new_uids = self._backlog(new_uids)
         saved = duplicates = 0
-        for uids in _batches(new_uids, self.settings.batch_size):
-            for batch, fetched in self._fetch(uids):
-                added, dupes = self._save(uidvalidity, batch, fetched)
-                self._mark_done(batch)
-                self._marked(uidvalidity, batch)
-                saved, duplicates = saved + added, duplicates + dupes
+        for batch, fetched in self._fetch_all(new_uids):
+            added, dupes = self._save(uidvalidity, batch, fetched)
+            saved, duplicates = saved + added, duplicates + dupes
+            if added:
+                log.info(
+                    "mailbox %s: fetched %d new message(s), uid %d-%d",
+                    self.key,
+                    added,
+                    min(batch),
+                    max(batch),
+                )
+            if not self.may_touch():
+                return self._stopped(saved, duplicates)  # saved: the next holder flags them
+            self._mark_done(batch)
+            self._marked(uidvalidity, batch)
+        if not self.may_touch():
+            # Never past UIDs we did not fetch: the next holder reads from our checkpoint.
+            return self._stopped(saved, duplicates)
         self._skip_expunged(uidvalidity, int(info.get(b"UIDNEXT", 0)) - 1)
         return IngestReport(saved, duplicates)
 
+    def _stopped(self, saved: int, duplicates: int) -> IngestReport:
+        log.info("mailbox %s: no longer ours; stopped touching it", self.key)
+        return IngestReport(saved, duplicates, stopped=True)
+
+    def _fetch_all(
+        self, uids: list[int]
+    ) -> Iterator[tuple[list[int], dict[int, dict[bytes, Any]]]]:
+        """Every batch of `uids`, fetched as long as the mailbox is ours."""
+        for batch in _batches(uids, self.settings.batch_size):
+            yield from self._fetch(batch)
+
     def _fetch(self, uids: list[int]) -> Iterator[tuple[list[int], dict[int, dict[bytes, Any]]]]:
         """The messages `uids` in groups of at most FETCH_BYTES, in UID order; a message
-        larger than that comes alone, in pieces, so memory holds it about once."""
+        larger than that comes alone, in pieces, so memory holds it about once. It ends
+        early, before a FETCH, once the mailbox is no longer ours."""
+        if not self.may_touch():
+            return
         sizes = self.client.fetch(uids, [b"RFC822.SIZE"])
         group: list[int] = []
         group_bytes = 0
         for uid in uids:
             size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
             if group and (size > FETCH_BYTES or group_bytes + size > FETCH_BYTES):
+                if not self.may_touch():
+                    return
                 yield group, self.client.fetch(group, FETCH_ITEMS)
                 group, group_bytes = [], 0
             if size > FETCH_BYTES:
+                if not self.may_touch():
+                    return
                 yield [uid], self._fetch_large(uid, size)
             else:
                 group.append(uid)
                 group_bytes += size
-        if group:
+        if group and self.may_touch():
             yield group, self.client.fetch(group, FETCH_ITEMS)
 
     def _fetch_large(self, uid: int, size: int) -> dict[int, dict[bytes, Any]]:
@@ -282,13 +331,18 @@ class Mailbox:
             server_state="to_mark",  # cleared once flagged/moved; redone after a crash
         )
 
-    def _mark_leftovers(self, uidvalidity: int) -> None:
-        """Saved mail a crash left unflagged (or unmoved) is flagged (moved) now."""
+    def _mark_leftovers(self, uidvalidity: int) -> bool:
+        """Saved mail a crash left unflagged (or unmoved) is flagged (moved) now; False when
+        the mailbox is no longer ours."""
         with transaction(self.engine) as session:
             uids = store.unmarked_uids(session, self.key, uidvalidity)
-        if uids:
-            self._mark_done(uids)
-            self._marked(uidvalidity, uids)
+        if not uids:
+            return True
+        if not self.may_touch():
+            return False
+        self._mark_done(uids)
+        self._marked(uidvalidity, uids)
+        return True
 
     def _marked(self, uidvalidity: int, uids: Sequence[int]) -> None:
         with transaction(self.engine) as session:
@@ -311,18 +365,24 @@ class Mailbox:
         crash between the two only repeats an idempotent step."""
         with transaction(self.engine) as session:
             rows = store.to_quarantine(session, self.key)
-        if not rows:
+        if not rows or not self.may_touch():
             return 0
+        done: list[int] = []
         try:
             current = int(self.client.select_folder(self.settings.folder)[b"UIDVALIDITY"])
             for row in rows:
+                if not self.may_touch():
+                    break  # what is left is the next holder's to set aside
                 self._set_aside(row, current)
+                done.append(row.id or 0)
         except NETWORK_ERRORS as exc:
             self._client = None
             raise TemporaryError(f"IMAP server {self.settings.host}: {_describe(exc)}") from exc
-        with transaction(self.engine) as session:
-            store.mark_quarantined(session, [r.id for r in rows if r.id is not None])
-        return len(rows)
+        finally:
+            if done:
+                with transaction(self.engine) as session:
+                    store.mark_quarantined(session, done)
+        return len(done)
 
     def _set_aside(self, row: Inbound, uidvalidity: int) -> None:
         still_here = (
@@ -362,6 +422,8 @@ class Mailbox:
             responses = self.client.idle_check(timeout=timeout)
             self.client.idle_done()
             self._idling = False
+            if not self.may_touch():
+                return False  # lost while idling (e.g. this process was frozen): hands off
             announced = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
             return announced or self._unread_uids()
         except NETWORK_ERRORS as exc:

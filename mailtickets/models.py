@@ -216,3 +216,17 @@ class Worker(SQLModel, table=True):
     process: str
     started_at: datetime = _when()
     heartbeat_at: datetime = _when()
+
+
+class MailboxWatch(SQLModel, table=True):
+    """Who watches a mailbox (a Worker id) and how its fetches went: the lease of watch.py,
+    valid only while that worker beats; what `status` reports per mailbox."""
+
+    __tablename__ = "mailbox_watch"
+    mailbox: str = Field(primary_key=True)  # ingest.mailbox_key
+    # No foreign key, as for outbox claims: a holder whose row is gone simply holds nothing.
+    holder: str | None = None
+    held_since: datetime | None = _when(default=None)
+    last_fetch_at: datetime | None = _when(default=None)  # the last fetch that succeeded
+    last_error: str = ""
+    last_error_at: datetime | None = _when(default=None)
