@@ -32,7 +32,8 @@ from mailtickets.models import Inbound, Outbox
 from mailtickets.settings import split_listen
 from mailtickets.timers import TIMERS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the daemon imports this module
+    from mailtickets.daemon import CycleReport
     from mailtickets.pipeline import Result
     from mailtickets.timers import Fired
 
@@ -197,6 +198,13 @@ class Metrics:
         """Sweeper.sweep's list, counted by timer kind (the ticket codes are not kept)."""
         for timer in fired:
             self.fired.labels(safe_label(timer.kind)).inc()
+
+    def record_cycle(self, report: CycleReport, mailbox: str) -> None:
+        """Everything a Daemon.cycle/sweep/deliver report counts (not the fetch timing)."""
+        self.record_ingested(mailbox, report.saved, report.duplicates)
+        self.record_results(report.results)
+        self.record_fired(report.fired)
+        self.record_delivery(report.sent, report.retried, report.failed)
 
     def record_first_response(self, department: str, seconds: float) -> None:
         """A ticket of `department` got its first staff answer `seconds` after it opened."""

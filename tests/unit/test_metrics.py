@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import urllib.request
@@ -16,6 +17,7 @@ from sqlmodel import select
 
 from mailtickets import metrics, store
 from mailtickets.codes import new_code
+from mailtickets.daemon import Daemon
 from mailtickets.db import connect, open_database, transaction
 from mailtickets.errors import TemporaryError
 from mailtickets.models import Inbound, Outbox
@@ -284,3 +286,34 @@ def test_stop_frees_the_port(engine: Engine) -> None:
         again.bind(("127.0.0.1", port))
     with pytest.raises(OSError):
         urllib.request.urlopen(served.url, timeout=2)
+
+
+def test_a_daemon_cycles_report_is_counted_whole(
+    endpoint: metrics.Endpoint, settings: Settings, engine: Engine
+) -> None:
+    # The real daemon, its IMAP and SMTP servers nowhere (port 1): the fetch fails, the two
+    # due mails are tried, and the relay that cannot be reached leaves them for retry.
+    queue(engine, 1, created=NOW, due=NOW - timedelta(minutes=1))
+    queue(engine, 2, created=NOW, due=NOW - timedelta(minutes=1))
+    daemon = Daemon(settings, engine, clock=lambda: NOW)
+    # Timed as the daemon's ingest stage will time it: the error goes on to the stage.
+    with contextlib.suppress(TemporaryError), endpoint.metrics.fetch("default"):
+        daemon.mailbox.ingest()
+    report = daemon.cycle()
+    daemon.mailbox.close()
+    assert report.retried == 2 and report.sent == 0  # what the metrics must then say
+    endpoint.metrics.record_cycle(report, "default")
+    got = scrape(endpoint.url)
+    smtp = {
+        c: value(got, "mailtickets_smtp_results_total", **{"class": c})
+        for c in ("sent", "retried", "failed")
+    }
+    assert smtp == {"sent": 0, "retried": 2, "failed": 0}
+    assert value(got, "mailtickets_messages_saved_total", mailbox="default") == 0
+    assert value(got, "mailtickets_fetch_failures_total", mailbox="default") == 1
+    assert (
+        "mailtickets_fetch_last_success_timestamp_seconds",
+        frozenset({("mailbox", "default")}),
+    ) not in got
+    assert value(got, "mailtickets_outbox_pending") == 2  # backing off, still unsent
+    assert value(got, "mailtickets_outbox_due") == 0
