@@ -8,14 +8,14 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
@@ -28,9 +28,10 @@ from sqlmodel.sql.expression import SelectOfScalar
 from mailtickets.codes import ALPHABET, CODE_LENGTH
 from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
-from mailtickets.models import Inbound, Outbox
+from mailtickets.models import Inbound, MailboxWatch, Outbox
 from mailtickets.settings import split_listen
 from mailtickets.timers import TIMERS
+from mailtickets.watch import watches
 
 if TYPE_CHECKING:  # types only: the daemon imports this module
     from mailtickets.daemon import CycleReport
@@ -98,9 +99,11 @@ class Metrics:
         engine: Engine,
         clock: Clock = utc_now,
         departments: Iterable[str] = (),
-        mailboxes: Iterable[str] = (),
+        mailboxes: Mapping[str, str] | None = None,
     ) -> None:
-        """`departments` and `mailboxes` (names) get their series at once, at zero."""
+        """`mailboxes`: name → key (ingest.mailbox_key), whose watch rows the scrape reads;
+        they and `departments` get their series at once, at zero."""
+        mailboxes = dict(mailboxes or {})
         self.clock = clock
         self.registry = CollectorRegistry()
         r = self.registry
@@ -122,12 +125,6 @@ class Metrics:
         )
         self.fetch_failures = Counter(
             "mailtickets_fetch_failures", "Fetches that raised", ["mailbox"], registry=r
-        )
-        self.last_fetch = Gauge(
-            "mailtickets_fetch_last_success_timestamp_seconds",
-            "When this process last fetched the mailbox without error (Unix time)",
-            ["mailbox"],
-            registry=r,
         )
         self.smtp = Counter(
             "mailtickets_smtp_results", "Outbox delivery attempts by result", ["class"], registry=r
@@ -157,7 +154,7 @@ class Metrics:
             self.saved.labels(name)
             self.fetch_seconds.labels(name)
             self.fetch_failures.labels(name)
-        r.register(QueueCollector(engine, clock))
+        r.register(QueueCollector(engine, clock, mailboxes))
 
     def record_results(self, results: Iterable[Result]) -> None:
         """Count the pipeline's results (Pipeline.process_pending) by outcome."""
@@ -165,12 +162,11 @@ class Metrics:
             self.messages.labels(OUTCOMES.get(result.state, "other")).inc()
 
     def record_fetch(self, mailbox: str, seconds: float, ok: bool) -> None:
-        """One fetch of `mailbox` (its name, never its user): duration, and success time."""
+        """One fetch of `mailbox` (its name, never its key): how long, and whether it failed.
+        The last success is the database's (mailbox_watch), whichever worker fetched."""
         name = safe_label(mailbox)
         self.fetch_seconds.labels(name).observe(seconds)
-        if ok:
-            self.last_fetch.labels(name).set(self.clock().timestamp())
-        else:
+        if not ok:
             self.fetch_failures.labels(name).inc()
 
     @contextmanager
@@ -293,23 +289,34 @@ _GAUGES = (
     ("inbound_pending", "mailtickets_inbound_pending", "Stored mail not yet processed"),
     ("inbound_quarantined", "mailtickets_inbound_quarantined", "Mail set aside after max_attempts"),
 )
+_LAST_FETCH = (
+    "mailtickets_mailbox_last_fetch_timestamp_seconds",
+    "When any worker last fetched the mailbox without error (Unix time)",
+)
+_FAILING = (
+    "mailtickets_mailbox_failing",
+    "1 when the mailbox's last attempt failed (server, login, network), else 0",
+)
 _UP = ("mailtickets_database_up", "1 when the scrape could read the database, else 0")
 
 
 class QueueCollector(Collector):
     """The outbox and inbound gauges, read from the database at each scrape."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, mailboxes: Mapping[str, str]) -> None:
         self.engine, self.clock = engine, clock
+        self.mailboxes = {key: safe_label(name) for name, key in mailboxes.items()}
 
     def describe(self) -> Iterable[Metric]:
         # Names only: registering must not query the database.
-        return [GaugeMetricFamily(name, doc) for _, name, doc in (*_GAUGES, ("", *_UP))]
+        described = (*_GAUGES, ("", *_UP), ("", *_LAST_FETCH), ("", *_FAILING))
+        return [GaugeMetricFamily(name, doc) for _, name, doc in described]
 
     def collect(self) -> Iterable[Metric]:
         try:
             with transaction(self.engine) as session:
                 figures = read_queues(session, self.clock())
+                rows = watches(session, list(self.mailboxes))  # by primary key
         except SQLAlchemyError as exc:  # a scrape never fails: it says the database is down
             log.warning("metrics: cannot read the database: %s", exc.__class__.__name__)
             return [GaugeMetricFamily(*_UP, value=0)]
@@ -317,7 +324,26 @@ class QueueCollector(Collector):
             GaugeMetricFamily(name, doc, value=float(getattr(figures, field)))
             for field, name, doc in _GAUGES
         ]
-        return [GaugeMetricFamily(*_UP, value=1), *values]
+        return [GaugeMetricFamily(*_UP, value=1), *values, *self._mailbox_gauges(rows)]
+
+    def _mailbox_gauges(self, rows: Mapping[str, MailboxWatch]) -> list[Metric]:
+        last = GaugeMetricFamily(*_LAST_FETCH, labels=["mailbox"])
+        failing = GaugeMetricFamily(*_FAILING, labels=["mailbox"])
+        for key, name in self.mailboxes.items():
+            row = rows.get(key)
+            if row is None:
+                continue  # never watched yet: no series, rather than a fetch in 1970
+            if row.last_fetch_at is not None:
+                last.add_metric([name], row.last_fetch_at.timestamp())
+            failing.add_metric([name], float(mailbox_failing(row)))
+        return [last, failing]
+
+
+def mailbox_failing(row: MailboxWatch) -> bool:
+    """The mailbox's last attempt failed: an error since its last good fetch (or none yet)."""
+    if row.last_error_at is None:
+        return False
+    return row.last_fetch_at is None or row.last_error_at > row.last_fetch_at
 
 
 @dataclass

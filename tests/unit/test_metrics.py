@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import socket
 import urllib.request
@@ -20,10 +19,12 @@ from mailtickets.codes import new_code
 from mailtickets.daemon import Daemon
 from mailtickets.db import connect, open_database, transaction
 from mailtickets.errors import TemporaryError
+from mailtickets.ingest import mailbox_key
 from mailtickets.models import Inbound, Outbox
 from mailtickets.pipeline import Result
 from mailtickets.settings import Settings
 from mailtickets.timers import Fired
+from mailtickets.watch import make_row, record_error, record_fetch
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
@@ -48,7 +49,12 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def endpoint(engine: Engine, settings: Settings) -> Iterator[metrics.Endpoint]:
-    ours = metrics.Metrics(engine, lambda: NOW, departments=[d.name for d in settings.departments])
+    ours = metrics.Metrics(
+        engine,
+        lambda: NOW,
+        departments=[d.name for d in settings.departments],
+        mailboxes={"default": mailbox_key(settings.imap)},
+    )
     served = metrics.start("127.0.0.1:0", engine, ours)
     yield served
     served.stop()
@@ -124,9 +130,6 @@ def test_recorded_events_are_served_with_their_labels(endpoint: metrics.Endpoint
         value(got, "mailtickets_fetch_duration_seconds_bucket", mailbox="default", le="0.25") == 1
     )
     assert value(got, "mailtickets_fetch_failures_total", mailbox="default") == 1
-    # The failed fetch came last: the success time is still the clock's at the good one.
-    last = value(got, "mailtickets_fetch_last_success_timestamp_seconds", mailbox="default")
-    assert last == NOW.timestamp()
     smtp = {
         c: value(got, "mailtickets_smtp_results_total", **{"class": c})
         for c in ("sent", "retried", "failed")
@@ -250,7 +253,6 @@ def test_a_fetch_that_raises_counts_as_a_failure(endpoint: metrics.Endpoint) -> 
     got = scrape(endpoint.url)
     assert value(got, "mailtickets_fetch_failures_total", mailbox="default") == 1
     assert value(got, "mailtickets_fetch_duration_seconds_count", mailbox="default") == 2
-    assert value(got, "mailtickets_fetch_last_success_timestamp_seconds", mailbox="default") > 0
 
 
 def test_an_unreadable_database_is_a_gauge_not_a_failed_scrape(tmp_path: Any) -> None:
@@ -291,16 +293,14 @@ def test_stop_frees_the_port(engine: Engine) -> None:
 def test_a_daemon_cycles_report_is_counted_whole(
     endpoint: metrics.Endpoint, settings: Settings, engine: Engine
 ) -> None:
-    # The real daemon, its IMAP and SMTP servers nowhere (port 1): the fetch fails, the two
-    # due mails are tried, and the relay that cannot be reached leaves them for retry.
+    # The real daemon, its IMAP and SMTP servers nowhere (port 1): the fetch fails and is
+    # recorded on the mailbox's watch row, the two due mails are tried, and the relay that
+    # cannot be reached leaves them for retry.
     queue(engine, 1, created=NOW, due=NOW - timedelta(minutes=1))
     queue(engine, 2, created=NOW, due=NOW - timedelta(minutes=1))
     daemon = Daemon(settings, engine, clock=lambda: NOW)
-    # Timed as the daemon's ingest stage will time it: the error goes on to the stage.
-    with contextlib.suppress(TemporaryError), endpoint.metrics.fetch("default"):
-        daemon.mailbox.ingest()
     report = daemon.cycle()
-    daemon.mailbox.close()
+    daemon.close()
     assert report.retried == 2 and report.sent == 0  # what the metrics must then say
     endpoint.metrics.record_cycle(report, "default")
     got = scrape(endpoint.url)
@@ -310,10 +310,37 @@ def test_a_daemon_cycles_report_is_counted_whole(
     }
     assert smtp == {"sent": 0, "retried": 2, "failed": 0}
     assert value(got, "mailtickets_messages_saved_total", mailbox="default") == 0
-    assert value(got, "mailtickets_fetch_failures_total", mailbox="default") == 1
-    assert (
-        "mailtickets_fetch_last_success_timestamp_seconds",
-        frozenset({("mailbox", "default")}),
-    ) not in got
+    assert value(got, "mailtickets_mailbox_failing", mailbox="default") == 1
+    assert not any(n == "mailtickets_mailbox_last_fetch_timestamp_seconds" for n, _ in got)
     assert value(got, "mailtickets_outbox_pending") == 2  # backing off, still unsent
     assert value(got, "mailtickets_outbox_due") == 0
+
+
+def test_the_last_fetch_of_each_mailbox_is_the_databases_whoever_fetched(
+    engine: Engine, settings: Settings
+) -> None:
+    # As the watch rows of `run` record them (watch.py): "default" failed an hour ago and
+    # fetched since; "ventas" fetched, then its login stopped working; "nuevo" never ran.
+    keys = {
+        "default": mailbox_key(settings.imap),
+        "ventas": "ventas@hostingejemplo.es@127.0.0.1:1/INBOX",
+        "nuevo": "nuevo@hostingejemplo.es@127.0.0.1:1/INBOX",
+    }
+    for key in (keys["default"], keys["ventas"], "gone@127.0.0.1:1/INBOX"):
+        make_row(engine, key)
+    with transaction(engine) as session:
+        record_error(session, keys["default"], "IMAP server down", NOW - timedelta(hours=1))
+        record_fetch(session, keys["default"], NOW - timedelta(minutes=2))
+        record_fetch(session, keys["ventas"], NOW - timedelta(hours=3))
+        record_error(session, keys["ventas"], "LOGIN failed", NOW - timedelta(minutes=1))
+        record_fetch(session, "gone@127.0.0.1:1/INBOX", NOW)
+    with metrics.start("127.0.0.1:0", engine, metrics.Metrics(engine, mailboxes=keys)) as served:
+        got = scrape(served.url)
+    last = "mailtickets_mailbox_last_fetch_timestamp_seconds"
+    assert value(got, last, mailbox="default") == (NOW - timedelta(minutes=2)).timestamp()
+    assert value(got, last, mailbox="ventas") == (NOW - timedelta(hours=3)).timestamp()
+    assert value(got, "mailtickets_mailbox_failing", mailbox="default") == 0
+    assert value(got, "mailtickets_mailbox_failing", mailbox="ventas") == 1
+    # Only configured mailboxes, by name; one never watched has no series yet.
+    shown = {dict(labels)["mailbox"] for name, labels in got if name == last}
+    assert shown == {"default", "ventas"}
