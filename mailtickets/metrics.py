@@ -104,7 +104,7 @@ class Metrics:
         """`mailboxes`: name → key (ingest.mailbox_key), whose watch rows the scrape reads;
         they and `departments` get their series at once, at zero."""
         mailboxes = dict(mailboxes or {})
-        self.clock = clock
+        self.engine, self.clock = engine, clock
         self.registry = CollectorRegistry()
         r = self.registry
         self.messages = Counter(
@@ -220,12 +220,9 @@ def outbox_queries(now: datetime) -> dict[str, SelectOfScalar[Any]]:
     return {
         "outbox_pending": select(func.count()).select_from(Outbox).where(pending),
         "outbox_due": select(func.count()).select_from(Outbox).where(pending, due),
-        # Ids grow with time, and within one `state` the index is in id order: the first
-        # pending id is found without a sort.
-        "oldest_pending": select(Outbox.created_at)
-        .where(pending)
-        .order_by(col(Outbox.id))
-        .limit(1),
+        # MIN over the pending rows, not ORDER BY id LIMIT 1: PostgreSQL may answer that by
+        # walking the primary key through every sent row before the first pending one.
+        "oldest_pending": select(func.min(Outbox.created_at)).where(pending),
         "oldest_due": select(func.min(Outbox.next_attempt_at)).where(pending, due),
         "inbound_pending": select(func.count())
         .select_from(Inbound)
@@ -388,3 +385,13 @@ def start(
     except OSError as exc:
         raise TemporaryError(f"metrics endpoint {listen}: {exc.strerror or exc}") from None
     return Endpoint(metrics, server, thread)
+
+
+@contextmanager
+def serving(listen: str, metrics: Metrics) -> Iterator[Endpoint | None]:
+    """`metrics` served at `listen` for the block, or nothing when `listen` is "" (off)."""
+    if not listen:
+        yield None
+        return
+    with start(listen, metrics.engine, metrics) as endpoint:
+        yield endpoint

@@ -344,3 +344,15 @@ def test_the_last_fetch_of_each_mailbox_is_the_databases_whoever_fetched(
     # Only configured mailboxes, by name; one never watched has no series yet.
     shown = {dict(labels)["mailbox"] for name, labels in got if name == last}
     assert shown == {"default", "ventas"}
+
+
+def test_serving_is_off_without_listen_and_stops_with_its_block(engine: Engine) -> None:
+    ours = metrics.Metrics(engine)
+    with metrics.serving("", ours) as off:
+        assert off is None
+    with metrics.serving("127.0.0.1:0", ours) as on:
+        assert on is not None
+        url = on.url
+        assert value(scrape(url), "mailtickets_database_up") == 1
+    with pytest.raises(OSError):  # the block is over: nobody answers there any more
+        urllib.request.urlopen(url, timeout=2)
