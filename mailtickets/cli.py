@@ -22,6 +22,7 @@ from mailtickets.db_cli import VersionAction, db_parser, run_db
 from mailtickets.errors import ConfigError, PermanentError, TemporaryError
 from mailtickets.quarantine_cli import quarantine_parser, run_quarantine
 from mailtickets.settings import Settings
+from mailtickets.status import THRESHOLDS_HELP, run_status
 from mailtickets.views import detail_text, ticket_detail, ticket_line, ticket_summary
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -51,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("code")
     show.add_argument("--json", action="store_true")
     sub.add_parser("check", help="validate config, reach IMAP, SMTP and the database")
+    status = sub.add_parser(
+        "status",
+        help="health for a monitor: exit 0 healthy, 1 with one line per problem",
+        description="Per mailbox who watches it, its last successful fetch and backlog; "
+        "outbox depth and oldest due mail; quarantine count; oldest unanswered ticket. "
+        "Exit 0 healthy, 1 when something is stale or failing, one line per problem on "
+        "stdout. " + THRESHOLDS_HELP,
+    )
+    status.add_argument("--json", action="store_true", help="one JSON object, with `problems`")
     contacts_parser(sub)
     quarantine_parser(sub)
     db_parser(sub)
@@ -94,6 +104,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mailtickets.check import run_check
 
         return run_check(settings)
+    if args.command == "status":
+        return run_status(settings, args.json)
     if args.command in ("run", "sweep"):
         check_secrets(settings)  # only the commands that log in read the mail secrets
     try:
