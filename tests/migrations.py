@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
+from sqlalchemy import Boolean, DateTime, LargeBinary, MetaData, Table, inspect, text
 
 from mailtickets import schema
 from mailtickets.db import connect
@@ -46,11 +48,13 @@ def upgrade(url: str, target: str = "head") -> schema.Revisions:
         engine.dispose()
 
 
-def downgrade(db: Path, target: str) -> None:
-    """Downgrade the SQLite file `db` to `target`, foreign keys off as schema.py upgrades."""
-    engine = connect(f"sqlite:///{db}")
+def downgrade(db: Path | str, target: str) -> None:
+    """Downgrade the database (an SQLite file, or a URL) to `target`, foreign keys off on
+    SQLite as schema.py upgrades."""
+    engine = connect(db if isinstance(db, str) else f"sqlite:///{db}")
     with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # SQLite's batch recipe
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # SQLite's batch recipe
         command.downgrade(schema.alembic_config(conn), target)
         conn.commit()
     engine.dispose()
@@ -100,6 +104,99 @@ def lost_rows(before: Rows, after: Rows) -> Rows:
         if gone or len(kept) != len(rows):
             lost[table] = gone or [{"rows before": len(rows), "rows after": len(kept)}]
     return lost
+
+
+def revision_at(url: str) -> list[str]:
+    """The revision(s) alembic_version holds, on any backend."""
+    engine = connect(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    finally:
+        engine.dispose()
+
+
+def rows_at(url: str) -> Rows:
+    """Every row of every table (alembic's own aside) as the driver hands it over, on any
+    backend, in key order; an inbound row with its bytes, wherever the schema keeps them."""
+    engine = connect(url)
+    try:
+        with engine.connect() as conn:
+            tables = sorted(set(inspect(conn).get_table_names()) - {"alembic_version"})
+            rows: Rows = {}
+            for table in tables:
+                # exec_driver_sql: raw driver values, untouched by any column type.
+                result = conn.exec_driver_sql(f'SELECT * FROM "{table}" ORDER BY 1')
+                rows[table] = [
+                    {k: bytes(v) if isinstance(v, memoryview) else v for k, v in row.items()}
+                    for row in result.mappings()
+                ]
+    finally:
+        engine.dispose()
+    bodies = {body["inbound_id"]: body["raw"] for body in rows.get("inboundbody", [])}
+    for row in rows.get("inbound", []):
+        if "raw" not in row and row["id"] in bodies:
+            row["raw"] = bodies[row["id"]]
+    return rows
+
+
+def release_0_1_0_at(url: str, scratch: Path) -> None:
+    """The database at `url` (new, empty) holding release 0.1.0's data: the dump itself on
+    SQLite; elsewhere the baseline schema with the dump's rows copied in, typed as that
+    backend types them (0.1.0 itself made the same tables from the same models)."""
+    if url.startswith("sqlite:///"):
+        load_dump(RELEASE_0_1_0, Path(url.removeprefix("sqlite:///")))
+        return
+    dumped = all_rows_of_dump(scratch / "release-0.1.0.db")
+    upgrade(url, schema.BASELINE)
+    engine = connect(url)
+    try:
+        with engine.begin() as conn:
+            meta = MetaData()
+            # Parents before children: the baseline's foreign keys are checked at once.
+            for table in _parents_first(conn, dumped):
+                columns = Table(table, meta, autoload_with=conn).columns
+                rows = [
+                    {k: _typed(columns[k].type, v) for k, v in r.items()} for r in dumped[table]
+                ]
+                if rows:
+                    conn.execute(Table(table, meta).insert(), rows)
+                if "id" in columns and rows:
+                    conn.execute(
+                        text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), :n)"),
+                        {"n": max(r["id"] for r in rows)},
+                    )
+    finally:
+        engine.dispose()
+
+
+def all_rows_of_dump(db: Path) -> Rows:
+    load_dump(RELEASE_0_1_0, db)
+    return all_rows(db)
+
+
+def _parents_first(conn: Any, tables: Rows) -> list[str]:
+    inspector = inspect(conn)
+    parents = {
+        t: {fk["referred_table"] for fk in inspector.get_foreign_keys(t)} - {t} for t in tables
+    }
+    order: list[str] = []
+    while len(order) < len(tables):
+        order += sorted(t for t in tables if t not in order and parents[t] <= set(order))
+    return order
+
+
+def _typed(kind: Any, value: Any) -> Any:
+    """SQLite's stored value (text dates, 0/1 booleans) as the other backend's column wants it."""
+    if value is None:
+        return None
+    if isinstance(kind, DateTime) and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if isinstance(kind, Boolean):
+        return bool(value)
+    if isinstance(kind, LargeBinary):
+        return bytes(value)
+    return value
 
 
 def revision_of(db: Path) -> list[str]:

@@ -90,7 +90,9 @@ def test_a_relay_refusing_a_whole_batch_is_left_alone_until_a_later_run(world: W
     assert code == 1 and "mail sent 0, retrying 10, failed 0" in out
     assert len(world.sink.replies) == 1000 - 10  # one batch tried, then the relay rests
     count = len(queued_ids(world))
-    assert rows(world, "SELECT attempts, count(*) FROM outbox GROUP BY attempts ORDER BY attempts") == [
+    assert rows(
+        world, "SELECT attempts, count(*) FROM outbox GROUP BY attempts ORDER BY attempts"
+    ) == [
         (0, count - 10),
         (1, 10),
     ]
@@ -108,7 +110,9 @@ def test_one_4xx_in_a_backlog_does_not_stop_the_rest(world: World) -> None:
     code, out, _ = world.cli("run", "--once")
     count = len(queued_ids(world))
     assert code == 1 and f"mail sent {count - 1}, retrying 1, failed 0" in out
-    assert rows(world, "SELECT state, attempts, count(*) FROM outbox GROUP BY 1, 2 ORDER BY 1, 2") == [
+    assert rows(
+        world, "SELECT state, attempts, count(*) FROM outbox GROUP BY 1, 2 ORDER BY 1, 2"
+    ) == [
         ("pending", 1, 1),
         ("sent", 1, count - 1),
     ]

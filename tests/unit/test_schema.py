@@ -19,13 +19,17 @@ from sqlmodel import SQLModel
 from mailtickets import schema, store
 from mailtickets.db import connect, open_database, transaction
 from mailtickets.errors import ConfigError
+from tests.conftest import both_databases
 from tests.migrations import (
     RELEASE_0_1_0,
     all_rows,
     database_at,
     load_dump,
     lost_rows,
+    revision_at,
     revision_of,
+    rows_at,
+    upgrade,
     upgrade_holding_data,
 )
 
@@ -40,9 +44,10 @@ def schema_sql(db: Path) -> list[tuple[str, str, str | None]]:
         )
 
 
-def test_head_matches_the_models_exactly(tmp_path: Path) -> None:
+@both_databases
+def test_head_matches_the_models_exactly(database_url: str) -> None:
     # Protects every future migration: head must build what models.py declares.
-    engine = open_database(f"sqlite:///{tmp_path / 'mt.db'}")
+    engine = open_database(database_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "compare_server_default": True}
@@ -57,11 +62,12 @@ def test_the_baseline_is_exactly_the_schema_release_0_1_0_made(tmp_path: Path) -
     assert schema_sql(tmp_path / "built.db") == schema_sql(tmp_path / "release.db")
 
 
-def test_a_new_database_is_brought_to_head(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'mt.db'}")
+@both_databases
+def test_a_new_database_is_brought_to_head(database_url: str) -> None:
+    engine = open_database(database_url)
     engine.dispose()
-    assert revision_of(tmp_path / "mt.db") == [schema.head()]
-    assert set(all_rows(tmp_path / "mt.db")) == set(SQLModel.metadata.tables)
+    assert revision_at(database_url) == [schema.head()]
+    assert set(rows_at(database_url)) == set(SQLModel.metadata.tables)
 
 
 def test_foreign_keys_are_on_again_after_the_upgrade_and_memory_databases_work() -> None:
@@ -136,9 +142,10 @@ def test_some_but_not_all_tables_is_not_taken_for_release_0_1_0(tmp_path: Path) 
         open_database(f"sqlite:///{db}")
 
 
-def test_at_head_a_start_reads_only_alembic_version(tmp_path: Path) -> None:
-    url = database_at(tmp_path / "mt.db", "head")
-    engine = connect(url)
+@both_databases
+def test_at_head_a_start_reads_only_alembic_version(database_url: str) -> None:
+    upgrade(database_url, "head")
+    engine = connect(database_url)
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -158,8 +165,9 @@ open_database(sys.argv[1]).dispose()
 """
 
 
-def test_processes_starting_together_on_a_new_database_all_succeed(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'mt.db'}"
+@both_databases
+def test_processes_starting_together_on_a_new_database_all_succeed(database_url: str) -> None:
+    url = database_url
     start = time.time() + 3  # after every interpreter has imported mailtickets
     procs = [
         subprocess.Popen(
@@ -172,4 +180,4 @@ def test_processes_starting_together_on_a_new_database_all_succeed(tmp_path: Pat
     ]
     results = [proc.communicate(timeout=90) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0, 0], [err for _, err in results]
-    assert revision_of(tmp_path / "mt.db") == [schema.head()]
+    assert revision_at(url) == [schema.head()]
