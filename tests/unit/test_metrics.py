@@ -1,4 +1,5 @@
-"""The metrics endpoint, scraped over HTTP on loopback, over a real SQLite database."""
+"""The metrics endpoint, scraped over HTTP on loopback, over a real database: SQLite, and
+PostgreSQL too for the gauges read from it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from mailtickets.pipeline import Result
 from mailtickets.settings import Settings
 from mailtickets.timers import Fired
 from mailtickets.watch import make_row, record_error, record_fetch
+from tests.conftest import both_databases
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
@@ -148,6 +150,7 @@ def test_recorded_events_are_served_with_their_labels(endpoint: metrics.Endpoint
     assert value(got, "mailtickets_first_response_seconds_count", department="Dominios") == 0
 
 
+@both_databases
 def test_outbox_and_inbound_gauges_are_read_from_the_database(
     endpoint: metrics.Endpoint, engine: Engine
 ) -> None:
@@ -173,6 +176,7 @@ def test_outbox_and_inbound_gauges_are_read_from_the_database(
     assert value(got, "mailtickets_inbound_quarantined") == 1
 
 
+@both_databases
 def test_every_worker_reports_the_same_queues(
     endpoint: metrics.Endpoint, settings: Settings
 ) -> None:
@@ -192,6 +196,7 @@ def test_every_worker_reports_the_same_queues(
     assert value(scrape(endpoint.url), "mailtickets_smtp_results_total", **{"class": "sent"}) == 1
 
 
+@both_databases
 def test_sent_mail_leaves_the_depth(endpoint: metrics.Endpoint, engine: Engine) -> None:
     queue(engine, 1, created=NOW - timedelta(hours=1), due=NOW - timedelta(hours=1))
     queue(engine, 2, created=NOW - timedelta(minutes=5), due=NOW - timedelta(minutes=5))
@@ -316,6 +321,7 @@ def test_a_daemon_cycles_report_is_counted_whole(
     assert value(got, "mailtickets_outbox_due") == 0
 
 
+@both_databases
 def test_the_last_fetch_of_each_mailbox_is_the_databases_whoever_fetched(
     engine: Engine, settings: Settings
 ) -> None:
