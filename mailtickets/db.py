@@ -15,6 +15,21 @@ from mailtickets import schema
 from mailtickets.errors import ConfigError
 
 
+# PostgreSQL over a network: give up on an unreachable server in 10 s instead of the OS's
+# minutes; notice a peer that vanished (failover, cable) within about a minute through TCP
+# keepalives; a lock wait fails after 30 s like SQLite's busy timeout rather than hanging a
+# worker; a session left idle inside a transaction (a stuck process) frees its row locks
+# after 5 minutes, so the other workers go on.
+POSTGRES_CONNECT: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "options": "-c lock_timeout=30s -c idle_in_transaction_session_timeout=5min",
+}
+
+
 def open_database(url: str) -> Engine:
     """Connect and bring the schema to this release's head; TemporaryError if unreachable."""
     engine = connect(url)
@@ -25,10 +40,16 @@ def open_database(url: str) -> Engine:
 def connect(url: str) -> Engine:
     """An engine for `url`, schema untouched (`db current` and `db upgrade` start here)."""
     connect_args: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if url.startswith("sqlite"):
         connect_args = {"timeout": 30}
+    elif url.startswith("postgresql"):
+        connect_args = POSTGRES_CONNECT
+        # A database restarted or failed over leaves dead connections in the pool: test
+        # each before use instead of failing the first statement of every worker.
+        options = {"pool_pre_ping": True}
     try:
-        engine = create_engine(url, connect_args=connect_args)
+        engine = create_engine(url, connect_args=connect_args, **options)
     except (ImportError, ArgumentError) as exc:
         raise ConfigError(
             f"[database] url: {exc} (is the driver, e.g. psycopg, installed?)"
