@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a fresh Debian machine, then run the whole suite:
-# ruff (lint + format), mypy, and pytest against real Dovecot and SMTP servers.
+# ruff (lint + format), mypy, and pytest against real Dovecot, PostgreSQL and SMTP servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,16 @@ if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
   $SUDO chmod +x /usr/sbin/policy-rc.d
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dovecot-imapd >/dev/null
+fi
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "== installing PostgreSQL (Debian package postgresql) without starting its service"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # The tests start a cluster of their own (tests/servers.py), never the system's.
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
 fi
 
 VENV="${MAILTICKETS_VENV:-.venv}"
