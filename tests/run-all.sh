@@ -4,24 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
-  echo "== installing Dovecot (Debian package dovecot-imapd) without starting its service"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  # policy-rc.d answering 101 stops the package from starting the system-wide service.
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-  $SUDO chmod +x /usr/sbin/policy-rc.d
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dovecot-imapd >/dev/null
-fi
+install_debian() {  # PACKAGE WHY: install it without letting it start a system service
+  echo "== installing $1 ($2) without starting its service"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # policy-rc.d answering 101 stops the package from starting the system-wide service:
+  # the tests start servers of their own (tests/servers.py), never the system's.
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod +x /usr/sbin/policy-rc.d
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1" >/dev/null
+}
 
+if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
+  install_debian dovecot-imapd "IMAP server of the mail tests"
+fi
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  echo "== installing PostgreSQL (Debian package postgresql) without starting its service"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  # The tests start a cluster of their own (tests/servers.py), never the system's.
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-  $SUDO chmod +x /usr/sbin/policy-rc.d
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  install_debian postgresql "database of the tests that run on PostgreSQL too"
 fi
 
 VENV="${MAILTICKETS_VENV:-.venv}"
