@@ -230,19 +230,23 @@ def read_facts(session: Session, keys: list[str], now: datetime) -> Facts:
 
 
 def _oldest_mail(session: Session) -> OldestMail | None:
-    found = session.connection().execute(
-        select_core(
-            col(Outbox.id),
-            col(Outbox.kind),
-            col(Outbox.created_at),
-            col(Outbox.next_attempt_at),
-            col(Outbox.attempts),
-            col(Outbox.last_error),
+    found = (
+        session.connection()
+        .execute(
+            select_core(
+                col(Outbox.id),
+                col(Outbox.kind),
+                col(Outbox.created_at),
+                col(Outbox.next_attempt_at),
+                col(Outbox.attempts),
+                col(Outbox.last_error),
+            )
+            .where(col(Outbox.state) == "pending")
+            .order_by(col(Outbox.created_at), col(Outbox.id))
+            .limit(1)
         )
-        .where(col(Outbox.state) == "pending")
-        .order_by(col(Outbox.created_at), col(Outbox.id))
-        .limit(1)
-    ).first()
+        .first()
+    )
     if found is None:
         return None
     mail_id, kind, created, due, attempts, error = found
@@ -352,12 +356,14 @@ def text_lines(facts: Facts, found: list[str]) -> list[str]:
     lines.append(f"--- status at {_iso(now)}")
     for mailbox in facts.mailboxes:
         holder = mailbox.holder
+        gone = why_gone(holder, now) if holder else ""
         if holder is None:
             held = "nobody"
+        elif gone:
+            held = f"nobody (last held by worker {holder.worker_id}, which {gone})"
         else:
-            gone = why_gone(holder, now)
-            held = f"worker {holder.worker_id} (pid {holder.pid} on {holder.host or '?'}) since "
-            held += f"{_iso(holder.since)}" + (f", {gone}" if gone else "")
+            held = f"worker {holder.worker_id} (pid {holder.pid} on {holder.host}) since "
+            held += f"{_iso(holder.since)}"
         fetched = mailbox.last_fetch_at
         lines.append(f"mailbox {mailbox.key}: watched by {held}")
         lines.append(
