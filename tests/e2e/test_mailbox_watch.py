@@ -1,12 +1,14 @@
 """One watcher per mailbox (issue 10 point 2): two real `mailtickets run` daemons on one
 Dovecot mailbox and one database. Only the holder fetches; when it is SIGKILLed, or frozen
 until its heartbeat goes stale, the other takes the mailbox over within 30 s; a frozen
-holder that wakes up again never touches the mailbox; every mail is one ticket."""
+holder that wakes up again never touches the mailbox; every mail is one ticket; `run
+--once` beside a live holder leaves the mailbox alone and delivers all the same."""
 
 from __future__ import annotations
 
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mailtickets.workers import STALE_AFTER
+from mailtickets.db import open_database
+from mailtickets.ingest import mailbox_key
+from mailtickets.watch import MailboxLease
+from mailtickets.workers import STALE_AFTER, Heartbeat
 from tests.conftest import World, eml_variant
 
 FAILOVER_SECONDS = 30.0  # SPEC §9
@@ -147,3 +152,33 @@ def test_a_frozen_holder_is_replaced_and_once_awake_touches_nothing(world: World
         assert first.fetches(woke_at) == [], first.text()[woke_at:]
         assert first.proc.poll() is None, "the woken holder died"
         assert len(second.fetches()) >= 2
+
+
+def test_run_once_beside_a_live_holder_skips_ingest_but_delivers(world: World) -> None:
+    world.deliver(eml_variant(0, "watch"))
+    world.sink.replies = ["451 4.3.0 Intentelo mas tarde"] * 10
+    world.cycle()  # a ticket, its mail refused once: pending, due again in a minute
+    world.sink.replies = []
+    with sqlite3.connect(world.tmp / "mt.db") as conn:
+        queued = conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00'").rowcount
+    assert queued >= 1
+    world.deliver(eml_variant(1, "watch"))
+    engine = open_database(world.database_url)
+    try:
+        with Heartbeat(engine) as other:  # a live worker of its own, holding the mailbox
+            lease = MailboxLease(engine, mailbox_key(world.settings.imap), other)
+            assert lease.hold().ours
+            code, out, err = world.cli("run", "--once")
+            assert code == 0, err
+            told = [line for line in err.splitlines() if f"held by worker {other.id}" in line]
+            assert len(told) == 1 and "not touching it" in told[0], err
+            assert not FETCHED.search(err), err
+            assert "not fetched (another worker watches the mailbox)" in out
+            assert f"mail sent {queued}," in out  # delivery ran all the same
+            assert len(world.sink.received) == queued
+            assert world.query("SELECT count(*) FROM inbound") == [(1,)]
+            lease.release()
+        code, out, err = world.cli("run", "--once")
+        assert code == 0 and "fetched 1 new" in out, out + err
+    finally:
+        engine.dispose()
