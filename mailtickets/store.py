@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, or_, update
 from sqlalchemy import select as select_core
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
@@ -72,6 +72,17 @@ def _write(session: Session, statement: Any, rows: Sequence[dict[str, Any]] = ()
     if not rows:
         return connection.execute(statement)
     return connection.execute(statement, rows[0] if len(rows) == 1 else list(rows))
+
+
+def _free_rows(session: Session, table: Any, *conditions: Any) -> Any:
+    """The ids of `table`'s rows matching `conditions`, for an UPDATE that claims them: on
+    PostgreSQL, rows another worker's open transaction holds are skipped (FOR UPDATE SKIP
+    LOCKED) instead of waited for, so workers share a backlog instead of queueing behind
+    each other; on SQLite, one writer at a time, the condition alone decides."""
+    if session.get_bind().dialect.name != "postgresql":
+        return and_(*conditions)
+    query = select_core(table.c.id).where(*conditions).with_for_update(skip_locked=True)
+    return table.c.id.in_(query.scalar_subquery())
 
 
 # Built once: a statement object reused with bound parameters is compiled once and found
@@ -212,7 +223,15 @@ def count_first_attempts(session: Session, ids: Sequence[int]) -> list[int]:
     table = _INBOUND
     statement = (
         update(table)
-        .where(table.c.id.in_(list(ids)), table.c.state == "pending", table.c.attempts == 0)
+        .where(
+            _free_rows(
+                session,
+                table,
+                table.c.id.in_(list(ids)),
+                table.c.state == "pending",
+                table.c.attempts == 0,
+            )
+        )
         .values(attempts=1)
         .returning(table.c.id)
     )
@@ -226,7 +245,7 @@ def claim_inbound_rows(session: Session, ids: Sequence[int]) -> list[int]:
     table = _INBOUND
     statement = (
         update(table)
-        .where(table.c.id.in_(list(ids)), table.c.state == "pending")
+        .where(_free_rows(session, table, table.c.id.in_(list(ids)), table.c.state == "pending"))
         .values(state="working")
         .returning(table.c.id)
     )
@@ -236,12 +255,17 @@ def claim_inbound_rows(session: Session, ids: Sequence[int]) -> list[int]:
 def count_attempt(session: Session, inbound_id: int, seen: int) -> bool:
     """Add one to the row's attempts if it is still pending with `seen` attempts: of two
     workers that read the same count, one wins and the other leaves the row alone."""
+    table = _INBOUND
     result = session.execute(
-        update(Inbound)
+        update(table)
         .where(
-            col(Inbound.id) == inbound_id,
-            col(Inbound.state) == "pending",
-            col(Inbound.attempts) == seen,
+            _free_rows(
+                session,
+                table,
+                table.c.id == inbound_id,
+                table.c.state == "pending",
+                table.c.attempts == seen,
+            )
         )
         .values(attempts=seen + 1)
     )
@@ -250,9 +274,10 @@ def count_attempt(session: Session, inbound_id: int, seen: int) -> bool:
 
 def claim_inbound(session: Session, inbound_id: int) -> Inbound | None:
     """The row if it is still pending; the UPDATE makes a second worker's claim fail."""
+    table = _INBOUND
     result = session.execute(
-        update(Inbound)
-        .where(col(Inbound.id) == inbound_id, col(Inbound.state) == "pending")
+        update(table)
+        .where(_free_rows(session, table, table.c.id == inbound_id, table.c.state == "pending"))
         .values(state="working")
     )
     if getattr(result, "rowcount", 0) != 1:
@@ -486,14 +511,26 @@ def claim_outbox(
     worker; the ids it won. One conditional UPDATE: of two workers, each row goes to one."""
     if not ids:
         return []
+    table = _OUTBOX
+    free = _free_rows(
+        session,
+        table,
+        table.c.id.in_(list(ids)),
+        table.c.state == "pending",
+        table.c.next_attempt_at <= now,
+        _claimable(live_since, worker_id),
+    )
     session.execute(
         update(Outbox)
-        .where(col(Outbox.id).in_(list(ids)), col(Outbox.state) == "pending")
-        .where(col(Outbox.next_attempt_at) <= now, _claimable(live_since, worker_id))
+        .where(free)
         .values(claimed_by=worker_id, claimed_at=at)
         .execution_options(synchronize_session=False)
     )
-    won = select(Outbox.id).where(col(Outbox.id).in_(list(ids)), Outbox.claimed_by == worker_id)
+    won = (
+        select(Outbox.id)
+        .where(col(Outbox.id).in_(list(ids)), Outbox.claimed_by == worker_id)
+        .order_by(col(Outbox.id))
+    )
     return [i for i in session.exec(won) if i is not None]
 
 

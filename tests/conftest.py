@@ -195,8 +195,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("both_databases") and (
-        "backend" in metafunc.fixturenames
+    chosen = any("backend" in m.args[0] for m in metafunc.definition.iter_markers("parametrize"))
+    if (
+        metafunc.definition.get_closest_marker("both_databases")
+        and not chosen
+        and ("backend" in metafunc.fixturenames)
     ):
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 

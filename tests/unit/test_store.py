@@ -1,14 +1,17 @@
-"""Queries whose exactness is a promise, over a real SQLite file (no mail servers)."""
+"""Queries whose exactness is a promise, over a real database (no mail servers)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import select
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from mailtickets import store
 from mailtickets.db import open_database, transaction
-from mailtickets.models import AutoMail
+from mailtickets.models import AutoMail, Inbound
 from tests.conftest import both_databases
 
 pytestmark = both_databases
@@ -43,4 +46,33 @@ def test_the_hourly_auto_reply_count_matches_the_address_exactly(database_url: s
         assert store.automatic_mail_count(session, "x%y@z.es", since) == 1
         left = session.exec(select(AutoMail.email).where(AutoMail.at < since)).all()
         assert left == []
+    engine.dispose()
+
+
+def _inbound(engine: Engine, count: int) -> list[int]:
+    with transaction(engine) as session:
+        for n in range(count):
+            row = Inbound(mailbox="m", uidvalidity=1, uid=n + 1, dedup_key=f"k{n}", fetched_at=NOW)
+            store.add_inbound(session, row, b"Subject: x\r\n\r\nhola\r\n")
+        return [i for (i,) in session.execute(text("SELECT id FROM inbound ORDER BY id"))]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_workers_skip_what_another_workers_open_transaction_holds(database_url: str) -> None:
+    """On PostgreSQL a claim passes over rows locked by another worker's batch instead of
+    waiting for its commit (SKIP LOCKED); what that batch gives up is claimable after."""
+    engine = open_database(database_url)
+    ids = _inbound(engine, 4)
+    with Session(engine) as first, Session(engine) as second:
+        assert store.claim_inbound_rows(first, ids[:2]) == ids[:2]  # transaction left open
+        # A claim that waited for the first worker would fail here after 2 s instead.
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        assert store.count_first_attempts(second, ids) == ids[2:]
+        assert store.claim_inbound_rows(second, ids) == ids[2:]
+        assert store.claim_inbound(second, ids[0]) is None
+        second.commit()
+        first.rollback()  # the first worker died: its rows are pending again
+    with Session(engine) as third:
+        assert store.claim_inbound_rows(third, ids) == ids[:2]
+        third.commit()
     engine.dispose()
