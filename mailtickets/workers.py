@@ -21,6 +21,10 @@ over within 30 s. A worker that could not renew its own heartbeat for OWN_LEASE 
 seconds before the others may act, room for clock skew between hosts) stops sending what it
 claimed and gives it back: a live holder's claim is never taken while it still sends.
 
+A mailbox is held the same way (watch.py): its row in `mailbox_watch` names a worker, and
+is free once that worker is gone by these very rules; the holder stops touching the mailbox
+once its own lease lapses, as it stops sending.
+
 Inbound rows and timers need none of this: their claims (`pending → working`, a timer's
 column cleared) are made inside the very transaction that does the work, so a holder that
 dies takes its claim with it when the database rolls that transaction back, and there is
