@@ -75,13 +75,13 @@ def two_daemons(world: World) -> Iterator[tuple[Run, Run]]:
     second: Run | None = None
     try:
         wait_until("the first takes the mailbox", first.holds, SETTLE_SECONDS)
-        second = Run(world, "second")
+        second = started = Run(world, "second")
         wait_until(
             "the second sees it held",
-            lambda: f"held by worker {first.id}" in second.text(),  # type: ignore[union-attr]
+            lambda: f"held by worker {first.id}" in started.text(),
             SETTLE_SECONDS,
         )
-        yield first, second
+        yield first, started
     finally:
         codes = [run.stop() for run in (first, second) if run is not None]
     killed = -signal.SIGKILL
