@@ -14,7 +14,6 @@ from sqlmodel import Session, create_engine
 from mailtickets import schema
 from mailtickets.errors import ConfigError
 
-
 # PostgreSQL over a network: give up on an unreachable server in 10 s instead of the OS's
 # minutes; notice a peer that vanished (failover, cable) within about a minute through TCP
 # keepalives; a lock wait fails after 30 s like SQLite's busy timeout rather than hanging a

@@ -160,6 +160,9 @@ class Metrics:
         """Count the pipeline's results (Pipeline.process_pending) by outcome."""
         for result in results:
             self.messages.labels(OUTCOMES.get(result.state, "other")).inc()
+            if result.first_response is not None:
+                seconds = result.first_response.total_seconds()
+                self.record_first_response(result.department, seconds)
 
     def record_fetch(self, mailbox: str, seconds: float, ok: bool) -> None:
         """One fetch of `mailbox` (its name, never its key): how long, and whether it failed.

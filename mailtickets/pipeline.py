@@ -7,7 +7,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -55,6 +55,9 @@ class Result:
     state: str
     ticket_code: str
     detail: str
+    # Set when this mail was a ticket's first staff answer (metrics.py observes it).
+    department: str = ""
+    first_response: timedelta | None = None
 
     def log_line(self) -> str:
         code = self.ticket_code or "-"
@@ -218,6 +221,7 @@ class Pipeline:
         row.processed_at = now
         row.error = ""
         session.add(row)
+        first = work.write.first_answer
         return Result(
             row.id or 0,
             row.uid,
@@ -225,6 +229,8 @@ class Pipeline:
             outcome.state,
             outcome.ticket_code,
             f"{outcome.action} ({outcome.detail})",
+            department=first[0] if first else "",
+            first_response=first[1] if first else None,
         )
 
     def _thread(self, session: Session, mail: ParsedMail, bounce: Bounce | None) -> Thread:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -20,6 +20,10 @@ class TicketWriter:
 
     def __init__(self, settings: Settings, session: Session, now: datetime) -> None:
         self.settings, self.session, self.now = settings, session, now
+        # The department and wall time of a ticket's first staff answer made here, for the
+        # first-response metric: only this moment knows it is the first (last_staff_at is
+        # overwritten by every answer).
+        self.first_answer: tuple[str, timedelta] | None = None
 
     def ticket(self, ticket_id: int) -> Ticket:
         ticket = self.session.get(Ticket, ticket_id)
@@ -98,6 +102,8 @@ class TicketWriter:
 
     def answered_by_staff(self, ticket: Ticket) -> None:
         """A staff answer reached the customer: SLA met, reminder clock starts."""
+        if ticket.last_staff_at is None:
+            self.first_answer = (ticket.department, self.now - ticket.created_at)
         ticket.last_staff_at = self.now
         ticket.first_response_due = None
         if ticket.status == "waiting":
