@@ -178,6 +178,7 @@ class Daemon:
             # batches, one after the other, would keep the heartbeat thread from ever
             # writing, and the worker would look dead. So it renews here, between them.
             between=self.worker.beat_if_due,
+            worker=self.worker,
         )
 
     def _sweep(self, report: CycleReport) -> None:

@@ -129,6 +129,10 @@ class Inbound(SQLModel, table=True):
     fetched_at: datetime = _when()
     state: str = Field(default="pending", index=True)  # pending|done|ignored|failed
     attempts: int = 0
+    # The worker that counted the latest attempt: while it lives the row is its to process,
+    # so another worker does not take it for a retry and count an attempt that never was
+    # (workers.py's liveness; no foreign key, as for outbox claims).
+    attempted_by: str | None = None
     error: str = ""
     outcome: str = ""
     ticket_code: str = ""

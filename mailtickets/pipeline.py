@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -35,6 +36,9 @@ from mailtickets.settings import Settings
 from mailtickets.timelimit import TimeLimitExceeded, time_limit
 from mailtickets.triage import triage
 from mailtickets.work import open_work
+
+if TYPE_CHECKING:  # a type only: the daemon hands its worker in
+    from mailtickets.workers import Heartbeat
 
 log = logging.getLogger("mailtickets.pipeline")
 
@@ -78,15 +82,18 @@ class Pipeline:
         batch: int = 100,
         progress: Callable[[], object] = lambda: None,
         between: Callable[[], object] = lambda: None,
+        worker: Heartbeat | None = None,
     ) -> list[Result]:
         """Process every pending row (oldest first), `batch` rows read at a time; one bad
         mail never stops the rest, and one that failed waits for the next cycle. `between`
-        runs after each commit, outside any transaction."""
+        runs after each commit, outside any transaction. Attempts are counted in the name
+        of `worker`, and rows another live worker counted are left to it."""
         results: list[Result] = []
         after = 0
         while True:
+            by = self._attempter(worker)
             with transaction(self.engine) as session:
-                pending = store.pending_inbound(session, batch, after)
+                pending = store.pending_inbound(session, batch, after, by)
             if not pending:
                 return results
             # Rows tried before (a failure, or a process that died with them in hand) go one
@@ -96,20 +103,27 @@ class Pipeline:
                 if attempts == 0:
                     fresh.append(inbound_id)
                     continue
-                results += self.process_batch(fresh, progress, between)
+                results += self.process_batch(fresh, progress, between, by)
                 fresh = []
-                if (result := self.process_one(inbound_id)) is not None:
+                if (result := self.process_one(inbound_id, by)) is not None:
                     results.append(result)
                 progress()
                 between()
-            results += self.process_batch(fresh, progress, between)
+            results += self.process_batch(fresh, progress, between, by)
             after = pending[-1][0]
+
+    @staticmethod
+    def _attempter(worker: Heartbeat | None) -> store.Attempter:
+        if worker is None:
+            return store.ALONE
+        return store.Attempter(worker.id, worker.live_since())
 
     def process_batch(
         self,
         ids: list[int],
         progress: Callable[[], object] = lambda: None,
         between: Callable[[], object] = lambda: None,
+        by: store.Attempter = store.ALONE,
     ) -> list[Result]:
         """Rows never tried, several per transaction with a savepoint per mail: a mail that
         fails costs only its own savepoint. Their attempts are counted first, in a commit
@@ -119,7 +133,7 @@ class Pipeline:
         if not ids:
             return []
         with transaction(self.engine) as session:
-            left = store.count_first_attempts(session, ids)
+            left = store.count_first_attempts(session, ids, by)
         results: list[Result] = []
         while left:
             done: list[Result] = []
@@ -153,10 +167,10 @@ class Pipeline:
         session.expunge_all()
         return result
 
-    def process_one(self, inbound_id: int) -> Result | None:
+    def process_one(self, inbound_id: int, by: store.Attempter = store.ALONE) -> Result | None:
         """Count an attempt, then claim row `inbound_id` and apply it; a failure is
         counted, never raised."""
-        started = self._start_attempt(inbound_id)
+        started = self._start_attempt(inbound_id, by)
         if started is not True:
             return started or None  # None: another worker has it; a Result: quarantined now
         try:
@@ -174,7 +188,7 @@ class Pipeline:
     def _seconds(self) -> int:
         return self.settings.limits.max_processing_seconds
 
-    def _start_attempt(self, inbound_id: int) -> Result | bool | None:
+    def _start_attempt(self, inbound_id: int, by: store.Attempter) -> Result | bool | None:
         """Count the attempt in its own commit before any work: a mail that kills or hangs
         the process still uses up its attempts and is quarantined after max_attempts, instead
         of coming first again after every restart. True: go on and process it."""
@@ -190,7 +204,7 @@ class Pipeline:
                 result = self._quarantine(session, row, row.error or error)
                 log.info(result.log_line())
                 return result
-            if not store.count_attempt(session, inbound_id, row.attempts):
+            if not store.count_attempt(session, inbound_id, row.attempts, by):
                 return None  # another worker counted it first and has it
         return True
 

@@ -49,6 +49,7 @@ _INBOUND_BODY = InboundBody.__table__  # type: ignore[attr-defined]
 _MESSAGE = Message.__table__  # type: ignore[attr-defined]
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 _PARTICIPANT = Participant.__table__  # type: ignore[attr-defined]
+_WORKER = Worker.__table__  # type: ignore[attr-defined]
 _SUPPRESSION = Suppression.__table__  # type: ignore[attr-defined]
 _TICKET = Ticket.__table__  # type: ignore[attr-defined]
 
@@ -205,8 +206,23 @@ def inbound_raw(session: Session, inbound_id: int) -> bytes:
         return bytes(blob.read())
 
 
-def pending_inbound(session: Session, limit: int, after: int = 0) -> list[tuple[int, int]]:
-    """(id, attempts) of up to `limit` pending rows with an id past `after`, oldest first."""
+@dataclass(frozen=True)
+class Attempter:
+    """Who counts processing attempts: a worker (workers.py) and the instant before which a
+    heartbeat means gone; no worker for a lone process that shares its rows with no one."""
+
+    worker_id: str | None = None
+    live_since: datetime | None = None
+
+
+ALONE = Attempter()
+
+
+def pending_inbound(
+    session: Session, limit: int, after: int = 0, by: Attempter = ALONE
+) -> list[tuple[int, int]]:
+    """(id, attempts) of up to `limit` pending rows with an id past `after`, oldest first;
+    not those whose last attempt another live worker counted: they are in its hands."""
     table = _INBOUND
     query = (
         select_core(table.c.id, table.c.attempts)
@@ -214,12 +230,26 @@ def pending_inbound(session: Session, limit: int, after: int = 0) -> list[tuple[
         .order_by(table.c.id)
         .limit(limit)
     )
+    if by.worker_id is not None and by.live_since is not None:
+        query = query.where(
+            or_(
+                table.c.attempts == 0,
+                table.c.attempted_by.is_(None),
+                table.c.attempted_by == by.worker_id,
+                table.c.attempted_by.not_in(_live_workers(by.live_since)),
+            )
+        )
     return [(i, n) for i, n in _read(session, query)]
 
 
-def count_first_attempts(session: Session, ids: Sequence[int]) -> list[int]:
-    """Count the first attempt of those of `ids` still pending and never tried; the ids
-    counted, in order (a row another worker counted first is left to it)."""
+def _live_workers(live_since: datetime) -> Any:
+    """The ids of workers whose heartbeat is at `live_since` or later (workers.py)."""
+    return select_core(_WORKER.c.id).where(_WORKER.c.heartbeat_at >= live_since)
+
+
+def count_first_attempts(session: Session, ids: Sequence[int], by: Attempter = ALONE) -> list[int]:
+    """Count the first attempt of those of `ids` still pending and never tried, in the name
+    of `by`; the ids counted, in order (a row another worker counted first is left to it)."""
     table = _INBOUND
     statement = (
         update(table)
@@ -232,7 +262,7 @@ def count_first_attempts(session: Session, ids: Sequence[int]) -> list[int]:
                 table.c.attempts == 0,
             )
         )
-        .values(attempts=1)
+        .values(attempts=1, attempted_by=by.worker_id)
         .returning(table.c.id)
     )
     return sorted(i for (i,) in _write(session, statement))
@@ -252,9 +282,10 @@ def claim_inbound_rows(session: Session, ids: Sequence[int]) -> list[int]:
     return sorted(i for (i,) in _write(session, statement))
 
 
-def count_attempt(session: Session, inbound_id: int, seen: int) -> bool:
-    """Add one to the row's attempts if it is still pending with `seen` attempts: of two
-    workers that read the same count, one wins and the other leaves the row alone."""
+def count_attempt(session: Session, inbound_id: int, seen: int, by: Attempter = ALONE) -> bool:
+    """Add one to the row's attempts, in the name of `by`, if it is still pending with
+    `seen` attempts: of two workers that read the same count, one wins and the other leaves
+    the row alone."""
     table = _INBOUND
     result = session.execute(
         update(table)
@@ -267,7 +298,7 @@ def count_attempt(session: Session, inbound_id: int, seen: int) -> bool:
                 table.c.attempts == seen,
             )
         )
-        .values(attempts=seen + 1)
+        .values(attempts=seen + 1, attempted_by=by.worker_id)
     )
     return getattr(result, "rowcount", 0) == 1
 
@@ -491,11 +522,10 @@ def _claimable(live_since: datetime, worker_id: str) -> ColumnElement[bool]:
     is gone (a claim lasts only while its holder is alive: workers.py), or by `worker_id`
     itself: a worker sends one batch at a time, so a claim of its own found when it claims
     again was left by a flush that failed half way."""
-    live = select(Worker.id).where(col(Worker.heartbeat_at) >= live_since)
     return or_(
         col(Outbox.claimed_by).is_(None),
         col(Outbox.claimed_by) == worker_id,
-        col(Outbox.claimed_by).not_in(live),
+        col(Outbox.claimed_by).not_in(_live_workers(live_since)),
     )
 
 

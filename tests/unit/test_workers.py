@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from mailtickets import outbox, store
 from mailtickets.db import open_database, transaction
-from mailtickets.models import Outbox, Worker
-from mailtickets.settings import SmtpSettings
+from mailtickets.models import Inbound, Outbox, Worker
+from mailtickets.pipeline import Pipeline
+from mailtickets.render import Renderer
+from mailtickets.settings import Settings, SmtpSettings
 from mailtickets.workers import (
     OWN_LEASE,
     STALE_AFTER,
@@ -26,6 +29,7 @@ from mailtickets.workers import (
     dead_claims,
     pid_space,
     process_key,
+    utc_now,
 )
 from tests.conftest import both_databases
 
@@ -352,3 +356,44 @@ def test_status_lists_the_claims_of_dead_workers_with_their_age(engine: Engine) 
         (f"vm:{proc.pid}:ended", 2),
         ("mx2:alive", 2),
     ]
+
+
+def inbound_rows(engine: Engine, count: int) -> list[int]:
+    with transaction(engine) as session:
+        for n in range(count):
+            row = Inbound(
+                mailbox="m", uidvalidity=1, uid=n + 1, dedup_key=f"in{n}", fetched_at=utc_now()
+            )
+            store.add_inbound(session, row, b"Subject: hola\r\n\r\nhola\r\n")
+        return [i for i, _ in store.pending_inbound(session, 100)]
+
+
+def attempts_of(engine: Engine) -> list[tuple[int, str | None]]:
+    with transaction(engine) as session:
+        rows = session.exec(select(Inbound).order_by(col(Inbound.id))).all()
+        return [(r.attempts, r.attempted_by) for r in rows]
+
+
+def test_rows_another_live_worker_counted_are_not_its_to_retry_until_it_is_gone(
+    engine: Engine, settings: Settings
+) -> None:
+    """A row that worker A counted and is about to process is no retry for worker B: B
+    would count an attempt that never was, and three such could quarantine a healthy mail."""
+    now = utc_now()
+    add_worker(engine, "mx2:7:a", ANOTHER_HOST, 7, now)
+    ids = inbound_rows(engine, 4)
+    a = store.Attempter("mx2:7:a", now - STALE_AFTER)
+    with transaction(engine) as session:
+        assert store.count_first_attempts(session, ids[:2], a) == ids[:2]
+    with Heartbeat(engine, every=QUIET) as b:
+        with transaction(engine) as session:
+            mine = store.Attempter(b.id, b.live_since())
+            assert [i for i, _ in store.pending_inbound(session, 100, 0, mine)] == ids[2:]
+        # B's whole pass processes only the rows nobody holds, and counts nothing of A's.
+        Pipeline(settings, engine, Renderer("es"), utc_now).process_pending(worker=b)
+        assert attempts_of(engine)[:2] == [(1, "mx2:7:a"), (1, "mx2:7:a")]
+        assert [n for n, _ in attempts_of(engine)[2:]] == [1, 1]
+        # A falls silent: its rows are anyone's again, retried and counted by B.
+        with transaction(engine) as session:
+            later = store.Attempter(b.id, now + timedelta(seconds=1))
+            assert [i for i, _ in store.pending_inbound(session, 100, 0, later)] == ids[:2]
