@@ -22,6 +22,7 @@ from mailtickets.db_cli import VersionAction, db_parser, run_db
 from mailtickets.errors import ConfigError, PermanentError, TemporaryError
 from mailtickets.quarantine_cli import quarantine_parser, run_quarantine
 from mailtickets.settings import Settings
+from mailtickets.spam_cli import run_spam, spam_parser
 from mailtickets.status import THRESHOLDS_HELP, run_status
 from mailtickets.views import detail_text, ticket_detail, ticket_line, ticket_summary
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object, with `problems`")
     contacts_parser(sub)
     quarantine_parser(sub)
+    spam_parser(sub)
     db_parser(sub)
     demo = sub.add_parser("demo", help="the real daemon on embedded loopback servers")
     demo.add_argument("--keep", type=Path, help="keep the demo's files in this folder")
@@ -120,6 +122,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _sweep(settings, engine, args.at)
     if args.command == "quarantine":
         return run_quarantine(engine, args)
+    if args.command == "spam":
+        return run_spam(engine, args)
     if args.command == "contacts":
         return run_contacts(engine, args)
     if args.command == "tickets":

@@ -37,6 +37,7 @@ from mailtickets.settings import (
     Weekly,
     split_listen,
 )
+from mailtickets.spam import HEADER_NAME
 
 
 def reveal(secret: Secret) -> str:
@@ -425,10 +426,26 @@ class _Reader:
                 s, "max_auto_replies_per_hour", PolicySettings.max_auto_replies_per_hour
             ),
             trusted_authserv_ids=tuple(i.lower() for i in ids),
+            spam_headers=self.spam_headers(security),
         )
         s.done()
         security.done()
         return result
+
+    @staticmethod
+    def spam_headers(security: _Section) -> tuple[str, ...]:
+        names = security.get("spam_headers", list, list(PolicySettings.spam_headers))
+        for name in names:
+            if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+                raise security.error(
+                    "spam_headers",
+                    f"{name!r} is not a header name; write them without the colon, "
+                    'e.g. ["X-Spam-Flag", "X-Spam-Status", "X-Spam"]',
+                )
+        once: dict[str, str] = {}  # each once (names are case-insensitive), as first written
+        for name in names:
+            once.setdefault(name.lower(), name)
+        return tuple(once.values())
 
     def limits(self) -> Limits:
         s = self.section("limits", required=False)

@@ -49,6 +49,7 @@ OUTCOMES = {
     "ignored": "ignored",
     "failed, will retry": "retry",
     "quarantined": "quarantined",
+    "spam": "spam",  # held: the site's spam filter marked it ([security] spam_headers)
 }
 DUPLICATE = "duplicate"  # fetched again, already stored: counted at ingest, never processed
 # What outbox.flush reports: 2xx sent; 4xx or no connection retried; 5xx (or 4xx for too

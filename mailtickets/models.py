@@ -127,7 +127,7 @@ class Inbound(SQLModel, table=True):
     message_id: str = ""
     internal_date: datetime | None = _when(default=None)
     fetched_at: datetime = _when()
-    state: str = Field(default="pending", index=True)  # pending|done|ignored|failed
+    state: str = Field(default="pending", index=True)  # pending|done|ignored|failed|spam
     attempts: int = 0
     # The worker that counted the latest attempt: while it lives the row is its to process,
     # so another worker does not take it for a retry and count an attempt that never was
@@ -140,6 +140,9 @@ class Inbound(SQLModel, table=True):
     quarantined_at: datetime | None = _when(default=None)
     # "" nothing to do on the server; "to_quarantine" to move/flag; "quarantined" done.
     server_state: str = Field(default="", index=True)
+    # When ops released it from the spam hold (`spam release`): processed as ordinary mail
+    # from then on, never judged spam again (state "spam" is a held mail; spam.py).
+    spam_released_at: datetime | None = _when(default=None)
 
 
 class InboundBody(SQLModel, table=True):

@@ -33,6 +33,7 @@ from mailtickets.models import Inbound, Ticket
 from mailtickets.quoting import latest_reply
 from mailtickets.render import Renderer
 from mailtickets.settings import Settings
+from mailtickets.spam import NOT_SPAM, SpamVerdict, header_fields, spam_verdict
 from mailtickets.timelimit import TimeLimitExceeded, time_limit
 from mailtickets.triage import triage
 from mailtickets.work import open_work
@@ -211,6 +212,9 @@ class Pipeline:
     def _apply(self, session: Session, row: Inbound) -> Result:
         now = self.clock()
         raw = store.inbound_raw(session, row.id or 0)
+        held = self._spam(raw, row)
+        if held.spam:
+            return self._hold_as_spam(session, row, held, now)
         mail = parse_mail(raw, self.settings.limits)
         verdict = triage(mail, self.settings.our_addresses)
         bounce = read_bounce(raw, mail) if verdict.bounce else None
@@ -246,6 +250,26 @@ class Pipeline:
             department=first[0] if first else "",
             first_response=first[1] if first else None,
         )
+
+    def _spam(self, raw: bytes, row: Inbound) -> SpamVerdict:
+        """The site's own spam verdict, before anything else is read: a mail it marked opens
+        nothing and is answered by no one (SPEC §8, no backscatter to forged senders). That
+        holds for a mail naming a ticket or sent from a staff address too: both are written
+        by whoever forges the From, and a forged "reply" is the same backscatter path (a
+        relayed answer, a reopened ticket). Ops release what was wrongly held."""
+        names = self.settings.policy.spam_headers
+        if not names or row.spam_released_at is not None:
+            return NOT_SPAM
+        return spam_verdict(header_fields(raw), names)
+
+    def _hold_as_spam(
+        self, session: Session, row: Inbound, held: SpamVerdict, now: datetime
+    ) -> Result:
+        """Kept in the inbound table with state "spam" and why, for `spam list|release`."""
+        row.state, row.outcome = "spam", f"spam: {held.reason}"
+        row.ticket_code, row.processed_at, row.error = "", now, ""
+        session.add(row)
+        return Result(row.id or 0, row.uid, row.message_id, "spam", "", f"spam ({held.reason})")
 
     def _thread(self, session: Session, mail: ParsedMail, bounce: Bounce | None) -> Thread:
         if bounce is not None:

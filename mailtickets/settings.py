@@ -79,6 +79,9 @@ class PolicySettings:
     ops_address: str = ""
     max_auto_replies_per_hour: int = 5
     trusted_authserv_ids: tuple[str, ...] = ()
+    # The verdict headers the site's own receiving server adds ([security] spam_headers):
+    # a mail whose topmost one says spam is held (spam.py); () holds nothing.
+    spam_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,7 @@ class Facts:
     quarantined: int
     oldest_unanswered: tuple[str, datetime] | None  # code, created_at of a ticket still new
     live_workers: int
+    held_as_spam: int = 0  # information only (spam list): never a problem by itself
 
 
 # --- what is wrong, pure -------------------------------------------------------------------
@@ -226,6 +227,9 @@ def read_facts(session: Session, keys: list[str], now: datetime) -> Facts:
         ),
         oldest_unanswered=_oldest_unanswered(session),
         live_workers=_live_workers(session, now),
+        held_as_spam=int(
+            session.exec(select(func.count()).where(col(Inbound.state) == "spam")).one()
+        ),
     )
 
 
@@ -316,6 +320,7 @@ def as_json(facts: Facts, found: list[str]) -> dict[str, Any]:
             ],
         },
         "quarantine": facts.quarantined,
+        "held_as_spam": facts.held_as_spam,
         "oldest_unanswered_ticket": None
         if unanswered is None
         else {
@@ -377,6 +382,7 @@ def text_lines(facts: Facts, found: list[str]) -> list[str]:
     waiting = f", oldest due mail waiting {age(now - oldest.created_at)}" if oldest else ""
     lines.append(f"outbox: {facts.outbox_pending} pending, {facts.outbox_due} due now{waiting}")
     lines.append(f"quarantine: {facts.quarantined} mail(s)")
+    lines.append(f"held as spam: {facts.held_as_spam} mail(s) (`mailtickets spam list`)")
     unanswered = facts.oldest_unanswered
     lines.append(
         "oldest unanswered ticket: "
