@@ -293,7 +293,9 @@ class Postgres:
     made: int = 0
 
     @classmethod
-    def start(cls) -> Postgres:
+    def start(cls, durable: bool = False) -> Postgres:
+        """`durable`: fsync, synchronous_commit and full_page_writes on, as in production
+        (the benchmarks); by default off, which makes the tests fast."""
         bindir = _postgres_bindir()
         base = Path(tempfile.mkdtemp(prefix="mt-postgres-"))
         base.chmod(0o755)
@@ -315,14 +317,15 @@ class Postgres:
             ],
             **quiet,
         )
-        # Durability is the host's business, not the tests': no fsync makes them fast.
+        # By default durability is the host's business, not the tests': no fsync is fast.
+        durability = "on" if durable else "off"
         settings = [
             f"port = {server.port}",
             "listen_addresses = '127.0.0.1'",
             f"unix_socket_directories = '{base / 'run'}'",
-            "fsync = off",
-            "synchronous_commit = off",
-            "full_page_writes = off",
+            f"fsync = {durability}",
+            f"synchronous_commit = {durability}",
+            f"full_page_writes = {durability}",
             "max_connections = 200",
         ]
         with (base / "data" / "postgresql.conf").open("a") as conf:
