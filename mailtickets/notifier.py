@@ -51,9 +51,8 @@ def ticket_context(
 
 @dataclass(frozen=True)
 class Queued:
-    """An outbox row just queued."""
+    """An outbox row just queued (written at once, or held until its batch is written)."""
 
-    id: int
     message_id: str
 
 
@@ -66,15 +65,25 @@ class Notifier:
         self.settings, self.session, self.now = writer.settings, writer.session, writer.now
         # Old mail taken in from a mailbox's backlog: stored and threaded, nobody mailed.
         self.quiet = False
+        # A batch's look-ups made beforehand (`know`); None: each is read when needed.
+        self.known: store.Known | None = None
+
+    def know(self, tickets: list[Ticket]) -> None:
+        """Read at once what notices about `tickets` will look up (a sweep's batch)."""
+        since = self.now - timedelta(hours=1)
+        self.known = store.known_about(self.session, tickets, since)
 
     def customer_recipients(self, ticket: Ticket, exclude: tuple[str, ...] = ()) -> Recipients:
         assert ticket.id is not None
+        known = self.known
+        if known is not None and ticket.id in known.participants:
+            contacts = known.contacts[ticket.customer_id]
+            participants = known.participants[ticket.id]
+        else:
+            contacts = store.notify_contacts(self.session, ticket.customer_id)
+            participants = store.participants(self.session, ticket.id)
         return customer_recipients(
-            ticket.requester,
-            store.notify_contacts(self.session, ticket.customer_id),
-            store.participants(self.session, ticket.id),
-            self.settings.our_addresses,
-            exclude,
+            ticket.requester, contacts, participants, self.settings.our_addresses, exclude
         )
 
     def staff_recipients(self, ticket: Ticket, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -83,7 +92,11 @@ class Notifier:
 
     def context(self, ticket: Ticket, **extra: Any) -> dict[str, Any]:
         """What every template may use about a ticket, plus `extra`."""
-        name = store.customer_name(self.session, ticket.customer_id)
+        known = self.known
+        if known is not None and ticket.customer_id in known.contacts:
+            name = known.names.get(ticket.customer_id, "")
+        else:
+            name = store.customer_name(self.session, ticket.customer_id)
         return ticket_context(self.settings, ticket, name, **extra)
 
     def queue_status_notice(self, ticket: Ticket, reason: str = "") -> None:
@@ -130,13 +143,14 @@ class Notifier:
         self, ticket: Ticket | None, kind: str, recipients: tuple[str, ...], automatic: str
     ) -> tuple[str, ...]:
         """Automatic mail skips hard-bounced addresses; answers to people are rate-limited."""
-        dropped = store.suppressed(self.session, recipients)
+        known = self.known
+        if known is not None and known.covered.issuperset(recipients):
+            dropped = {r for r in recipients if r in known.suppressed}
+        else:
+            dropped = store.suppressed(self.session, recipients)
         if automatic == "auto-replied":
-            since = self.now - timedelta(hours=1)
             limit = self.settings.policy.max_auto_replies_per_hour
-            dropped |= {
-                r for r in recipients if store.automatic_mail_count(self.session, r, since) >= limit
-            }
+            dropped |= {r for r in recipients if self._count(r) >= limit}
         if dropped and ticket is not None:
             self.writer.event(
                 ticket,
@@ -146,6 +160,14 @@ class Notifier:
                 "(hard bounce, or automatic replies per hour reached)",
             )
         return tuple(r for r in recipients if r not in dropped)
+
+    def _count(self, recipient: str) -> int:
+        """Automatic replies queued to `recipient` within the hour, this batch's included."""
+        known = self.known
+        if known is not None and recipient in known.covered:
+            return known.counts.get(recipient, 0)
+        since = self.now - timedelta(hours=1)
+        return store.automatic_mail_count(self.session, recipient, since)
 
     def queue(
         self,
@@ -169,9 +191,14 @@ class Notifier:
             recipients = self._deliverable(ticket, kind, recipients, automatic)
         if not recipients:
             return None
-        references = (
-            store.thread_references(self.session, ticket.id) if ticket and ticket.id else []
-        )
+        references: list[str] = []
+        if ticket is not None and ticket.id is not None:
+            known = self.known
+            references = (
+                known.threads[ticket.id]
+                if known is not None and ticket.id in known.threads
+                else store.thread_references(self.session, ticket.id)
+            )
         in_reply_to = reply_to or (references[-1] if references else "")
         envelope = Envelope(
             from_address=self.settings.smtp.from_address,
@@ -199,7 +226,11 @@ class Notifier:
             "created_at": self.now,
         }
         counted = recipients if automatic == "auto-replied" else ()
-        queued = Queued(store.add_outbox(self.session, values, counted), outgoing.message_id)
+        store.add_outbox(self.session, values, counted)
+        if (known := self.known) is not None:  # the next notice of the batch counts this one
+            for recipient in counted:
+                known.counts[recipient] = known.counts.get(recipient, 0) + 1
+        queued = Queued(outgoing.message_id)
         if ticket is not None:
             self.writer.event(ticket, "queued", SYSTEM, f"{kind} → {', '.join(recipients)}")
         return queued

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -124,9 +125,22 @@ _FORGET_AUTO_MAIL = delete(_AUTO_MAIL).where(
 _AUTO_MAIL_COUNT = select_core(func.count()).where(
     _AUTO_MAIL.c.email == bindparam("email"), _AUTO_MAIL.c.at >= bindparam("since")
 )
+_FORGET_AUTO_MAILS = delete(_AUTO_MAIL).where(
+    _AUTO_MAIL.c.email.in_(bindparam("emails", expanding=True)),
+    _AUTO_MAIL.c.at < bindparam("since"),
+)
+_SET_REMINDER_MAIL = (
+    update(_TICKET)
+    .where(_TICKET.c.id == bindparam("ticket_id"))
+    .values(
+        reminder_outbox_id=select_core(_OUTBOX.c.id)
+        .where(_OUTBOX.c.message_id == bindparam("message_id"))
+        .scalar_subquery()
+    )
+)
 _INSERT_EVENT = insert(_EVENT)
 _INSERT_MESSAGE = insert(_MESSAGE).returning(_MESSAGE.c.id)
-_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
+_INSERT_OUTBOX = insert(_OUTBOX)
 
 
 # --- mailbox checkpoint and inbound rows -------------------------------------------------
@@ -455,7 +469,12 @@ def events_of(session: Session, ticket_id: int) -> list[Event]:
     return list(session.exec(query))
 
 
-def thread_references(session: Session, ticket_id: int, limit: int = 10) -> list[str]:
+THREAD_REFERENCES = 10  # Message-IDs of a thread named in a notice's References header
+
+
+def thread_references(
+    session: Session, ticket_id: int, limit: int = THREAD_REFERENCES
+) -> list[str]:
     """Message-IDs of the ticket's conversation, oldest first, for a References header."""
     newest = _read(session, _THREAD, {"ticket_id": ticket_id, "limit": limit}).scalars()
     return list(reversed(list(newest)))
@@ -465,6 +484,9 @@ def add_event(
     session: Session, ticket_id: int, at: datetime, kind: str, actor: str, detail: str
 ) -> None:
     values = {"ticket_id": ticket_id, "at": at, "kind": kind, "actor": actor, "detail": detail}
+    if (held := _deferred(session)) is not None:
+        held.events.append(values)
+        return
     _write(session, _INSERT_EVENT, [values])
 
 
@@ -478,13 +500,135 @@ def add_message(
     return new_id
 
 
-def add_outbox(session: Session, values: dict[str, Any], automatic_to: Sequence[str]) -> int:
+def add_outbox(session: Session, values: dict[str, Any], automatic_to: Sequence[str]) -> None:
     """Queue one mail; each of `automatic_to` is counted against its hourly limit."""
-    new_id = int(_write(session, _INSERT_OUTBOX, [values]).scalar_one())
-    if automatic_to:
-        at = values["created_at"]
-        _write(session, insert(_AUTO_MAIL), [{"email": r, "at": at} for r in automatic_to])
-    return new_id
+    counts = [{"email": r, "at": values["created_at"]} for r in automatic_to]
+    if (held := _deferred(session)) is not None:
+        held.outbox.append(values)
+        held.automail += counts
+        return
+    _write(session, _INSERT_OUTBOX, [values])
+    if counts:
+        _write(session, insert(_AUTO_MAIL), counts)
+
+
+def set_reminder_mail(session: Session, ticket_id: int, message_id: str) -> None:
+    """Remember the outbox row (by its Message-ID) whose delivery starts the ticket's close
+    clock; a Core UPDATE, an ORM flush of the ticket cost ten times as much."""
+    values = {"ticket_id": ticket_id, "message_id": message_id}
+    if (held := _deferred(session)) is not None:
+        held.reminders.append(values)
+        return
+    _write(session, _SET_REMINDER_MAIL, [values])
+
+
+# --- a batch of timers: read together, written together -----------------------------------
+
+
+@dataclass
+class Held:
+    """Rows held back by `deferring` and written by `write_held`: one executemany per table
+    instead of a statement per row (a sweep queues a few rows per ticket, for hundreds)."""
+
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    automail: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    reminders: list[dict[str, Any]] = field(default_factory=list)
+
+
+_HELD = "mailtickets.held"
+
+
+def _deferred(session: Session) -> Held | None:
+    held = session.info.get(_HELD)
+    return held if isinstance(held, Held) else None
+
+
+@contextmanager
+def deferring(session: Session) -> Iterator[Held]:
+    """Within the block, events, outbox rows, their hourly counts and reminder marks are
+    held in memory; they are written when the block ends without an error, else dropped."""
+    held = Held()
+    session.info[_HELD] = held
+    try:
+        yield held
+    finally:
+        del session.info[_HELD]
+    write_held(session, held)
+
+
+def write_held(session: Session, held: Held) -> None:
+    """The held rows, the outbox first: a reminder mark finds its row by Message-ID."""
+    for statement, rows in (
+        (_INSERT_OUTBOX, held.outbox),
+        (insert(_AUTO_MAIL), held.automail),
+        (_INSERT_EVENT, held.events),
+        (_SET_REMINDER_MAIL, held.reminders),
+    ):
+        if rows:
+            session.connection().execute(statement, rows)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What notices about a batch of tickets need to know, read in a few queries for the
+    whole batch instead of several per ticket (a sweep's cost was in these look-ups)."""
+
+    contacts: dict[int, list[str]]  # customer id → contacts to notify
+    participants: dict[int, list[str]]  # ticket id → participants
+    names: dict[int, str]  # customer id → name
+    threads: dict[int, list[str]]  # ticket id → Message-IDs of its thread, oldest first
+    covered: frozenset[str]  # the addresses of which the next two are known
+    suppressed: frozenset[str]
+    counts: dict[str, int]  # address → automatic mails queued to it since `since`
+
+
+def known_about(session: Session, tickets: Sequence[Ticket], since: datetime) -> Known:
+    """`Known` for `tickets`: every address they may mail, its suppression and its count of
+    automatic mail since `since` (older counts of those addresses are dropped on the way)."""
+    customers = sorted({t.customer_id for t in tickets})
+    ids = sorted(t.id for t in tickets if t.id is not None)
+    contacts: dict[int, list[str]] = {c: [] for c in customers}
+    query = (
+        select_core(_CONTACT.c.customer_id, _CONTACT.c.email)
+        .where(_CONTACT.c.customer_id.in_(customers), _CONTACT.c.notify.is_(True))
+        .order_by(_CONTACT.c.id)
+    )
+    for customer_id, email in _read(session, query):
+        contacts[customer_id].append(email)
+    people: dict[int, list[str]] = {i: [] for i in ids}
+    query = (
+        select_core(_PARTICIPANT.c.ticket_id, _PARTICIPANT.c.email)
+        .where(_PARTICIPANT.c.ticket_id.in_(ids))
+        .order_by(_PARTICIPANT.c.id)
+    )
+    for ticket_id, email in _read(session, query):
+        people[ticket_id].append(email)
+    query = select_core(_CUSTOMER.c.id, _CUSTOMER.c.name).where(_CUSTOMER.c.id.in_(customers))
+    names = {customer_id: name or "" for customer_id, name in _read(session, query)}
+    threads: dict[int, list[str]] = {i: [] for i in ids}
+    query = (
+        select_core(_MESSAGE.c.ticket_id, _MESSAGE.c.message_id)
+        .where(_MESSAGE.c.ticket_id.in_(ids), _MESSAGE.c.direction != "internal")
+        .order_by(_MESSAGE.c.id)
+    )
+    for ticket_id, message_id in _read(session, query):
+        threads[ticket_id].append(message_id)
+    threads = {i: refs[-THREAD_REFERENCES:] for i, refs in threads.items()}
+    emails = sorted(
+        {t.requester for t in tickets}
+        | {e for found in contacts.values() for e in found}
+        | {e for found in people.values() for e in found}
+    )
+    _write(session, _FORGET_AUTO_MAILS, [{"emails": emails, "since": since}])
+    query = (
+        select_core(_AUTO_MAIL.c.email, func.count())
+        .where(_AUTO_MAIL.c.email.in_(emails), _AUTO_MAIL.c.at >= since)
+        .group_by(_AUTO_MAIL.c.email)
+    )
+    counts = {email: int(n) for email, n in _read(session, query)}
+    dropped = frozenset(suppressed(session, emails))
+    return Known(contacts, people, names, threads, frozenset(emails), dropped, counts)
 
 
 def recipients_json(recipients: Iterable[str]) -> str:

@@ -117,7 +117,7 @@ def test_the_notifier_tells_the_account_together_and_each_participant_alone(
     context = work.tell.context(ticket, open_tickets=[other])
     first = work.tell.queue_to_customer("ack", ticket, context)
     account, copy = outbox(session)
-    assert first is not None and first.id == account.id
+    assert first is not None and first.message_id == account.message_id
     assert json.loads(account.recipients) == [LUCIA]
     assert json.loads(copy.recipients) == ["gestor@otro.example"]
     shown = message_from_bytes(copy.raw, policy=default)
