@@ -21,7 +21,7 @@ from mailtickets import store
 from mailtickets.config import reveal
 from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
-from mailtickets.mail import dedup_key, header_message_id
+from mailtickets.mail import dedup_key, header_message_id, header_sender
 from mailtickets.models import Inbound
 from mailtickets.settings import ImapSettings
 
@@ -320,12 +320,15 @@ class Mailbox:
         arrived = data.get(b"INTERNALDATE")
         if isinstance(arrived, datetime) and arrived.tzinfo is None:  # a server sent no offset
             arrived = arrived.replace(tzinfo=UTC)
+        raw = data[b"BODY[]"]
+        head = raw.first if isinstance(raw, _Pieces) else raw
         return Inbound(
             mailbox=self.key,
             uidvalidity=uidvalidity,
             uid=uid,
             dedup_key=key,
             message_id=message_id,
+            sender=header_sender(head),
             internal_date=arrived if isinstance(arrived, datetime) else None,
             fetched_at=now,
             server_state="to_mark",  # cleared once flagged/moved; redone after a crash

@@ -149,6 +149,17 @@ def header_message_id(raw: bytes) -> str:
     return ids[0] if ids else ""
 
 
+def header_sender(raw: bytes) -> str:
+    """The one mailbox of `raw`'s From header, lower case; '' when none is usable. Read
+    from the header block alone, as ingest saves the mail (the full parse comes later)."""
+    try:
+        msg = BytesHeaderParser(policy=compat32).parsebytes(raw[: _head_size(raw)])
+        found = addresses.author([str(v) for v in msg.get_all("From", [])])
+    except Exception:  # hostile headers: the full parse reports them; here, no sender
+        return ""
+    return found.address.lower() if found.address else ""
+
+
 def parse_mail(raw: bytes, limits: Limits | None = None) -> ParsedMail:
     """Parse `raw` within `limits`; never raises on malformed MIME, charsets or size."""
     limits = limits or Limits()

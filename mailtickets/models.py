@@ -118,13 +118,19 @@ class Inbound(SQLModel, table=True):
     """A fetched mail, saved before anything is decided or the server is touched; its bytes
     are in InboundBody."""
 
-    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),)
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid"),
+        Index("ix_inbound_sender_id", "sender", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str
     uidvalidity: int
     uid: int
     dedup_key: str = Field(unique=True)
     message_id: str = ""
+    # The From address, lower case ("" if none is usable): one sender's mails are processed
+    # in order, never two at once by two workers (store.pending_inbound says why).
+    sender: str = ""
     internal_date: datetime | None = _when(default=None)
     fetched_at: datetime = _when()
     state: str = Field(default="pending", index=True)  # pending|done|ignored|failed|spam

@@ -144,7 +144,7 @@ class Pipeline:
                     inbound_id = left.pop(0)
                     # The claim's UPDATE comes before the savepoint: pysqlite begins its
                     # transaction only at a write, and would commit at the first RELEASE.
-                    if not store.claim_inbound_rows(session, [inbound_id]):
+                    if not store.claim_inbound_rows(session, [inbound_id], by):
                         continue  # another worker has it
                     done.append(self._in_savepoint(session, inbound_id))
                     progress()
@@ -176,7 +176,7 @@ class Pipeline:
             return started or None  # None: another worker has it; a Result: quarantined now
         try:
             with transaction(self.engine) as session, time_limit(self._seconds):
-                row = store.claim_inbound(session, inbound_id)
+                row = store.claim_inbound(session, inbound_id, by)
                 if row is None:
                     return None  # another worker has it, or it is done
                 result = self._apply(session, row)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, or_, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, insert, or_, update
 from sqlalchemy import select as select_core
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
@@ -251,9 +251,35 @@ def pending_inbound(
                 table.c.attempted_by.is_(None),
                 table.c.attempted_by == by.worker_id,
                 table.c.attempted_by.not_in(_live_workers(by.live_since)),
-            )
+            ),
+            ~_behind_another_worker(table, by),
         )
     return [(i, n) for i, n in _read(session, query)]
+
+
+def _behind_another_worker(table: Any, by: Attempter) -> ColumnElement[bool]:
+    """An earlier mail of the row's sender is in another live worker's hands. Its ticket is
+    not committed yet, so this one would find none and open its own (a customer's reply
+    becoming a second ticket), and the two would make the same new contact at once; it waits
+    for that worker instead. A sender's mails in one worker's hands go in id order anyway."""
+    earlier = table.alias("earlier")
+    assert by.live_since is not None
+    return exists().where(
+        earlier.c.sender == table.c.sender,
+        earlier.c.sender != "",
+        earlier.c.id < table.c.id,
+        earlier.c.state.in_(("pending", "working")),
+        earlier.c.attempted_by.is_not(None),
+        earlier.c.attempted_by != by.worker_id,
+        earlier.c.attempted_by.in_(_live_workers(by.live_since)),
+    )
+
+
+def _claimable_inbound(session: Session, table: Any, by: Attempter, *conditions: Any) -> Any:
+    """`_free_rows` of pending inbound rows, but not those waiting behind another worker."""
+    if by.worker_id is not None and by.live_since is not None:
+        conditions = (*conditions, ~_behind_another_worker(table, by))
+    return _free_rows(session, table, table.c.state == "pending", *conditions)
 
 
 def _live_workers(live_since: datetime) -> Any:
@@ -282,14 +308,15 @@ def count_first_attempts(session: Session, ids: Sequence[int], by: Attempter = A
     return sorted(i for (i,) in _write(session, statement))
 
 
-def claim_inbound_rows(session: Session, ids: Sequence[int]) -> list[int]:
-    """Mark those of `ids` still pending as being worked on; the ids claimed, in order."""
+def claim_inbound_rows(session: Session, ids: Sequence[int], by: Attempter = ALONE) -> list[int]:
+    """Mark those of `ids` still pending as being worked on (not one waiting behind another
+    worker: see pending_inbound); the ids claimed, in order."""
     if not ids:
         return []
     table = _INBOUND
     statement = (
         update(table)
-        .where(_free_rows(session, table, table.c.id.in_(list(ids)), table.c.state == "pending"))
+        .where(_claimable_inbound(session, table, by, table.c.id.in_(list(ids))))
         .values(state="working")
         .returning(table.c.id)
     )
@@ -317,12 +344,13 @@ def count_attempt(session: Session, inbound_id: int, seen: int, by: Attempter = 
     return getattr(result, "rowcount", 0) == 1
 
 
-def claim_inbound(session: Session, inbound_id: int) -> Inbound | None:
-    """The row if it is still pending; the UPDATE makes a second worker's claim fail."""
+def claim_inbound(session: Session, inbound_id: int, by: Attempter = ALONE) -> Inbound | None:
+    """The row if it is still pending and waits for no other worker; the UPDATE makes a
+    second worker's claim fail."""
     table = _INBOUND
     result = session.execute(
         update(table)
-        .where(_free_rows(session, table, table.c.id == inbound_id, table.c.state == "pending"))
+        .where(_claimable_inbound(session, table, by, table.c.id == inbound_id))
         .values(state="working")
     )
     if getattr(result, "rowcount", 0) != 1:

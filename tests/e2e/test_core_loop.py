@@ -34,6 +34,8 @@ def test_new_mail_becomes_a_ticket_with_acknowledgement_and_staff_notice(world: 
     code = ticket["code"]
     assert ticket["status"] == "new" and ticket["department"] == "Hosting"
     assert ticket["requester"] == LAURA
+    # Saved with its sender, by which several workers keep one sender's mails in order.
+    assert world.query("SELECT sender FROM inbound") == [(LAURA,)]
 
     ack = only(world.sink.to(LAURA)).message
     assert f"[{code}]" in ack["Subject"]

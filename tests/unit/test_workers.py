@@ -358,11 +358,16 @@ def test_status_lists_the_claims_of_dead_workers_with_their_age(engine: Engine) 
     ]
 
 
-def inbound_rows(engine: Engine, count: int) -> list[int]:
+def inbound_rows(engine: Engine, count: int, senders: tuple[str, ...] = ("",)) -> list[int]:
     with transaction(engine) as session:
         for n in range(count):
             row = Inbound(
-                mailbox="m", uidvalidity=1, uid=n + 1, dedup_key=f"in{n}", fetched_at=utc_now()
+                mailbox="m",
+                uidvalidity=1,
+                uid=n + 1,
+                dedup_key=f"in{n}",
+                sender=senders[n % len(senders)],
+                fetched_at=utc_now(),
             )
             store.add_inbound(session, row, b"Subject: hola\r\n\r\nhola\r\n")
         return [i for i, _ in store.pending_inbound(session, 100)]
@@ -397,3 +402,30 @@ def test_rows_another_live_worker_counted_are_not_its_to_retry_until_it_is_gone(
         with transaction(engine) as session:
             later = store.Attempter(b.id, now + timedelta(seconds=1))
             assert [i for i, _ in store.pending_inbound(session, 100, 0, later)] == ids[:2]
+
+
+def test_a_senders_next_mail_waits_while_another_worker_has_the_one_before(
+    engine: Engine,
+) -> None:
+    """Processed beside its predecessor, a reply would find no committed ticket and open its
+    own, and both would make the same new contact: it waits for the other worker."""
+    now = utc_now()
+    add_worker(engine, "mx2:7:a", ANOTHER_HOST, 7, now)
+    ids = inbound_rows(engine, 4, ("lucia@estudiolucia.es", "pedro@pedro.es"))
+    a = store.Attempter("mx2:7:a", now - STALE_AFTER)
+    with transaction(engine) as session:  # A has Lucía's first mail in hand
+        assert store.count_first_attempts(session, ids[:1], a) == ids[:1]
+    b = store.Attempter("mx1:8:b", now - STALE_AFTER)
+    with transaction(engine) as session:
+        # Pedro's mails are free; Lucía's second waits behind her first.
+        assert [i for i, _ in store.pending_inbound(session, 100, 0, b)] == [ids[1], ids[3]]
+        assert store.claim_inbound_rows(session, [ids[2]], b) == []
+        assert store.claim_inbound(session, ids[2], b) is None
+        session.rollback()
+    with transaction(engine) as session:  # A's own pass goes on in order
+        assert store.claim_inbound_rows(session, [ids[2]], a) == [ids[2]]
+        session.rollback()
+    gone = store.Attempter("mx1:8:b", now + timedelta(seconds=1))  # A fell silent
+    with transaction(engine) as session:
+        assert [i for i, _ in store.pending_inbound(session, 100, 0, gone)] == ids
+        assert store.claim_inbound_rows(session, [ids[2]], gone) == [ids[2]]
