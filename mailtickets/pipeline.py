@@ -72,6 +72,20 @@ class Result:
         )
 
 
+PUT_OFF = "put off"
+
+
+class PutOff(Exception):
+    """The mail answers one that another worker has in hand: its ticket is not committed yet,
+    so this one would open a ticket of its own. It is given back, its attempt uncounted."""
+
+
+# After a pass that put mail off, look again this often, this many times (the other
+# worker commits within BATCH_SECONDS); what is still put off waits for the next cycle.
+PUT_OFF_PAUSE = 0.25
+PUT_OFF_ROUNDS = 12
+
+
 class Pipeline:
     """Turns pending inbound rows into ticket changes and queued mail."""
 
@@ -90,13 +104,20 @@ class Pipeline:
         runs after each commit, outside any transaction. Attempts are counted in the name
         of `worker`, and rows another live worker counted are left to it."""
         results: list[Result] = []
-        after = 0
+        after, rounds = 0, 0
         while True:
             by = self._attempter(worker)
             with transaction(self.engine) as session:
                 pending = store.pending_inbound(session, batch, after, by)
             if not pending:
-                return results
+                put_off = any(r.state == PUT_OFF for r in results)
+                if not put_off or rounds >= PUT_OFF_ROUNDS:
+                    return [r for r in results if r.state != PUT_OFF]
+                rounds += 1
+                results = [r for r in results if r.state != PUT_OFF]
+                time.sleep(PUT_OFF_PAUSE)
+                after = 0
+                continue
             # Rows tried before (a failure, or a process that died with them in hand) go one
             # at a time, each attempt in its own commit; the rest share one transaction.
             fresh: list[int] = []
@@ -146,7 +167,7 @@ class Pipeline:
                     # transaction only at a write, and would commit at the first RELEASE.
                     if not store.claim_inbound_rows(session, [inbound_id], by):
                         continue  # another worker has it
-                    done.append(self._in_savepoint(session, inbound_id))
+                    done.append(self._in_savepoint(session, inbound_id, by))
                     progress()
             for result in done:  # only once they are committed
                 log.info(result.log_line())
@@ -154,12 +175,15 @@ class Pipeline:
             between()
         return results
 
-    def _in_savepoint(self, session: Session, inbound_id: int) -> Result:
+    def _in_savepoint(self, session: Session, inbound_id: int, by: store.Attempter) -> Result:
         try:
             with session.begin_nested(), time_limit(self._seconds):
                 row = session.get(Inbound, inbound_id)
                 assert row is not None
-                result = self._apply(session, row)
+                result = self._apply(session, row, by)
+        except PutOff as why:
+            store.give_back(session, inbound_id)
+            result = self._put_off(session, inbound_id, why)
         except (Exception, TimeLimitExceeded) as exc:  # stage boundary: say why
             result = self._failed(session, inbound_id, exc)
         # Nothing of this mail is needed for the next: a small session keeps the cost per
@@ -179,7 +203,11 @@ class Pipeline:
                 row = store.claim_inbound(session, inbound_id, by)
                 if row is None:
                     return None  # another worker has it, or it is done
-                result = self._apply(session, row)
+                result = self._apply(session, row, by)
+        except PutOff as why:  # rolled back with its transaction; the attempt is not one
+            with transaction(self.engine) as session:
+                store.give_back(session, inbound_id)
+                result = self._put_off(session, inbound_id, why)
         except (Exception, TimeLimitExceeded) as exc:  # stage boundary: keep it, say why
             result = self._record_failure(inbound_id, exc)
         log.info(result.log_line())
@@ -209,7 +237,7 @@ class Pipeline:
                 return None  # another worker counted it first and has it
         return True
 
-    def _apply(self, session: Session, row: Inbound) -> Result:
+    def _apply(self, session: Session, row: Inbound, by: store.Attempter = store.ALONE) -> Result:
         now = self.clock()
         raw = store.inbound_raw(session, row.id or 0)
         held = self._spam(raw, row)
@@ -219,6 +247,10 @@ class Pipeline:
         verdict = triage(mail, self.settings.our_addresses)
         bounce = read_bounce(raw, mail) if verdict.bounce else None
         thread = self._thread(session, mail, bounce)
+        if thread.ticket is None and (
+            waits_for := store.answered_mail_in_other_hands(session, mail.thread_ids, by)
+        ):
+            raise PutOff(f"answers {waits_for}, which another worker has in hand")
         sender = self._sender(session, mail)
         # Cutting the quoted history is only worth its cost when the subject asks for the
         # list of tickets; the handlers that need the new text ask Incoming.reply.
@@ -309,6 +341,11 @@ class Pipeline:
             unverified=unverified,
             verified=verdict is None or verdict.passed,
         )
+
+    def _put_off(self, session: Session, inbound_id: int, why: PutOff) -> Result:
+        row = session.get(Inbound, inbound_id)
+        assert row is not None
+        return Result(inbound_id, row.uid, row.message_id, PUT_OFF, "", str(why))
 
     def _record_failure(self, inbound_id: int, exc: BaseException) -> Result:
         with transaction(self.engine) as session:

@@ -9,7 +9,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, insert, or_, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    update,
+)
 from sqlalchemy import select as select_core
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
@@ -272,6 +283,39 @@ def _behind_another_worker(table: Any, by: Attempter) -> ColumnElement[bool]:
         earlier.c.attempted_by.is_not(None),
         earlier.c.attempted_by != by.worker_id,
         earlier.c.attempted_by.in_(_live_workers(by.live_since)),
+    )
+
+
+def answered_mail_in_other_hands(
+    session: Session, message_ids: Sequence[str], by: Attempter
+) -> str:
+    """The first of `message_ids` whose mail is saved here, not processed yet, and in
+    another live worker's hands ('' if none): a reply to it must wait for its ticket."""
+    if not message_ids or by.worker_id is None or by.live_since is None:
+        return ""
+    table = _INBOUND
+    query = select_core(table.c.message_id).where(
+        table.c.dedup_key.in_([f"mid:{m}" for m in message_ids]),
+        table.c.state.in_(("pending", "working")),
+        table.c.attempted_by.is_not(None),
+        table.c.attempted_by != by.worker_id,
+        table.c.attempted_by.in_(_live_workers(by.live_since)),
+    )
+    return str(_read(session, query.limit(1)).scalar() or "")
+
+
+_one_less = case((_INBOUND.c.attempts > 0, _INBOUND.c.attempts - 1), else_=0)
+
+
+def give_back(session: Session, inbound_id: int) -> None:
+    """Pending again, its attempt not counted: the row was put off, not tried."""
+    table = _INBOUND
+    session.execute(
+        update(table)
+        .where(table.c.id == inbound_id)
+        .values(
+            state="pending", attempts=case((table.c.attempts > 0, table.c.attempts - 1), else_=0)
+        )
     )
 
 

@@ -10,13 +10,16 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from mailtickets import outbox, store
+from mailtickets import pipeline as pipeline_module
 from mailtickets.db import open_database, transaction
 from mailtickets.models import Inbound, Outbox, Worker
 from mailtickets.pipeline import Pipeline
@@ -429,3 +432,59 @@ def test_a_senders_next_mail_waits_while_another_worker_has_the_one_before(
     with transaction(engine) as session:
         assert [i for i, _ in store.pending_inbound(session, 100, 0, gone)] == ids
         assert store.claim_inbound_rows(session, [ids[2]], gone) == [ids[2]]
+
+
+def saved_mail(engine: Engine, uid: int, sender: str, message_id: str, reply_to: str = "") -> int:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = sender, "soporte@hostingejemplo.es"
+    msg["Subject"] = "Re: la web no carga" if reply_to else "La web no carga"
+    msg["Message-ID"] = message_id
+    if reply_to:
+        msg["In-Reply-To"] = msg["References"] = reply_to
+    else:  # her partner in copy: a participant of the ticket, whose answer joins it
+        msg["Cc"] = "socio@estudiolucia.es"
+    msg.set_content("Sigue sin cargar." if reply_to else "Desde esta mañana la web da error 500.")
+    with transaction(engine) as session:
+        row = Inbound(
+            mailbox="m",
+            uidvalidity=1,
+            uid=uid,
+            dedup_key=f"mid:{message_id}",
+            message_id=message_id,
+            sender=sender,
+            fetched_at=utc_now(),
+        )
+        store.add_inbound(session, row, msg.as_bytes())
+        assert row.id is not None
+        return row.id
+
+
+def test_a_reply_waits_for_the_mail_it_answers_while_another_worker_has_it(
+    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its colleague answers Lucía's mail before it is processed: the answer waits (its
+    attempt uncounted) instead of opening a ticket of its own; once the mail it answers is
+    done, it joins that ticket."""
+    now = utc_now()
+    add_worker(engine, "mx2:7:a", ANOTHER_HOST, 7, now)
+    first = saved_mail(engine, 1, "lucia@estudiolucia.es", "<m1@estudiolucia.es>")
+    reply = saved_mail(
+        engine, 2, "socio@estudiolucia.es", "<m2@estudiolucia.es>", "<m1@estudiolucia.es>"
+    )
+    with transaction(engine) as session:  # worker A has Lucía's mail in hand
+        a = store.Attempter("mx2:7:a", now - STALE_AFTER)
+        assert store.count_first_attempts(session, [first], a) == [first]
+    pipeline = Pipeline(settings, engine, Renderer("es"), utc_now)
+    monkeypatch.setattr(pipeline_module, "PUT_OFF_PAUSE", 0.01)  # looks again, briefly
+    with Heartbeat(engine, every=QUIET) as b:
+        assert pipeline.process_pending(worker=b) == []  # put off, not failed nor done
+        assert attempts_of(engine) == [(1, "mx2:7:a"), (0, b.id)]
+        with transaction(engine) as session:
+            assert store.list_tickets(session, None, None) == []
+        with transaction(engine) as session:  # A is gone: its mail is anyone's to retry
+            session.execute(text("DELETE FROM worker WHERE id = 'mx2:7:a'"))
+        results = pipeline.process_pending(worker=b)
+    assert [(r.inbound_id, r.state) for r in results] == [(first, "done"), (reply, "done")]
+    with transaction(engine) as session:
+        [ticket] = store.list_tickets(session, None, None)
+        assert len(store.messages_of(session, ticket.id or 0)) == 2
