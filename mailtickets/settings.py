@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 SECURITY_MODES = ("ssl", "starttls", "none")
 UNKNOWN_SENDER_POLICIES = ("open", "reject")
 LOCALES = ("es", "en")
+AUTH_MODES = ("password", "oauth2")
+OAUTH2_PROVIDERS = ("microsoft", "google", "generic")
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,30 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class OAuth2Settings:
+    """How a mailbox gets its OAuth2 access tokens (`auth = "oauth2"`); `oauth2.py` uses it.
+
+    generic: a refresh token kept in `refresh_token_file`, exchanged at `token_url`.
+    """
+
+    provider: str
+    client_id: str
+    token_url: str
+    refresh_token_file: Path
+    client_secret: Secret = field(default=Secret(), repr=False)
+    scope: str = ""
+    where: str = ""  # "/etc/mailtickets/config.toml: [imap]" for error lines
+
+
+@dataclass(frozen=True)
 class ImapSettings:
     host: str
     port: int
     security: str
     username: str
     password: Secret = field(repr=False)
+    auth: str = "password"
+    oauth2: OAuth2Settings | None = None
     folder: str = "INBOX"
     processed_folder: str = ""
     failed_folder: str = ""
@@ -55,6 +75,7 @@ class SmtpSettings:
     from_name: str = "Soporte"
     username: str = ""
     password: Secret = field(default=Secret(), repr=False)
+    auth: str = "password"  # "oauth2" is not available for SMTP yet
     timeout: float = 30.0
     batch_size: int = 100
     verp: bool = True

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -18,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
@@ -375,3 +379,118 @@ class Postgres:
             while time.monotonic() < deadline and _alive(pid):
                 time.sleep(0.05)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+@dataclass
+class _Grant:
+    username: str
+    expires_at: float  # time.time(): Dovecot asks long after the token endpoint answered
+
+
+class TokenServer:
+    """An OAuth2 token endpoint on loopback (POST /token, grant_type=refresh_token) and the
+    introspection endpoint Dovecot's oauth2 passdb asks (POST /introspect, token=...).
+
+    Access tokens live `lifetime` seconds; with `rotate` each refresh hands out a new
+    refresh token and voids the old one; `refuse` set to an RFC 6749 error code (e.g.
+    "invalid_grant") answers every token request with it."""
+
+    def __init__(self, client_id: str = "mailtickets", client_secret: str = "") -> None:
+        self.client_id, self.client_secret = client_id, client_secret
+        self.lifetime = 3600
+        self.rotate = True
+        self.refuse: str | None = None
+        self.lock = threading.Lock()
+        self.refresh_tokens: dict[str, str] = {}  # refresh token → username
+        self.access_tokens: dict[str, _Grant] = {}
+        self.token_requests: list[dict[str, str]] = []
+        self.introspections = 0
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self))
+        self.port = int(self.httpd.server_address[1])
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def token_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    @property
+    def introspection_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/introspect"
+
+    def start(self) -> TokenServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def grant(self, username: str) -> str:
+        """A new refresh token for `username`, as the consent screen would give."""
+        token = "r-" + secrets.token_urlsafe(16)
+        with self.lock:
+            self.refresh_tokens[token] = username
+        return token
+
+    def revoke_access_tokens(self) -> None:
+        """Every access token handed out so far stops working (refresh tokens still do)."""
+        with self.lock:
+            self.access_tokens.clear()
+
+    def issue(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.token_requests.append(form)
+            if self.refuse:
+                return 400, {"error": self.refuse, "error_description": "refused by the test"}
+            if form.get("client_id") != self.client_id or (
+                self.client_secret and form.get("client_secret") != self.client_secret
+            ):
+                return 401, {"error": "invalid_client", "error_description": "unknown client"}
+            if form.get("grant_type") != "refresh_token":
+                return 400, {"error": "unsupported_grant_type"}
+            username = self.refresh_tokens.get(form.get("refresh_token", ""))
+            if username is None:
+                return 400, {"error": "invalid_grant", "error_description": "unknown token"}
+            access = "a-" + secrets.token_urlsafe(16)
+            self.access_tokens[access] = _Grant(username, time.time() + self.lifetime)
+            answer: dict[str, Any] = {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": self.lifetime,
+            }
+            if self.rotate:
+                del self.refresh_tokens[form["refresh_token"]]
+                rotated = "r-" + secrets.token_urlsafe(16)
+                self.refresh_tokens[rotated] = username
+                answer["refresh_token"] = rotated
+            return 200, answer
+
+    def introspect(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.introspections += 1
+            grant = self.access_tokens.get(form.get("token", ""))
+            if grant is None or grant.expires_at <= time.time():
+                return 200, {"active": False}
+            return 200, {"active": True, "username": grant.username}
+
+
+def _token_handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            fields = parse_qs(self.rfile.read(length).decode())
+            form = {key: values[0] for key, values in fields.items()}
+            routes = {"/token": server.issue, "/introspect": server.introspect}
+            route = routes.get(self.path.split("?")[0])
+            status, answer = route(form) if route else (404, {"error": "not_found"})
+            body = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the tests read the server's state, not its access log
+
+    return Handler

@@ -1,0 +1,177 @@
+"""OAuth2 access tokens for a mailbox's login: fetched, cached, refreshed before they expire."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mailtickets.config import reveal
+from mailtickets.errors import TemporaryError
+from mailtickets.settings import OAuth2Settings
+
+# A token this close to its end is renewed first: a login, then an IDLE, may take a while.
+MARGIN = timedelta(minutes=5)
+# The lifetime assumed when the endpoint gives none (RFC 6749 makes expires_in optional).
+DEFAULT_LIFETIME = timedelta(hours=1)
+# The provider's error text is shown as it is, but never as more than one short line.
+MAX_ERROR_TEXT = 300
+
+
+class CredentialRefused(TemporaryError):
+    """The provider refused the mailbox's credential (`invalid_grant`, an expired client
+    secret): nothing will work until a person acts. Retried like any outage meanwhile."""
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str
+    expires_at: datetime
+
+
+class RefreshTokenProvider:
+    """The generic provider: the refresh token in `refresh_token_file` is exchanged at
+    `token_url` (RFC 6749 §6); a rotated refresh token replaces the file's."""
+
+    def __init__(
+        self,
+        mailbox: str,
+        settings: OAuth2Settings,
+        clock: Callable[[], datetime],
+        timeout: float = 30.0,
+    ) -> None:
+        self.mailbox, self.settings, self.clock = mailbox, settings, clock
+        self.timeout = timeout
+        self._token: AccessToken | None = None
+
+    def token(self) -> str:
+        """A token valid for at least MARGIN more, from the cache when it has one."""
+        now = self.clock()
+        if self._token is None or now + MARGIN >= self._token.expires_at:
+            self._token = self._refresh(now)
+        return self._token.value
+
+    def forget(self) -> None:
+        """The server refused the cached token (revoked, or its clock runs ahead of ours)."""
+        self._token = None
+
+    def _refresh(self, now: datetime) -> AccessToken:
+        refresh_token = self._read_refresh_token()
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": self.settings.client_id,
+        }
+        secret = reveal(self.settings.client_secret)
+        if secret:
+            form["client_secret"] = secret
+        if self.settings.scope:
+            form["scope"] = self.settings.scope
+        answer = self._post(form)
+        value = answer.get("access_token")
+        if not isinstance(value, str) or not value:
+            raise TemporaryError(f"{self._where()}: the answer holds no access_token")
+        rotated = answer.get("refresh_token")
+        if isinstance(rotated, str) and rotated and rotated != refresh_token:
+            save_secret_file(self.settings.refresh_token_file, rotated)
+        return AccessToken(value, now + _lifetime(answer.get("expires_in")))
+
+    def _read_refresh_token(self) -> str:
+        path = self.settings.refresh_token_file
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CredentialRefused(
+                f"mailbox {self.mailbox}: cannot read refresh_token_file {path}: {exc.strerror}"
+            ) from None
+        if not token:
+            raise CredentialRefused(f"mailbox {self.mailbox}: refresh_token_file {path} is empty")
+        return token
+
+    def _post(self, form: dict[str, str]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            self.settings.token_url,
+            data=urllib.parse.urlencode(form).encode(),
+            headers={"Accept": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return _json(response.read())
+        except urllib.error.HTTPError as exc:
+            answer = _json(exc.read())
+            if exc.code in (400, 401) and "error" in answer:
+                # RFC 6749 §5.2: invalid_grant, invalid_client, unauthorized_client…
+                raise CredentialRefused(
+                    f"mailbox {self.mailbox}: OAuth2 provider refused the credential: "
+                    f"{_provider_text(answer)}"
+                ) from None
+            raise TemporaryError(f"{self._where()}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TemporaryError(f"{self._where()}: {reason}") from None
+
+    def _where(self) -> str:
+        return f"mailbox {self.mailbox}: OAuth2 token endpoint {self.settings.token_url}"
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _lifetime(expires_in: object) -> timedelta:
+    if isinstance(expires_in, int | float | str) and not isinstance(expires_in, bool):
+        try:
+            seconds = float(expires_in)
+        except ValueError:
+            return DEFAULT_LIFETIME
+        if seconds > 0:
+            return timedelta(seconds=seconds)
+    return DEFAULT_LIFETIME
+
+
+def _provider_text(answer: dict[str, Any]) -> str:
+    """The error code and its description as one line (the provider's own words)."""
+    parts = [str(answer.get("error", "")), str(answer.get("error_description", ""))]
+    text = ": ".join(p for p in parts if p)
+    return " ".join(text.split())[:MAX_ERROR_TEXT]
+
+
+def save_secret_file(path: Path, text: str) -> None:
+    """Replace `path` by `text` at once (mode 0600): a crash leaves the old or the new file,
+    never half of one, and never a file others may read."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a power cut
+    finally:
+        os.close(folder)
+
+
+def token_provider(
+    mailbox: str, settings: OAuth2Settings, clock: Callable[[], datetime], timeout: float
+) -> RefreshTokenProvider:
+    """The provider `settings` names (config.py admits only "generic" so far)."""
+    return RefreshTokenProvider(mailbox, settings, clock, timeout)
