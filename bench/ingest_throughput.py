@@ -132,10 +132,14 @@ def run_once(config: Path, profile: Path | None) -> Run:
     with daemon.worker:
         started = time.perf_counter()
         with _profiled(profile):
+            # As the daemon does: the mailbox's lease taken (watch.py) before fetching, the
+            # heartbeat renewed between the batch transactions, attempts in its name.
+            assert daemon.watching(), "another worker holds the benchmark's mailbox"
             daemon.mailbox.ingest()
-            # As the daemon does: its heartbeat renewed between the batch transactions.
             results = daemon.pipeline.process_pending(
-                settings.imap.batch_size, between=daemon.worker.beat_if_due
+                settings.imap.batch_size,
+                between=daemon.worker.beat_if_due,
+                worker=daemon.worker,
             )
         ingested = time.perf_counter()
         with _profiled(profile and profile.with_suffix(".delivery.prof")):

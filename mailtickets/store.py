@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -92,7 +93,11 @@ def _free_rows(session: Session, table: Any, *conditions: Any) -> Any:
     PostgreSQL, rows another worker's open transaction holds are skipped (FOR UPDATE SKIP
     LOCKED) instead of waited for, so workers share a backlog instead of queueing behind
     each other; on SQLite, one writer at a time, the condition alone decides."""
-    if session.get_bind().dialect.name != "postgresql":
+    return _free_rows_on(session.get_bind().dialect.name, table, *conditions)
+
+
+def _free_rows_on(dialect: str, table: Any, *conditions: Any) -> Any:
+    if dialect != "postgresql":
         return and_(*conditions)
     query = select_core(table.c.id).where(*conditions).with_for_update(skip_locked=True)
     return table.c.id.in_(query.scalar_subquery())
@@ -273,16 +278,21 @@ def _behind_another_worker(table: Any, by: Attempter) -> ColumnElement[bool]:
     not committed yet, so this one would find none and open its own (a customer's reply
     becoming a second ticket), and the two would make the same new contact at once; it waits
     for that worker instead. A sender's mails in one worker's hands go in id order anyway."""
-    earlier = table.alias("earlier")
     assert by.live_since is not None
+    return _behind_other_hands(table, by.worker_id, by.live_since)
+
+
+def _behind_other_hands(table: Any, me: Any, live_since: Any) -> ColumnElement[bool]:
+    """`_behind_another_worker` for `me` and `live_since`, values or bound parameters."""
+    earlier = table.alias("earlier")
     return exists().where(
         earlier.c.sender == table.c.sender,
         earlier.c.sender != "",
         earlier.c.id < table.c.id,
         earlier.c.state.in_(("pending", "working")),
         earlier.c.attempted_by.is_not(None),
-        earlier.c.attempted_by != by.worker_id,
-        earlier.c.attempted_by.in_(_live_workers(by.live_since)),
+        earlier.c.attempted_by != me,
+        earlier.c.attempted_by.in_(_live_workers(live_since)),
     )
 
 
@@ -319,11 +329,32 @@ def give_back(session: Session, inbound_id: int) -> None:
     )
 
 
-def _claimable_inbound(session: Session, table: Any, by: Attempter, *conditions: Any) -> Any:
-    """`_free_rows` of pending inbound rows, but not those waiting behind another worker."""
-    if by.worker_id is not None and by.live_since is not None:
-        conditions = (*conditions, ~_behind_another_worker(table, by))
-    return _free_rows(session, table, table.c.state == "pending", *conditions)
+@cache
+def _claim_statement(dialect: str, which: str, watched: bool) -> Any:
+    """Claim pending inbound rows (`which`: bound "ids" or one "one_id"), not those waiting
+    behind another worker when `watched` (bound "me" and "live_since"). Built once per
+    shape: building the sender condition for every mail cost more than running it."""
+    table = _INBOUND
+    if which == "ids":
+        conditions = [table.c.id.in_(bindparam("ids", expanding=True))]
+    else:
+        conditions = [table.c.id == bindparam("one_id")]
+    conditions.append(table.c.state == "pending")
+    if watched:
+        me: Any = bindparam("me")
+        live_since: Any = bindparam("live_since")
+        conditions.append(~_behind_other_hands(table, me, live_since))
+    where = _free_rows_on(dialect, table, *conditions)
+    return update(table).where(where).values(state="working").returning(table.c.id)
+
+
+def _claim_inbound(session: Session, by: Attempter, **which: Any) -> list[int]:
+    """Run the claim of `which` (ids= or one_id=) for `by`; the ids claimed, in order."""
+    watched = by.worker_id is not None and by.live_since is not None
+    params = {**which, **({"me": by.worker_id, "live_since": by.live_since} if watched else {})}
+    dialect = session.get_bind().dialect.name
+    statement = _claim_statement(dialect, next(iter(which)), watched)
+    return sorted(i for (i,) in _write(session, statement, [params]))
 
 
 def _live_workers(live_since: datetime) -> Any:
@@ -357,14 +388,7 @@ def claim_inbound_rows(session: Session, ids: Sequence[int], by: Attempter = ALO
     worker: see pending_inbound); the ids claimed, in order."""
     if not ids:
         return []
-    table = _INBOUND
-    statement = (
-        update(table)
-        .where(_claimable_inbound(session, table, by, table.c.id.in_(list(ids))))
-        .values(state="working")
-        .returning(table.c.id)
-    )
-    return sorted(i for (i,) in _write(session, statement))
+    return _claim_inbound(session, by, ids=list(ids))
 
 
 def count_attempt(session: Session, inbound_id: int, seen: int, by: Attempter = ALONE) -> bool:
@@ -391,13 +415,7 @@ def count_attempt(session: Session, inbound_id: int, seen: int, by: Attempter = 
 def claim_inbound(session: Session, inbound_id: int, by: Attempter = ALONE) -> Inbound | None:
     """The row if it is still pending and waits for no other worker; the UPDATE makes a
     second worker's claim fail."""
-    table = _INBOUND
-    result = session.execute(
-        update(table)
-        .where(_claimable_inbound(session, table, by, table.c.id == inbound_id))
-        .values(state="working")
-    )
-    if getattr(result, "rowcount", 0) != 1:
+    if not _claim_inbound(session, by, one_id=inbound_id):
         return None
     return session.get(Inbound, inbound_id)
 

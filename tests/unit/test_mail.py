@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailtickets.customer_mail import mentions_domain
-from mailtickets.mail import dedup_key, header_message_id, parse_mail, safe_filename
+from mailtickets.mail import dedup_key, header_message_id, header_sender, parse_mail, safe_filename
 from mailtickets.quoting import latest_reply
 from mailtickets.routing import fold, priority_of, route
 from mailtickets.settings import Department
@@ -166,3 +166,25 @@ def test_non_ascii_addresses_are_not_taken_as_recipients() -> None:
         "Cc: José <josé@ejemplo.es>, socia@cliente.es\r\nSubject: x\r\n\r\nhola\r\n"
     ).encode()
     assert parse_mail(raw).cc == ("socia@cliente.es",)
+
+
+@pytest.mark.parametrize(
+    ("head", "sender"),
+    [
+        (
+            b"From: Laura <Laura.M@Gmail.com>\r\nSubject: x\r\n\r\nFrom: body@x.es\r\n",
+            "laura.m@gmail.com",
+        ),
+        (b'Subject: x\r\nFrom:\r\n "Garcia, Ana" <ana@x.es>\r\n\r\n', "ana@x.es"),
+        (b"from : plain@x.es\n\n", "plain@x.es"),
+        (b"X-Original-From: z@z.es\r\nFrom: c@x.es\r\n\r\n", "c@x.es"),
+        (b"From: a@x.es, b@x.es\r\n\r\n", ""),  # two mailboxes: no one sender
+        (b"From: A <a@x.es>, B <b@x.es>\r\n\r\n", ""),
+        (b"From: a@x.es\r\nFrom: b@x.es\r\n\r\n", ""),  # two From fields
+        (b"Fromage: x@y.es\r\n\r\n", ""),
+        (b"Subject: a\r\n from: folded@x.es\r\n\r\n", ""),  # a folded line, not a field
+        (b"From: Sin direccion\r\n\r\n", ""),
+    ],
+)
+def test_the_ordering_key_of_a_saved_mail_is_its_one_from_address(head: bytes, sender: str) -> None:
+    assert header_sender(head) == sender
