@@ -18,7 +18,9 @@ from mailtickets.business_hours import parse_weekly
 from mailtickets.durations import parse_duration
 from mailtickets.errors import ConfigError
 from mailtickets.settings import (
+    AUTH_MODES,
     LOCALES,
+    OAUTH2_PROVIDERS,
     OFFICE_HOURS,
     SECURITY_MODES,
     UNKNOWN_SENDER_POLICIES,
@@ -27,6 +29,7 @@ from mailtickets.settings import (
     ImapSettings,
     Limits,
     MetricsSettings,
+    OAuth2Settings,
     PolicySettings,
     Secret,
     Settings,
@@ -38,6 +41,19 @@ from mailtickets.settings import (
     split_listen,
 )
 from mailtickets.spam import HEADER_NAME
+
+# The keys of `auth = "oauth2"` (SPEC §3); a secret's three spellings follow the password's.
+_OAUTH2_KEYS = (
+    "oauth2_provider",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+    "client_secret_env",
+    "refresh_token_file",
+    "token_url",
+    "scope",
+)
 
 
 def reveal(secret: Secret) -> str:
@@ -59,6 +75,14 @@ def reveal(secret: Secret) -> str:
 def check_secrets(settings: Settings) -> None:
     """Read every mail secret once, so `run` and `sweep` refuse a bad one at start."""
     reveal(settings.imap.password)
+    if settings.imap.oauth2 is not None:
+        reveal(settings.imap.oauth2.client_secret)
+        refresh = settings.imap.oauth2.refresh_token_file
+        if not os.access(refresh, os.R_OK | os.W_OK):
+            # Read now, and rewritten when the endpoint rotates the token.
+            raise ConfigError(
+                f"{settings.imap.oauth2.where} refresh_token_file: cannot read and write {refresh}"
+            )
     reveal(settings.smtp.password)
 
 
@@ -175,22 +199,29 @@ class _Section:
             raise self.error(key, f"{value!r} is not an email address like soporte@example.com")
         return address
 
-    def secret(self, required: bool) -> Secret:
-        """password, password_file or password_env: exactly one of them (read on use)."""
-        given = [k for k in ("password", "password_file", "password_env") if k in self.data]
-        self.seen.update(("password", "password_file", "password_env"))
+    def secret(self, required: bool, name: str = "password") -> Secret:
+        """`name`, `name`_file or `name`_env: exactly one of them (read on use)."""
+        keys = (name, f"{name}_file", f"{name}_env")
+        given = [k for k in keys if k in self.data]
+        self.seen.update(keys)
         if len(given) > 1:
             raise self.error(given[1], f"give only one of {', '.join(given)}")
         if not given:
             if required:
-                raise self.error("password", "missing: set password, password_file or password_env")
+                raise self.error(name, f"missing: set {', '.join(keys[:2])} or {keys[2]}")
             return Secret()
         key = given[0]
         value = str(self.get(key, str))
         where = f"{self.path}: {self.name} {key}"
-        if key == "password_file":
+        if key == f"{name}_file":
             value = str((self.path.parent / value).resolve())
-        return Secret(key.removeprefix("password_") if key != "password" else "value", value, where)
+        return Secret(key.removeprefix(f"{name}_") if key != name else "value", value, where)
+
+    def refuse(self, keys: tuple[str, ...], why: str) -> None:
+        """Keys that make no sense here (e.g. a password with auth = "oauth2")."""
+        for key in keys:
+            if key in self.data:
+                raise self.error(key, why)
 
     def done(self) -> None:
         unknown = sorted(set(self.data) - self.seen)
@@ -247,20 +278,22 @@ class _Reader:
         return settings
 
     def warnings(self) -> tuple[str, ...]:
-        """A password written in a file that other users can read."""
+        """A password or client secret written in a file that other users can read."""
         inline = [
-            name
+            (name, key)
             for name in ("imap", "smtp")
-            if isinstance(self.data.get(name), dict) and "password" in self.data[name]
+            for key in ("password", "client_secret")
+            if isinstance(self.data.get(name), dict) and key in self.data[name]
         ]
         try:
             mode = self.path.stat().st_mode
         except OSError:
             return ()
         if inline and mode & 0o044:
+            name, key = inline[0]
             return (
-                f"{self.path} holds a password ([{inline[0]}] password) and other users "
-                f"can read it: chmod 600 {self.path}, or use password_file/password_env",
+                f"{self.path} holds a {key.replace('_', ' ')} ([{name}] {key}) and other users "
+                f"can read it: chmod 600 {self.path}, or use {key}_file/{key}_env",
             )
         return ()
 
@@ -268,12 +301,15 @@ class _Reader:
         s = self.section("imap")
         security = s.choice("security", SECURITY_MODES, "ssl")
         poll = s.duration("poll_interval", ImapSettings.poll_interval)
+        auth = s.choice("auth", AUTH_MODES, ImapSettings.auth)
         result = ImapSettings(
             host=s.text("host"),
             port=s.port("port", 993 if security == "ssl" else 143),
             security=security,
             username=s.text("username"),
-            password=s.secret(required=True),
+            password=self.login_secret(s, auth),
+            auth=auth,
+            oauth2=self.oauth2(s) if auth == "oauth2" else None,
             folder=s.text("folder", ImapSettings.folder),
             processed_folder=s.text("processed_folder", ImapSettings.processed_folder),
             failed_folder=s.text("failed_folder", ImapSettings.failed_folder),
@@ -286,6 +322,40 @@ class _Reader:
         )
         s.done()
         return result
+
+    @staticmethod
+    def login_secret(s: _Section, auth: str) -> Secret:
+        """The password, which `auth = "oauth2"` replaces by tokens."""
+        if auth != "oauth2":
+            s.refuse(_OAUTH2_KEYS, 'only with auth = "oauth2"')
+            return s.secret(required=True)
+        s.refuse(("password", "password_file", "password_env"), 'not used with auth = "oauth2"')
+        return Secret()
+
+    def oauth2(self, s: _Section) -> OAuth2Settings:
+        if "oauth2_provider" not in s.data:
+            raise s.error("oauth2_provider", f"missing: one of {', '.join(OAUTH2_PROVIDERS)}")
+        provider = s.choice("oauth2_provider", OAUTH2_PROVIDERS, "generic")
+        if provider != "generic":
+            raise s.error(
+                "oauth2_provider",
+                f'"{provider}" is not available in this version yet; use "generic" with '
+                "the provider's token_url and a refresh_token_file",
+            )
+        s.refuse(("tenant_id",), 'only with oauth2_provider = "microsoft"')
+        token_url = s.text("token_url")
+        if not token_url.startswith(("https://", "http://")):
+            raise s.error("token_url", f"{token_url!r} is not an http(s) URL")
+        refresh = s.text("refresh_token_file")
+        return OAuth2Settings(
+            provider=provider,
+            client_id=s.text("client_id"),
+            token_url=token_url,
+            refresh_token_file=(self.path.parent / refresh).resolve(),
+            client_secret=s.secret(required=False, name="client_secret"),
+            scope=s.text("scope", OAuth2Settings.scope),
+            where=f"{self.path}: {s.name}",
+        )
 
     @staticmethod
     def backlog(s: _Section) -> str:
@@ -304,6 +374,11 @@ class _Reader:
         s = self.section("smtp")
         security = s.choice("security", SECURITY_MODES, "starttls")
         default_port = {"ssl": 465, "starttls": 587, "none": 25}[security]
+        if s.choice("auth", AUTH_MODES, SmtpSettings.auth) == "oauth2":
+            raise s.error(
+                "auth", '"oauth2" for SMTP is not available in this version yet; use "password"'
+            )
+        s.refuse(_OAUTH2_KEYS, 'only with auth = "oauth2"')
         result = SmtpSettings(
             host=s.text("host"),
             port=s.port("port", default_port),

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -23,6 +23,7 @@ from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
 from mailtickets.mail import dedup_key, header_message_id, header_sender
 from mailtickets.models import Inbound
+from mailtickets.oauth2 import RefreshTokenProvider, token_provider
 from mailtickets.settings import ImapSettings
 
 log = logging.getLogger("mailtickets.ingest")
@@ -47,8 +48,22 @@ def mailbox_key(settings: ImapSettings) -> str:
     return f"{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
 
 
-def connect(settings: ImapSettings) -> IMAPClient:
-    """A logged-in client with the folder selected; TemporaryError names the server."""
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def tokens_for(
+    settings: ImapSettings, clock: Callable[[], datetime]
+) -> RefreshTokenProvider | None:
+    """The mailbox's OAuth2 token source (`auth = "oauth2"`), else None."""
+    if settings.oauth2 is None:
+        return None
+    return token_provider(mailbox_key(settings), settings.oauth2, clock, settings.timeout)
+
+
+def connect(settings: ImapSettings, tokens: RefreshTokenProvider | None = None) -> IMAPClient:
+    """A logged-in client with the folder selected; TemporaryError names the server.
+    `tokens` keeps the access token between connections; without one a fresh one is got."""
     where = f"IMAP server {settings.host}:{settings.port}"
     try:
         context = ssl.create_default_context()
@@ -64,11 +79,26 @@ def connect(settings: ImapSettings) -> IMAPClient:
         if settings.security == "starttls":
             # A failed STARTTLS raises: never fall back to sending the password in clear.
             client.starttls(context)
-        client.login(settings.username, reveal(settings.password))
+        _login(client, settings, tokens)
         client.select_folder(settings.folder)
     except NETWORK_ERRORS as exc:
         raise TemporaryError(f"{where}: {_describe(exc)}") from exc
     return client
+
+
+def _login(client: IMAPClient, settings: ImapSettings, tokens: RefreshTokenProvider | None) -> None:
+    if settings.oauth2 is None:
+        client.login(settings.username, reveal(settings.password))
+        return
+    tokens = tokens or token_provider(
+        mailbox_key(settings), settings.oauth2, _wall_clock, settings.timeout
+    )
+    try:
+        client.oauth2_login(settings.username, tokens.token())  # SASL XOAUTH2
+    except LoginError:
+        # Revoked, or expired by the server's clock before ours: one fresh token, once.
+        tokens.forget()
+        client.oauth2_login(settings.username, tokens.token())
 
 
 def _describe(exc: BaseException) -> str:
@@ -94,13 +124,15 @@ class Mailbox:
         self.settings, self.engine, self.clock = settings, engine, clock
         self.may_touch = may_touch
         self.key = mailbox_key(settings)
+        # Token lifetimes are the provider's real time, not the (maybe simulated) work clock.
+        self.tokens = tokens_for(settings, _wall_clock)
         self._client: IMAPClient | None = None
         self._idling = False
 
     @property
     def client(self) -> IMAPClient:
         if self._client is None:
-            self._client = connect(self.settings)
+            self._client = connect(self.settings, self.tokens)
         return self._client
 
     def close(self) -> None:

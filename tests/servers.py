@@ -91,6 +91,25 @@ protocol imap {{
 }}
 """
 
+# Dovecot's oauth2 passdb (opt-in): the bearer token is POSTed to the introspection URL,
+# which answers {"active": true, "username": ...} for a live token.
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {base}/dovecot-oauth2.conf.ext
+}}
+"""
+
+_OAUTH2_CONFIG = """\
+introspection_mode = post
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
 
 @dataclass
 class Dovecot:
@@ -101,14 +120,18 @@ class Dovecot:
     users: dict[str, str] = field(default_factory=dict)
     free_users: list[str] = field(default_factory=list)
 
+    introspection_url: str = ""  # "": passwords only (the suite's default)
+
     @classmethod
-    def start(cls) -> Dovecot:
+    def start(cls, introspection_url: str = "") -> Dovecot:
+        """`introspection_url`: also take XOAUTH2 and OAUTHBEARER logins, each bearer token
+        checked there (Dovecot's oauth2 passdb, e.g. a TokenServer's); passwords still work."""
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(binary).exists():
             raise RuntimeError("dovecot is not installed: run tests/run-all.sh, which installs it")
         base = Path(tempfile.mkdtemp(prefix="mt-dovecot-"))
         base.chmod(0o755)
-        server = cls(base=base, port=free_port())
+        server = cls(base=base, port=free_port(), introspection_url=introspection_url)
         (base / "mail").mkdir()
         os.chown(base / "mail", MAIL_UID, MAIL_GID)
         server._write_users(PREALLOCATED_USERS)
@@ -123,7 +146,17 @@ class Dovecot:
             me = pwd.getpwuid(os.geteuid()).pw_name
             users = f"default_login_user = {me}\ndefault_internal_user = {me}\n"
         uid = min(MAIL_UID, 500)
-        return _CONFIG.format(base=self.base, port=self.port, users=users, uid=uid)
+        config = _CONFIG.format(base=self.base, port=self.port, users=users, uid=uid)
+        if not self.introspection_url:
+            return config
+        (self.base / "dovecot-oauth2.conf.ext").write_text(
+            _OAUTH2_CONFIG.format(introspection_url=self.introspection_url)
+        )
+        oauth2 = _OAUTH2_PASSDB.format(base=self.base)
+        config = config.replace(
+            "auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2 oauthbearer"
+        )
+        return config.replace("passdb {", oauth2 + "passdb {", 1)
 
     def _write_users(self, count: int) -> None:
         # All users exist from the start: Dovecot notices a changed passwd file by its

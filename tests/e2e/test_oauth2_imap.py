@@ -1,0 +1,137 @@
+"""IMAP login with XOAUTH2: Dovecot's oauth2 passdb asks a token endpoint on loopback."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailtickets.daemon import Daemon
+from mailtickets.db import open_database
+from tests.conftest import World, eml, write_config
+from tests.servers import Dovecot, SmtpSink, TokenServer
+
+SECRET = "cl13nt-s3cret"
+LAURA = "laura.martinez@gmail.com"
+
+
+@pytest.fixture(scope="module")
+def tokens() -> Iterator[TokenServer]:
+    server = TokenServer(client_secret=SECRET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def oauth2_dovecot(tokens: TokenServer) -> Iterator[Dovecot]:
+    server = Dovecot.start(introspection_url=tokens.introspection_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def world(oauth2_dovecot: Dovecot, tokens: TokenServer, sink: SmtpSink, tmp_path: Path) -> World:
+    tokens.refuse, tokens.rotate, tokens.lifetime = None, True, 3600
+    user = oauth2_dovecot.add_user()
+    (tmp_path / "refresh.token").write_text(tokens.grant(user) + "\n")
+    (tmp_path / "refresh.token").chmod(0o600)
+    db = tmp_path / "mailtickets.db"
+    config = write_config(tmp_path / "config.toml", oauth2_dovecot, user, sink, db)
+    oauth2 = (
+        'auth = "oauth2"\n'
+        'oauth2_provider = "generic"\n'
+        f'token_url = "{tokens.token_url}"\n'
+        'client_id = "mailtickets"\n'
+        'client_secret_env = "MT_TEST_CLIENT_SECRET"\n'
+        'refresh_token_file = "refresh.token"\n'
+    )
+    text = config.read_text()
+    assert 'password = "secret"\n' in text
+    config.write_text(text.replace('password = "secret"\n', oauth2))
+    return World(oauth2_dovecot, user, sink, config, tmp_path, f"sqlite:///{db}")
+
+
+@pytest.fixture(autouse=True)
+def client_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MT_TEST_CLIENT_SECRET", SECRET)
+
+
+def mailbox(world: World) -> str:
+    return f"{world.user}@127.0.0.1:{world.dovecot.port}/INBOX"
+
+
+def logins(world: World) -> list[str]:
+    log = (world.dovecot.base / "dovecot.log").read_text()
+    return [line for line in log.splitlines() if f"Login: user=<{world.user}>" in line]
+
+
+def test_run_once_logs_in_with_xoauth2_and_ingests(world: World, tokens: TokenServer) -> None:
+    world.deliver(eml("new-gmail-plain.eml"))
+    before = (world.tmp / "refresh.token").read_text().strip()
+    code, out, err = world.cli("run", "--once")
+    assert code == 0, err
+    [ticket] = world.tickets()
+    assert ticket["requester"] == LAURA
+    # (PLAIN logins are the test's own deliveries.)
+    assert len([line for line in logins(world) if "method=XOAUTH2" in line]) == 1
+    # The endpoint rotated the refresh token: the new one is saved, private, and works.
+    after = (world.tmp / "refresh.token").read_text().strip()
+    assert after != before and after in tokens.refresh_tokens
+    assert stat.S_IMODE((world.tmp / "refresh.token").stat().st_mode) == 0o600
+    assert SECRET not in out + err and after not in out + err
+
+
+def test_invalid_grant_is_one_line_naming_the_mailbox_and_exits_1(
+    world: World, tokens: TokenServer
+) -> None:
+    world.deliver(eml("new-gmail-plain.eml"))
+    tokens.refuse = "invalid_grant"
+    code, out, err = world.cli("run", "--once")
+    assert code == 1
+    assert "Traceback" not in err and SECRET not in out + err
+    said = f"mailbox {mailbox(world)}: OAuth2 provider refused the credential: "
+    said += "invalid_grant: refused by the test"
+    refusals = [line for line in err.splitlines() if "refused the credential" in line]
+    # One log line, and the error line `run --once` ends with for every failed stage.
+    assert len(refusals) == 2, err
+    assert refusals[0].endswith(f" WARNING mailtickets.daemon: ingest: {said}"), refusals
+    assert refusals[1] == f"mailtickets: {said}", refusals
+    assert world.query("SELECT count(*) FROM inbound") == [(0,)]
+    assert not [line for line in logins(world) if "method=XOAUTH2" in line]
+    # Once the provider accepts the credential again, the mail comes in, once.
+    tokens.refuse = None
+    code, _out, err = world.cli("run", "--once")
+    assert code == 0, err
+    assert len(world.tickets()) == 1
+
+
+def test_a_revoked_access_token_is_replaced_and_the_session_resumed(
+    world: World, tokens: TokenServer
+) -> None:
+    settings = world.settings
+    engine = open_database(settings.database_url)
+    daemon = Daemon(settings, engine)
+    try:
+        world.deliver(eml("new-gmail-plain.eml"))
+        assert daemon.cycle().errors == []
+        assert len(tokens.token_requests) >= 1
+        asked = len(tokens.token_requests)
+        daemon.mailbox.close()
+        # Reconnecting with the cached token costs no request to the endpoint...
+        world.deliver(eml("new-english-plain.eml"))
+        assert daemon.cycle().errors == []
+        assert len(tokens.token_requests) == asked
+        daemon.mailbox.close()
+        # ...until the server stops accepting it: then one new token, and on.
+        tokens.revoke_access_tokens()
+        world.deliver(eml("new-outlook-latin1.eml"))
+        assert daemon.cycle().errors == []
+        assert len(tokens.token_requests) == asked + 1
+    finally:
+        daemon.close()
+        engine.dispose()
+    assert world.query("SELECT count(*) FROM inbound") == [(3,)]
+    assert len(world.tickets()) == 3
+    assert len([line for line in logins(world) if "method=XOAUTH2" in line]) == 3
