@@ -75,15 +75,17 @@ def reveal(secret: Secret) -> str:
 def check_secrets(settings: Settings) -> None:
     """Read every mail secret once, so `run` and `sweep` refuse a bad one at start."""
     reveal(settings.imap.password)
-    if settings.imap.oauth2 is not None:
-        reveal(settings.imap.oauth2.client_secret)
-        refresh = settings.imap.oauth2.refresh_token_file
-        if not os.access(refresh, os.R_OK | os.W_OK):
+    reveal(settings.smtp.password)
+    for oauth2 in (settings.imap.oauth2, settings.smtp.oauth2):
+        if oauth2 is None:
+            continue
+        reveal(oauth2.client_secret)
+        if not os.access(oauth2.refresh_token_file, os.R_OK | os.W_OK):
             # Read now, and rewritten when the endpoint rotates the token.
             raise ConfigError(
-                f"{settings.imap.oauth2.where} refresh_token_file: cannot read and write {refresh}"
+                f"{oauth2.where} refresh_token_file: cannot read and write "
+                f"{oauth2.refresh_token_file}"
             )
-    reveal(settings.smtp.password)
 
 
 def default_config_path() -> Path:
@@ -324,11 +326,11 @@ class _Reader:
         return result
 
     @staticmethod
-    def login_secret(s: _Section, auth: str) -> Secret:
+    def login_secret(s: _Section, auth: str, required: bool = True) -> Secret:
         """The password, which `auth = "oauth2"` replaces by tokens."""
         if auth != "oauth2":
             s.refuse(_OAUTH2_KEYS, 'only with auth = "oauth2"')
-            return s.secret(required=True)
+            return s.secret(required=required)
         s.refuse(("password", "password_file", "password_env"), 'not used with auth = "oauth2"')
         return Secret()
 
@@ -374,19 +376,20 @@ class _Reader:
         s = self.section("smtp")
         security = s.choice("security", SECURITY_MODES, "starttls")
         default_port = {"ssl": 465, "starttls": 587, "none": 25}[security]
-        if s.choice("auth", AUTH_MODES, SmtpSettings.auth) == "oauth2":
-            raise s.error(
-                "auth", '"oauth2" for SMTP is not available in this version yet; use "password"'
-            )
-        s.refuse(_OAUTH2_KEYS, 'only with auth = "oauth2"')
+        auth = s.choice("auth", AUTH_MODES, SmtpSettings.auth)
+        username = s.text("username", SmtpSettings.username)
+        if auth == "oauth2" and not username:
+            raise s.error("username", 'missing: auth = "oauth2" logs in as this user')
         result = SmtpSettings(
             host=s.text("host"),
             port=s.port("port", default_port),
             security=security,
             from_address=s.address("from_address"),
             from_name=s.text("from_name", SmtpSettings.from_name),
-            username=s.text("username", SmtpSettings.username),
-            password=s.secret(required=False),
+            username=username,
+            password=self.login_secret(s, auth, required=False),
+            auth=auth,
+            oauth2=self.oauth2(s) if auth == "oauth2" else None,
             timeout=float(s.get("timeout", float, SmtpSettings.timeout)),
             batch_size=self.positive(s, "batch_size", SmtpSettings.batch_size),
             verp=bool(s.get("verp", bool, SmtpSettings.verp)),

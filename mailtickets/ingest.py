@@ -48,6 +48,10 @@ def mailbox_key(settings: ImapSettings) -> str:
     return f"{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
 
 
+def _account(settings: ImapSettings) -> str:
+    return f"mailbox {mailbox_key(settings)}"
+
+
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -58,7 +62,7 @@ def tokens_for(
     """The mailbox's OAuth2 token source (`auth = "oauth2"`), else None."""
     if settings.oauth2 is None:
         return None
-    return token_provider(mailbox_key(settings), settings.oauth2, clock, settings.timeout)
+    return token_provider(_account(settings), settings.oauth2, clock, settings.timeout)
 
 
 def connect(settings: ImapSettings, tokens: RefreshTokenProvider | None = None) -> IMAPClient:
@@ -91,7 +95,7 @@ def _login(client: IMAPClient, settings: ImapSettings, tokens: RefreshTokenProvi
         client.login(settings.username, reveal(settings.password))
         return
     tokens = tokens or token_provider(
-        mailbox_key(settings), settings.oauth2, _wall_clock, settings.timeout
+        _account(settings), settings.oauth2, _wall_clock, settings.timeout
     )
     try:
         client.oauth2_login(settings.username, tokens.token())  # SASL XOAUTH2

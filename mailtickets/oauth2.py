@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +27,11 @@ DEFAULT_LIFETIME = timedelta(hours=1)
 MAX_ERROR_TEXT = 300
 
 
+# One refresh at a time in this process: two logins sharing a refresh_token_file must not
+# both spend the same rotating refresh token.
+_REFRESHING = threading.RLock()
+
+
 class CredentialRefused(TemporaryError):
     """The provider refused the mailbox's credential (`invalid_grant`, an expired client
     secret): nothing will work until a person acts. Retried like any outage meanwhile."""
@@ -43,25 +49,29 @@ class RefreshTokenProvider:
 
     def __init__(
         self,
-        mailbox: str,
+        account: str,
         settings: OAuth2Settings,
         clock: Callable[[], datetime],
         timeout: float = 30.0,
     ) -> None:
-        self.mailbox, self.settings, self.clock = mailbox, settings, clock
+        # `account` names the login in error lines: "mailbox soporte@…", "SMTP relay …".
+        self.account, self.settings, self.clock = account, settings, clock
         self.timeout = timeout
         self._token: AccessToken | None = None
+        self._lock = threading.Lock()  # the relay's thread and the mailbox's may both ask
 
     def token(self) -> str:
         """A token valid for at least MARGIN more, from the cache when it has one."""
-        now = self.clock()
-        if self._token is None or now + MARGIN >= self._token.expires_at:
-            self._token = self._refresh(now)
-        return self._token.value
+        with self._lock, _REFRESHING:
+            now = self.clock()
+            if self._token is None or now + MARGIN >= self._token.expires_at:
+                self._token = self._refresh(now)
+            return self._token.value
 
     def forget(self) -> None:
         """The server refused the cached token (revoked, or its clock runs ahead of ours)."""
-        self._token = None
+        with self._lock:
+            self._token = None
 
     def _refresh(self, now: datetime) -> AccessToken:
         refresh_token = self._read_refresh_token()
@@ -90,10 +100,10 @@ class RefreshTokenProvider:
             token = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise CredentialRefused(
-                f"mailbox {self.mailbox}: cannot read refresh_token_file {path}: {exc.strerror}"
+                f"{self.account}: cannot read refresh_token_file {path}: {exc.strerror}"
             ) from None
         if not token:
-            raise CredentialRefused(f"mailbox {self.mailbox}: refresh_token_file {path} is empty")
+            raise CredentialRefused(f"{self.account}: refresh_token_file {path} is empty")
         return token
 
     def _post(self, form: dict[str, str]) -> dict[str, Any]:
@@ -111,7 +121,7 @@ class RefreshTokenProvider:
             if exc.code in (400, 401) and "error" in answer:
                 # RFC 6749 §5.2: invalid_grant, invalid_client, unauthorized_client…
                 raise CredentialRefused(
-                    f"mailbox {self.mailbox}: OAuth2 provider refused the credential: "
+                    f"{self.account}: OAuth2 provider refused the credential: "
                     f"{_provider_text(answer)}"
                 ) from None
             raise TemporaryError(f"{self._where()}: HTTP {exc.code} {exc.reason}") from None
@@ -120,7 +130,7 @@ class RefreshTokenProvider:
             raise TemporaryError(f"{self._where()}: {reason}") from None
 
     def _where(self) -> str:
-        return f"mailbox {self.mailbox}: OAuth2 token endpoint {self.settings.token_url}"
+        return f"{self.account}: OAuth2 token endpoint {self.settings.token_url}"
 
 
 def _json(raw: bytes) -> dict[str, Any]:
@@ -171,7 +181,22 @@ def save_secret_file(path: Path, text: str) -> None:
 
 
 def token_provider(
-    mailbox: str, settings: OAuth2Settings, clock: Callable[[], datetime], timeout: float
+    account: str, settings: OAuth2Settings, clock: Callable[[], datetime], timeout: float
 ) -> RefreshTokenProvider:
     """The provider `settings` names (config.py admits only "generic" so far)."""
-    return RefreshTokenProvider(mailbox, settings, clock, timeout)
+    return RefreshTokenProvider(account, settings, clock, timeout)
+
+
+_SHARED: dict[tuple[str, OAuth2Settings], RefreshTokenProvider] = {}
+
+
+def shared_provider(
+    account: str, settings: OAuth2Settings, clock: Callable[[], datetime], timeout: float
+) -> RefreshTokenProvider:
+    """One provider per login for the life of the process: each outbox flush opens its own
+    connection, and must not ask the endpoint for a new token every time."""
+    with _REFRESHING:
+        key = (account, settings)
+        if key not in _SHARED:
+            _SHARED[key] = token_provider(account, settings, clock, timeout)
+        return _SHARED[key]

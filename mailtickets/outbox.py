@@ -8,7 +8,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import aiosmtplib
@@ -18,8 +18,10 @@ from sqlmodel import Session
 from mailtickets import store, verp
 from mailtickets.config import reveal
 from mailtickets.db import transaction
+from mailtickets.errors import TemporaryError
 from mailtickets.models import Outbox
-from mailtickets.settings import SmtpSettings
+from mailtickets.oauth2 import shared_provider
+from mailtickets.settings import OAuth2Settings, SmtpSettings
 from mailtickets.workers import Heartbeat
 
 log = logging.getLogger("mailtickets.outbox")
@@ -163,9 +165,29 @@ async def connect_relay(settings: SmtpSettings) -> aiosmtplib.SMTP:
         start_tls=settings.security == "starttls",
     )
     await client.connect()
-    if settings.username:
-        await client.login(settings.username, reveal(settings.password))
+    try:
+        if settings.oauth2 is not None:
+            await _oauth2_login(client, settings, settings.oauth2)
+        elif settings.username:
+            await client.login(settings.username, reveal(settings.password))
+    except BaseException:
+        client.close()  # a refused login leaves no connection open
+        raise
     return client
+
+
+async def _oauth2_login(
+    client: aiosmtplib.SMTP, settings: SmtpSettings, oauth2: OAuth2Settings
+) -> None:
+    """SASL XOAUTH2; a token the relay refuses is replaced once (revoked, or expired by the
+    relay's clock before ours). The token endpoint is asked off the event loop."""
+    account = f"SMTP relay {settings.username}@{settings.host}:{settings.port}"
+    tokens = shared_provider(account, oauth2, lambda: datetime.now(UTC), settings.timeout)
+    try:
+        await client.auth_xoauth2(settings.username, await asyncio.to_thread(tokens.token))
+    except aiosmtplib.SMTPAuthenticationError:
+        tokens.forget()
+        await client.auth_xoauth2(settings.username, await asyncio.to_thread(tokens.token))
 
 
 class _Relay:
@@ -182,8 +204,10 @@ class _Relay:
         if self.client is None or not self.client.is_connected:
             try:
                 self.client = await connect_relay(self.settings)
-            except (aiosmtplib.SMTPException, OSError) as exc:
-                detail = f"SMTP relay {self.settings.host}:{self.settings.port}: {exc}"
+            except (aiosmtplib.SMTPException, OSError, TemporaryError) as exc:
+                # A TemporaryError is the OAuth2 provider's (it names the relay itself).
+                relay = f"SMTP relay {self.settings.host}:{self.settings.port}: "
+                detail = f"{'' if isinstance(exc, TemporaryError) else relay}{exc}"
                 log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
                 return [Attempt(r.id or 0, "retry", detail) for r in rows]
         self.key = self.key or self._verp_key()

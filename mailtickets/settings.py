@@ -75,7 +75,8 @@ class SmtpSettings:
     from_name: str = "Soporte"
     username: str = ""
     password: Secret = field(default=Secret(), repr=False)
-    auth: str = "password"  # "oauth2" is not available for SMTP yet
+    auth: str = "password"
+    oauth2: OAuth2Settings | None = None
     timeout: float = 30.0
     batch_size: int = 100
     verp: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email
 import json
@@ -250,18 +251,58 @@ class _SinkHandler:
         return "250 OK"
 
 
+class _OAuth2SinkHandler(_SinkHandler):
+    """The sink's handler plus SASL XOAUTH2, each bearer token checked by a TokenServer."""
+
+    def __init__(self, sink: SmtpSink, tokens: TokenServer) -> None:
+        super().__init__(sink)
+        self.tokens = tokens
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        try:
+            fields = base64.b64decode(args[1]).decode().split("\x01")
+        except (IndexError, ValueError):
+            return AuthResult(success=False, handled=False)
+        values = dict(f.split("=", 1) for f in fields if "=" in f)
+        user, token = values.get("user", ""), values.get("auth", "").removeprefix("Bearer ")
+        _status, answer = self.tokens.introspect({"token": token})
+        with self.sink.lock:
+            self.sink.logins.append((user, bool(answer.get("active"))))
+        if answer.get("active") and answer.get("username") == user:
+            return AuthResult(success=True, auth_data=user)
+        return AuthResult(success=False, handled=False)
+
+
 class SmtpSink:
     """An aiosmtpd server that keeps every mail; `replies` injects error answers in turn;
-    `hold_after(n)` answers n more mails, then leaves each further one unanswered."""
+    `hold_after(n)` answers n more mails, then leaves each further one unanswered.
+    With `tokens`, mail is taken only after AUTH XOAUTH2 with a token that server issued;
+    `logins` lists each attempt as (user, accepted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: TokenServer | None = None) -> None:
+        self.tokens = tokens
+        self.logins: list[tuple[str, bool]] = []
         self.port = free_port()
         self.received: list[Received] = []
         self.replies: list[str] = []
         self.lock = threading.Lock()
         self.held = 0  # mails whose DATA is in, waiting for an answer
         self._answer_before_hold: int | None = None  # None: answer every mail
-        self.controller = Controller(_SinkHandler(self), hostname="127.0.0.1", port=self.port)
+        self.controller = self._controller()
+
+    def _controller(self) -> Controller:
+        if self.tokens is None:
+            return Controller(_SinkHandler(self), hostname="127.0.0.1", port=self.port)
+        return Controller(
+            _OAuth2SinkHandler(self, self.tokens),
+            hostname="127.0.0.1",
+            port=self.port,
+            auth_required=True,
+            auth_require_tls=False,  # loopback, test tokens (aiosmtpd warns each session)
+            auth_exclude_mechanism=["PLAIN", "LOGIN"],
+        )
 
     def hold_after(self, count: int) -> None:
         """Answer `count` more mails as usual; keep later ones waiting until `release()`.
@@ -297,7 +338,7 @@ class SmtpSink:
 
     def restart(self) -> None:
         """Come back on the same port, as a relay does after an outage."""
-        self.controller = Controller(_SinkHandler(self), hostname="127.0.0.1", port=self.port)
+        self.controller = self._controller()
         self.controller.start()
 
     def to(self, address: str) -> list[Received]:

@@ -127,13 +127,32 @@ def test_a_missing_or_contradicting_key_is_named(
     assert "\n" not in line and "cl13nt-s3cret" not in line
 
 
-def test_smtp_oauth2_is_refused_until_it_is_available(tmp_path: Path) -> None:
-    path = write(tmp_path, 'password = "pw"', REST.replace("[smtp]\n", '[smtp]\nauth = "oauth2"\n'))
-    with pytest.raises(ConfigError, match=r"\[smtp\] auth: \"oauth2\" for SMTP is not available"):
+def test_smtp_takes_the_same_oauth2_keys(tmp_path: Path) -> None:
+    (tmp_path / "refresh.token").write_text("r1\n")
+    smtp = '[smtp]\nusername = "soporte@example.com"\n' + GENERIC
+    settings = load_settings(write(tmp_path, 'password = "pw"', REST.replace("[smtp]\n", smtp)))
+    oauth2 = settings.smtp.oauth2
+    assert settings.smtp.auth == "oauth2" and oauth2 is not None
+    assert oauth2.token_url == "https://login.example.com/token" and oauth2.where.endswith("[smtp]")
+    assert settings.imap.auth == "password" and settings.imap.oauth2 is None
+    check_secrets(settings)
+
+
+@pytest.mark.parametrize(
+    ("smtp", "key", "problem"),
+    [
+        (GENERIC, "username", 'missing: auth = "oauth2" logs in as this user'),
+        ('username = "u"\n' + GENERIC + 'password = "pw"\n', "password", "not used with"),
+        ('username = "u"\n' + GENERIC.replace("client_id", "x_client_id"), "client_id", "missing"),
+        ('scope = "x"\n', "scope", 'only with auth = "oauth2"'),
+    ],
+)
+def test_smtp_oauth2_faults_are_named(tmp_path: Path, smtp: str, key: str, problem: str) -> None:
+    path = write(tmp_path, 'password = "pw"', REST.replace("[smtp]\n", "[smtp]\n" + smtp))
+    with pytest.raises(ConfigError) as caught:
         load_settings(path)
-    path = write(tmp_path, 'password = "pw"', REST.replace("[smtp]\n", '[smtp]\nscope = "x"\n'))
-    with pytest.raises(ConfigError, match=r"\[smtp\] scope: only with auth"):
-        load_settings(path)
+    line = str(caught.value)
+    assert line.startswith(f"{path}: [smtp] {key}: ") and problem in line, line
 
 
 def test_an_unreadable_refresh_token_file_is_refused_at_start(tmp_path: Path) -> None:

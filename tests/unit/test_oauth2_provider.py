@@ -47,7 +47,7 @@ def provider(
         client_secret=Secret("value", secret, "test"),
         scope="imap",
     )
-    return RefreshTokenProvider("soporte", settings, clock, timeout=5)
+    return RefreshTokenProvider("mailbox soporte", settings, clock, timeout=5)
 
 
 def test_a_token_is_cached_until_five_minutes_before_it_expires(
