@@ -20,6 +20,8 @@ from mailtickets.errors import ConfigError
 from mailtickets.settings import (
     AUTH_MODES,
     LOCALES,
+    MICROSOFT_SCOPE,
+    MICROSOFT_TOKEN_URL,
     OAUTH2_PROVIDERS,
     OFFICE_HOURS,
     SECURITY_MODES,
@@ -80,6 +82,8 @@ def check_secrets(settings: Settings) -> None:
         if oauth2 is None:
             continue
         reveal(oauth2.client_secret)
+        if oauth2.refresh_token_file is None:
+            continue
         if not os.access(oauth2.refresh_token_file, os.R_OK | os.W_OK):
             # Read now, and rewritten when the endpoint rotates the token.
             raise ConfigError(
@@ -338,16 +342,16 @@ class _Reader:
         if "oauth2_provider" not in s.data:
             raise s.error("oauth2_provider", f"missing: one of {', '.join(OAUTH2_PROVIDERS)}")
         provider = s.choice("oauth2_provider", OAUTH2_PROVIDERS, "generic")
-        if provider != "generic":
+        if provider == "google":
             raise s.error(
                 "oauth2_provider",
-                f'"{provider}" is not available in this version yet; use "generic" with '
-                "the provider's token_url and a refresh_token_file",
+                '"google" is not available in this version yet; use "generic" with '
+                'token_url = "https://oauth2.googleapis.com/token" and a refresh_token_file',
             )
+        if provider == "microsoft":
+            return self.microsoft(s)
         s.refuse(("tenant_id",), 'only with oauth2_provider = "microsoft"')
-        token_url = s.text("token_url")
-        if not token_url.startswith(("https://", "http://")):
-            raise s.error("token_url", f"{token_url!r} is not an http(s) URL")
+        token_url = self.token_url(s, s.text("token_url"))
         refresh = s.text("refresh_token_file")
         return OAuth2Settings(
             provider=provider,
@@ -358,6 +362,30 @@ class _Reader:
             scope=s.text("scope", OAuth2Settings.scope),
             where=f"{self.path}: {s.name}",
         )
+
+    def microsoft(self, s: _Section) -> OAuth2Settings:
+        """Client credentials: the app's own token, no refresh token and no user consent."""
+        s.refuse(("refresh_token_file",), 'not used with oauth2_provider = "microsoft"')
+        tenant = s.text("tenant_id")
+        if not tenant or not all(c.isalnum() or c in "-." for c in tenant):
+            raise s.error("tenant_id", f"{tenant!r}: write the directory (tenant) ID or domain")
+        # token_url only for national clouds (login.microsoftonline.us, …).
+        url = s.text("token_url", MICROSOFT_TOKEN_URL.format(tenant_id=tenant))
+        return OAuth2Settings(
+            provider="microsoft",
+            client_id=s.text("client_id"),
+            token_url=self.token_url(s, url),
+            client_secret=s.secret(required=True, name="client_secret"),
+            scope=s.text("scope", MICROSOFT_SCOPE),
+            tenant_id=tenant,
+            where=f"{self.path}: {s.name}",
+        )
+
+    @staticmethod
+    def token_url(s: _Section, url: str) -> str:
+        if not url.startswith(("https://", "http://")):
+            raise s.error("token_url", f"{url!r} is not an http(s) URL")
+        return url
 
     @staticmethod
     def backlog(s: _Section) -> str:

@@ -23,7 +23,7 @@ from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
 from mailtickets.mail import dedup_key, header_message_id, header_sender
 from mailtickets.models import Inbound
-from mailtickets.oauth2 import RefreshTokenProvider, token_provider
+from mailtickets.oauth2 import TokenProvider, token_provider
 from mailtickets.settings import ImapSettings
 
 log = logging.getLogger("mailtickets.ingest")
@@ -56,16 +56,14 @@ def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def tokens_for(
-    settings: ImapSettings, clock: Callable[[], datetime]
-) -> RefreshTokenProvider | None:
+def tokens_for(settings: ImapSettings, clock: Callable[[], datetime]) -> TokenProvider | None:
     """The mailbox's OAuth2 token source (`auth = "oauth2"`), else None."""
     if settings.oauth2 is None:
         return None
     return token_provider(_account(settings), settings.oauth2, clock, settings.timeout)
 
 
-def connect(settings: ImapSettings, tokens: RefreshTokenProvider | None = None) -> IMAPClient:
+def connect(settings: ImapSettings, tokens: TokenProvider | None = None) -> IMAPClient:
     """A logged-in client with the folder selected; TemporaryError names the server.
     `tokens` keeps the access token between connections; without one a fresh one is got."""
     where = f"IMAP server {settings.host}:{settings.port}"
@@ -90,7 +88,7 @@ def connect(settings: ImapSettings, tokens: RefreshTokenProvider | None = None) 
     return client
 
 
-def _login(client: IMAPClient, settings: ImapSettings, tokens: RefreshTokenProvider | None) -> None:
+def _login(client: IMAPClient, settings: ImapSettings, tokens: TokenProvider | None) -> None:
     if settings.oauth2 is None:
         client.login(settings.username, reveal(settings.password))
         return

@@ -43,9 +43,8 @@ class AccessToken:
     expires_at: datetime
 
 
-class RefreshTokenProvider:
-    """The generic provider: the refresh token in `refresh_token_file` is exchanged at
-    `token_url` (RFC 6749 §6); a rotated refresh token replaces the file's."""
+class TokenProvider:
+    """Access tokens from `token_url`, cached; each subclass is one grant of RFC 6749."""
 
     def __init__(
         self,
@@ -74,12 +73,8 @@ class RefreshTokenProvider:
             self._token = None
 
     def _refresh(self, now: datetime) -> AccessToken:
-        refresh_token = self._read_refresh_token()
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": self.settings.client_id,
-        }
+        form = self._grant()
+        form["client_id"] = self.settings.client_id
         secret = reveal(self.settings.client_secret)
         if secret:
             form["client_secret"] = secret
@@ -89,22 +84,14 @@ class RefreshTokenProvider:
         value = answer.get("access_token")
         if not isinstance(value, str) or not value:
             raise TemporaryError(f"{self._where()}: the answer holds no access_token")
-        rotated = answer.get("refresh_token")
-        if isinstance(rotated, str) and rotated and rotated != refresh_token:
-            save_secret_file(self.settings.refresh_token_file, rotated)
+        self._answered(form, answer)
         return AccessToken(value, now + _lifetime(answer.get("expires_in")))
 
-    def _read_refresh_token(self) -> str:
-        path = self.settings.refresh_token_file
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise CredentialRefused(
-                f"{self.account}: cannot read refresh_token_file {path}: {exc.strerror}"
-            ) from None
-        if not token:
-            raise CredentialRefused(f"{self.account}: refresh_token_file {path} is empty")
-        return token
+    def _grant(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _answered(self, form: dict[str, str], answer: dict[str, Any]) -> None:
+        """What a grant keeps from a good answer besides the access token."""
 
     def _post(self, form: dict[str, str]) -> dict[str, Any]:
         request = urllib.request.Request(
@@ -131,6 +118,45 @@ class RefreshTokenProvider:
 
     def _where(self) -> str:
         return f"{self.account}: OAuth2 token endpoint {self.settings.token_url}"
+
+
+class RefreshTokenProvider(TokenProvider):
+    """The generic provider: the refresh token in `refresh_token_file` is exchanged at
+    `token_url` (RFC 6749 §6); a rotated refresh token replaces the file's."""
+
+    def _grant(self) -> dict[str, str]:
+        return {"grant_type": "refresh_token", "refresh_token": self._read_refresh_token()}
+
+    def _answered(self, form: dict[str, str], answer: dict[str, Any]) -> None:
+        rotated = answer.get("refresh_token")
+        if isinstance(rotated, str) and rotated and rotated != form["refresh_token"]:
+            save_secret_file(self._path(), rotated)
+
+    def _path(self) -> Path:
+        path = self.settings.refresh_token_file
+        if path is None:  # config.py gives every generic provider one
+            raise CredentialRefused(f"{self.account}: no refresh_token_file")
+        return path
+
+    def _read_refresh_token(self) -> str:
+        path = self._path()
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CredentialRefused(
+                f"{self.account}: cannot read refresh_token_file {path}: {exc.strerror}"
+            ) from None
+        if not token:
+            raise CredentialRefused(f"{self.account}: refresh_token_file {path} is empty")
+        return token
+
+
+class ClientCredentialsProvider(TokenProvider):
+    """Microsoft 365: the app's own token (RFC 6749 §4.4, what an Entra ID app registration
+    with IMAP.AccessAsApp / SMTP.SendAsApp uses); nothing to keep between runs."""
+
+    def _grant(self) -> dict[str, str]:
+        return {"grant_type": "client_credentials"}
 
 
 def _json(raw: bytes) -> dict[str, Any]:
@@ -182,17 +208,18 @@ def save_secret_file(path: Path, text: str) -> None:
 
 def token_provider(
     account: str, settings: OAuth2Settings, clock: Callable[[], datetime], timeout: float
-) -> RefreshTokenProvider:
-    """The provider `settings` names (config.py admits only "generic" so far)."""
-    return RefreshTokenProvider(account, settings, clock, timeout)
+) -> TokenProvider:
+    """The provider `settings` names (config.py admits "generic" and "microsoft" so far)."""
+    kind = ClientCredentialsProvider if settings.provider == "microsoft" else RefreshTokenProvider
+    return kind(account, settings, clock, timeout)
 
 
-_SHARED: dict[tuple[str, OAuth2Settings], RefreshTokenProvider] = {}
+_SHARED: dict[tuple[str, OAuth2Settings], TokenProvider] = {}
 
 
 def shared_provider(
     account: str, settings: OAuth2Settings, clock: Callable[[], datetime], timeout: float
-) -> RefreshTokenProvider:
+) -> TokenProvider:
     """One provider per login for the life of the process: each outbox flush opens its own
     connection, and must not ask the endpoint for a new token every time."""
     with _REFRESHING:

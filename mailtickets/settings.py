@@ -17,6 +17,9 @@ UNKNOWN_SENDER_POLICIES = ("open", "reject")
 LOCALES = ("es", "en")
 AUTH_MODES = ("password", "oauth2")
 OAUTH2_PROVIDERS = ("microsoft", "google", "generic")
+# Exchange Online's IMAP and SMTP AUTH resource, for an app's own (client credentials) token.
+MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
+MICROSOFT_TOKEN_URL = "https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token"
 
 
 @dataclass(frozen=True)
@@ -35,14 +38,16 @@ class OAuth2Settings:
     """How a mailbox gets its OAuth2 access tokens (`auth = "oauth2"`); `oauth2.py` uses it.
 
     generic: a refresh token kept in `refresh_token_file`, exchanged at `token_url`.
+    microsoft: the app's own token (client credentials) from `tenant_id`'s token URL.
     """
 
     provider: str
     client_id: str
     token_url: str
-    refresh_token_file: Path
+    refresh_token_file: Path | None = None  # generic only
     client_secret: Secret = field(default=Secret(), repr=False)
     scope: str = ""
+    tenant_id: str = ""  # microsoft only
     where: str = ""  # "/etc/mailtickets/config.toml: [imap]" for error lines
 
 

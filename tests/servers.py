@@ -479,6 +479,9 @@ class TokenServer:
         self.access_tokens: dict[str, _Grant] = {}
         self.token_requests: list[dict[str, str]] = []
         self.introspections = 0
+        # Who an app's own token (grant_type=client_credentials) may log in as: the mailbox
+        # permission an Exchange admin grants the app's service principal.
+        self.app_mailbox = ""
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self))
         self.port = int(self.httpd.server_address[1])
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -520,6 +523,8 @@ class TokenServer:
                 self.client_secret and form.get("client_secret") != self.client_secret
             ):
                 return 401, {"error": "invalid_client", "error_description": "unknown client"}
+            if form.get("grant_type") == "client_credentials":
+                return self._app_token()
             if form.get("grant_type") != "refresh_token":
                 return 400, {"error": "unsupported_grant_type"}
             username = self.refresh_tokens.get(form.get("refresh_token", ""))
@@ -538,6 +543,13 @@ class TokenServer:
                 self.refresh_tokens[rotated] = username
                 answer["refresh_token"] = rotated
             return 200, answer
+
+    def _app_token(self) -> tuple[int, dict[str, Any]]:
+        if not self.client_secret:
+            return 401, {"error": "invalid_client", "error_description": "a secret is needed"}
+        access = "a-" + secrets.token_urlsafe(16)
+        self.access_tokens[access] = _Grant(self.app_mailbox, time.time() + self.lifetime)
+        return 200, {"access_token": access, "token_type": "Bearer", "expires_in": self.lifetime}
 
     def introspect(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         with self.lock:

@@ -33,7 +33,7 @@ def oauth2_dovecot(tokens: TokenServer) -> Iterator[Dovecot]:
 
 @pytest.fixture
 def world(oauth2_dovecot: Dovecot, tokens: TokenServer, sink: SmtpSink, tmp_path: Path) -> World:
-    tokens.refuse, tokens.rotate, tokens.lifetime = None, True, 3600
+    tokens.refuse, tokens.rotate, tokens.lifetime, tokens.app_mailbox = None, True, 3600, ""
     user = oauth2_dovecot.add_user()
     (tmp_path / "refresh.token").write_text(tokens.grant(user) + "\n")
     (tmp_path / "refresh.token").chmod(0o600)
@@ -135,3 +135,38 @@ def test_a_revoked_access_token_is_replaced_and_the_session_resumed(
     assert world.query("SELECT count(*) FROM inbound") == [(3,)]
     assert len(world.tickets()) == 3
     assert len([line for line in logins(world) if "method=XOAUTH2" in line]) == 3
+
+
+def test_microsoft_client_credentials_log_in_as_the_granted_mailbox(
+    world: World, tokens: TokenServer
+) -> None:
+    # token_url is the national-cloud override, here pointing at the loopback endpoint.
+    microsoft = (
+        'auth = "oauth2"\n'
+        'oauth2_provider = "microsoft"\n'
+        'tenant_id = "8d3c1f0e-5b7a-4e2d-9c61-0f2a7b9e4d13"\n'
+        f'token_url = "{tokens.token_url}"\n'
+        'client_id = "mailtickets"\n'
+        'client_secret_env = "MT_TEST_CLIENT_SECRET"\n'
+    )
+    text = world.config.read_text()
+    start = text.index('auth = "oauth2"')
+    end = text.index('refresh_token_file = "refresh.token"\n') + len(
+        'refresh_token_file = "refresh.token"\n'
+    )
+    world.config.write_text(text[:start] + microsoft + text[end:])
+    world.deliver(eml("new-gmail-plain.eml"))
+    # Before the admin grants the app this mailbox, its token does not open it.
+    code, _out, err = world.cli("run", "--once")
+    assert code == 1 and "AUTHENTICATIONFAILED" in err and "Traceback" not in err, err
+    assert world.query("SELECT count(*) FROM inbound") == [(0,)]
+    tokens.app_mailbox = world.user
+    code, out, err = world.cli("run", "--once")
+    assert code == 0, err
+    assert len(world.tickets()) == 1
+    assert {r["grant_type"] for r in tokens.token_requests[-2:]} == {"client_credentials"}
+    assert all(
+        r["scope"] == "https://outlook.office365.com/.default" for r in tokens.token_requests[-2:]
+    )
+    assert len([line for line in logins(world) if "method=XOAUTH2" in line]) == 1
+    assert SECRET not in out + err

@@ -111,7 +111,6 @@ def test_client_secret_is_optional_for_a_public_client(tmp_path: Path) -> None:
             'only with auth = "oauth2"',
         ),
         (GENERIC.replace('auth = "oauth2"', 'auth = "kerberos"'), "auth", "not one of"),
-        (GENERIC.replace('"generic"', '"microsoft"'), "oauth2_provider", "not available"),
         (GENERIC.replace('"generic"', '"google"'), "oauth2_provider", "not available"),
         ('auth = "oauth2"\noauth2_provider = "generic"', "token_url", "missing"),
     ],
@@ -125,6 +124,57 @@ def test_a_missing_or_contradicting_key_is_named(
     line = str(caught.value)
     assert line.startswith(f"{path}: [imap] {key}: ") and problem in line, line
     assert "\n" not in line and "cl13nt-s3cret" not in line
+
+
+MICROSOFT = """\
+auth = "oauth2"
+oauth2_provider = "microsoft"
+tenant_id = "8d3c1f0e-5b7a-4e2d-9c61-0f2a7b9e4d13"
+client_id = "b2f7c9d1-0a4e-4f6b-8e3d-5c1a2b7f9e60"
+client_secret_env = "MT_TEST_CLIENT_SECRET"
+"""
+
+
+def test_microsoft_derives_its_token_url_and_scope_from_the_tenant(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, MICROSOFT))
+    oauth2 = settings.imap.oauth2
+    assert oauth2 is not None and oauth2.provider == "microsoft"
+    assert oauth2.token_url == (
+        "https://login.microsoftonline.com/8d3c1f0e-5b7a-4e2d-9c61-0f2a7b9e4d13/oauth2/v2.0/token"
+    )
+    assert oauth2.scope == "https://outlook.office365.com/.default"
+    assert oauth2.refresh_token_file is None and reveal(oauth2.client_secret) == "cl13nt-s3cret"
+    check_secrets(settings)  # no refresh token file to look for
+    national = MICROSOFT + 'token_url = "https://login.microsoftonline.us/t/oauth2/v2.0/token"\n'
+    settings = load_settings(write(tmp_path, national))
+    assert settings.imap.oauth2 is not None
+    assert settings.imap.oauth2.token_url.startswith("https://login.microsoftonline.us/")
+
+
+@pytest.mark.parametrize(
+    ("keys", "key", "problem"),
+    [
+        (
+            "".join(k for k in MICROSOFT.splitlines(True) if "tenant_id" not in k),
+            "tenant_id",
+            "missing",
+        ),
+        (MICROSOFT.replace('"8d3c1f0e', '"a/b 8d3c1f0e'), "tenant_id", "directory (tenant) ID"),
+        (
+            MICROSOFT.replace('client_secret_env = "MT_TEST_CLIENT_SECRET"\n', ""),
+            "client_secret",
+            "missing",
+        ),
+        (MICROSOFT + 'refresh_token_file = "r"\n', "refresh_token_file", "not used with"),
+        (MICROSOFT.replace("client_id = ", "x_client_id = "), "client_id", "missing"),
+    ],
+)
+def test_microsoft_faults_are_named(tmp_path: Path, keys: str, key: str, problem: str) -> None:
+    path = write(tmp_path, keys)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    line = str(caught.value)
+    assert line.startswith(f"{path}: [imap] {key}: ") and problem in line, line
 
 
 def test_smtp_takes_the_same_oauth2_keys(tmp_path: Path) -> None:

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from mailtickets.errors import TemporaryError
-from mailtickets.oauth2 import CredentialRefused, RefreshTokenProvider, save_secret_file
+from mailtickets.oauth2 import (
+    ClientCredentialsProvider,
+    CredentialRefused,
+    RefreshTokenProvider,
+    save_secret_file,
+    token_provider,
+)
 from mailtickets.settings import OAuth2Settings, Secret
 from tests.servers import TokenServer, free_port
 
@@ -153,3 +159,46 @@ def test_save_secret_file_replaces_a_readable_file_by_a_private_one(tmp_path: Pa
     assert path.read_text() == "new\n" and path.stat().st_ino != inode
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert os.listdir(tmp_path) == ["token"]
+
+
+def microsoft(server: TokenServer, clock: Clock, secret: str = SECRET) -> ClientCredentialsProvider:
+    settings = OAuth2Settings(
+        provider="microsoft",
+        client_id="mailtickets",
+        token_url=server.token_url,
+        client_secret=Secret("value", secret, "test"),
+        scope="https://outlook.office365.com/.default",
+        tenant_id="t",
+    )
+    made = token_provider("mailbox soporte", settings, clock, 5)
+    assert isinstance(made, ClientCredentialsProvider)
+    return made
+
+
+def test_client_credentials_ask_for_the_apps_own_token_and_cache_it(server: TokenServer) -> None:
+    server.app_mailbox = "soporte@example.com"
+    clock = Clock()
+    tokens = microsoft(server, clock)
+    first = tokens.token()
+    assert server.token_requests == [
+        {
+            "grant_type": "client_credentials",
+            "client_id": "mailtickets",
+            "client_secret": SECRET,
+            "scope": "https://outlook.office365.com/.default",
+        }
+    ]
+    assert server.access_tokens[first].username == "soporte@example.com"
+    clock.now = START + timedelta(seconds=3600 - 301)
+    assert tokens.token() == first
+    clock.now = START + timedelta(seconds=3600 - 300)
+    assert tokens.token() != first and len(server.token_requests) == 2
+
+
+def test_an_expired_client_secret_is_one_line_without_the_secret(server: TokenServer) -> None:
+    tokens = microsoft(server, Clock(), secret="old-s3cret")
+    with pytest.raises(CredentialRefused) as caught:
+        tokens.token()
+    assert str(caught.value) == (
+        "mailbox soporte: OAuth2 provider refused the credential: invalid_client: unknown client"
+    )
