@@ -76,11 +76,16 @@ def test_run_once_logs_in_with_xoauth2_and_ingests(world: World, tokens: TokenSe
     assert ticket["requester"] == LAURA
     # (PLAIN logins are the test's own deliveries.)
     assert len([line for line in logins(world) if "method=XOAUTH2" in line]) == 1
-    # The endpoint rotated the refresh token: the new one is saved, private, and works.
+    assert_rotated_privately(world, tokens, before, out + err)
+
+
+def assert_rotated_privately(world: World, tokens: TokenServer, before: str, said: str) -> None:
+    """The endpoint rotated the refresh token: the new one is saved, private, and works;
+    neither it nor the client secret is in what the command said."""
     after = (world.tmp / "refresh.token").read_text().strip()
     assert after != before and after in tokens.refresh_tokens
     assert stat.S_IMODE((world.tmp / "refresh.token").stat().st_mode) == 0o600
-    assert SECRET not in out + err and after not in out + err
+    assert SECRET not in said and after not in said
 
 
 def test_invalid_grant_is_one_line_naming_the_mailbox_and_exits_1(

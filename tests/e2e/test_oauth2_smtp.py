@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import World, eml, write_config
+from tests.e2e.test_oauth2_imap import SECRET, assert_rotated_privately
 from tests.servers import Dovecot, SmtpSink, TokenServer
 
-SECRET = "cl13nt-s3cret"
 LAURA = "laura.martinez@gmail.com"
 SENDER = "soporte@hostingejemplo.es"
 
@@ -67,10 +66,7 @@ def test_run_once_sends_through_a_relay_that_takes_only_xoauth2(
     assert code == 0, err
     assert len(world.sink.to(LAURA)) == 1
     assert world.sink.logins == [(SENDER, True)]
-    after = (world.tmp / "refresh.token").read_text().strip()
-    assert after != before and after in tokens.refresh_tokens
-    assert stat.S_IMODE((world.tmp / "refresh.token").stat().st_mode) == 0o600
-    assert SECRET not in out + err and after not in out + err
+    assert_rotated_privately(world, tokens, before, out + err)
 
 
 def test_the_token_is_kept_between_flushes_and_replaced_when_revoked(
