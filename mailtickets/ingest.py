@@ -33,6 +33,7 @@ FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE"]
 # bigger message alone and in pieces, so memory follows the largest message, not the batch.
 FETCH_BYTES = 4 * 1024 * 1024
 SEEN = b"\\Seen"
+LOGOUT_SECONDS = 5  # a stop waits no longer for the server's goodbye
 NETWORK_ERRORS = (OSError, IMAPClientError, socket.timeout, ssl.SSLError)
 
 
@@ -144,6 +145,8 @@ class Mailbox:
                 if self._idling:
                     self._client.shutdown()
                 else:
+                    # A stop must not wait long on a server that does not answer LOGOUT.
+                    self._client.socket().settimeout(LOGOUT_SECONDS)
                     self._client.logout()
             self._client = None
             self._idling = False
@@ -454,8 +457,10 @@ class Mailbox:
             # to no one (imapclient swallows what comes before the continuation): look.
             if self._unread_uids():
                 return True
-            self.client.idle()
+            # Marked before the command goes out: a signal that lands while IDLE is being
+            # sent leaves the connection in IDLE, where LOGOUT would wait for ever.
             self._idling = True
+            self.client.idle()
             responses = self.client.idle_check(timeout=timeout)
             self.client.idle_done()
             self._idling = False
