@@ -17,6 +17,24 @@ SECRET = "cl13nt-s3cret"
 LAURA = "laura.martinez@gmail.com"
 
 
+def generic_oauth2(tokens: TokenServer) -> str:
+    """The keys of a login through the generic provider at `tokens` (IMAP or SMTP)."""
+    return (
+        'auth = "oauth2"\n'
+        'oauth2_provider = "generic"\n'
+        f'token_url = "{tokens.token_url}"\n'
+        'client_id = "mailtickets"\n'
+        'client_secret_env = "MT_TEST_CLIENT_SECRET"\n'
+        'refresh_token_file = "refresh.token"\n'
+    )
+
+
+def save_refresh_token(folder: Path, tokens: TokenServer, subject: str) -> None:
+    """A refresh token for `subject`, where the config's refresh_token_file points."""
+    (folder / "refresh.token").write_text(tokens.grant(subject) + "\n")
+    (folder / "refresh.token").chmod(0o600)
+
+
 @pytest.fixture(scope="module")
 def tokens() -> Iterator[TokenServer]:
     server = TokenServer(client_secret=SECRET).start()
@@ -35,21 +53,12 @@ def oauth2_dovecot(tokens: TokenServer) -> Iterator[Dovecot]:
 def world(oauth2_dovecot: Dovecot, tokens: TokenServer, sink: SmtpSink, tmp_path: Path) -> World:
     tokens.refuse, tokens.rotate, tokens.lifetime, tokens.app_mailbox = None, True, 3600, ""
     user = oauth2_dovecot.add_user()
-    (tmp_path / "refresh.token").write_text(tokens.grant(user) + "\n")
-    (tmp_path / "refresh.token").chmod(0o600)
+    save_refresh_token(tmp_path, tokens, user)
     db = tmp_path / "mailtickets.db"
     config = write_config(tmp_path / "config.toml", oauth2_dovecot, user, sink, db)
-    oauth2 = (
-        'auth = "oauth2"\n'
-        'oauth2_provider = "generic"\n'
-        f'token_url = "{tokens.token_url}"\n'
-        'client_id = "mailtickets"\n'
-        'client_secret_env = "MT_TEST_CLIENT_SECRET"\n'
-        'refresh_token_file = "refresh.token"\n'
-    )
     text = config.read_text()
     assert 'password = "secret"\n' in text
-    config.write_text(text.replace('password = "secret"\n', oauth2))
+    config.write_text(text.replace('password = "secret"\n', generic_oauth2(tokens)))
     return World(oauth2_dovecot, user, sink, config, tmp_path, f"sqlite:///{db}")
 
 

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import World, eml, write_config
-from tests.e2e.test_oauth2_imap import SECRET, assert_rotated_privately
+from tests.e2e.test_oauth2_imap import (
+    SECRET,
+    assert_rotated_privately,
+    generic_oauth2,
+    save_refresh_token,
+)
 from tests.servers import Dovecot, SmtpSink, TokenServer
 
 LAURA = "laura.martinez@gmail.com"
@@ -32,20 +37,10 @@ def oauth2_sink(tokens: TokenServer) -> Iterator[SmtpSink]:
 @pytest.fixture
 def world(dovecot: Dovecot, oauth2_sink: SmtpSink, tokens: TokenServer, tmp_path: Path) -> World:
     user = dovecot.add_user()
-    (tmp_path / "refresh.token").write_text(tokens.grant(SENDER) + "\n")
-    (tmp_path / "refresh.token").chmod(0o600)
+    save_refresh_token(tmp_path, tokens, SENDER)
     db = tmp_path / "mailtickets.db"
     config = write_config(tmp_path / "config.toml", dovecot, user, oauth2_sink, db)
-    oauth2 = (
-        "[smtp]\n"
-        f'username = "{SENDER}"\n'
-        'auth = "oauth2"\n'
-        'oauth2_provider = "generic"\n'
-        f'token_url = "{tokens.token_url}"\n'
-        'client_id = "mailtickets"\n'
-        'client_secret_env = "MT_TEST_CLIENT_SECRET"\n'
-        'refresh_token_file = "refresh.token"\n'
-    )
+    oauth2 = f'[smtp]\nusername = "{SENDER}"\n' + generic_oauth2(tokens)
     text = config.read_text()
     assert text.count("[smtp]\n") == 1
     config.write_text(text.replace("[smtp]\n", oauth2))
