@@ -22,6 +22,13 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   install_debian postgresql "database of the tests that run on PostgreSQL too"
 fi
 
+if ! command -v dnsmasq >/dev/null 2>&1; then
+  install_debian dnsmasq-base "DNS server with the test zones of the automatic checks"
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  install_debian chromium "headless browser that renders the report page in its test"
+fi
+
 VENV="${MAILTICKETS_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
