@@ -1,0 +1,1 @@
+"""The built-in checks, each declared as an entry point of `mailtickets.checks`."""
