@@ -21,6 +21,7 @@ from mailtickets.db import open_database, transaction
 from mailtickets.db_cli import VersionAction, db_parser, run_db
 from mailtickets.errors import ConfigError, PermanentError, TemporaryError
 from mailtickets.quarantine_cli import quarantine_parser, run_quarantine
+from mailtickets.report_cli import report_parser, run_report
 from mailtickets.settings import Settings
 from mailtickets.spam_cli import run_spam, spam_parser
 from mailtickets.status import THRESHOLDS_HELP, run_status
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stdout. " + THRESHOLDS_HELP,
     )
     status.add_argument("--json", action="store_true", help="one JSON object, with `problems`")
+    report_parser(sub)
     contacts_parser(sub)
     quarantine_parser(sub)
     spam_parser(sub)
@@ -126,6 +128,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_spam(engine, args)
     if args.command == "contacts":
         return run_contacts(engine, args)
+    if args.command == "report":
+        return run_report(settings, engine, args)
     if args.command == "tickets":
         return _tickets(engine, args.status, args.department, args.json)
     return _show(engine, args.code, args.json)
