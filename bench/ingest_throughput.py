@@ -135,7 +135,7 @@ def run_once(config: Path, profile: Path | None) -> Run:
             # As the daemon does: the mailbox's lease taken (watch.py) before fetching, the
             # heartbeat renewed between the batch transactions, attempts in its name.
             assert daemon.watching(), "another worker holds the benchmark's mailbox"
-            daemon.mailbox.ingest()
+            daemon.watchers[0].mailbox.ingest()
             results = daemon.pipeline.process_pending(
                 settings.imap.batch_size,
                 between=daemon.worker.beat_if_due,
@@ -145,7 +145,7 @@ def run_once(config: Path, profile: Path | None) -> Run:
         with _profiled(profile and profile.with_suffix(".delivery.prof")):
             report = outbox.flush(settings.smtp, engine, datetime.now(UTC), daemon.worker)
         delivered = time.perf_counter()
-    daemon.mailbox.close()
+    daemon.log_out()
     engine.dispose()
     states = {r.state for r in results}
     assert states == {"done"}, f"not every mail was processed: {states}"

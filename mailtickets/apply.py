@@ -15,7 +15,13 @@ from datetime import timedelta
 
 from mailtickets import store
 from mailtickets.bounces import Bounce
-from mailtickets.customer_mail import Incoming, Outcome, customer_reply, new_ticket
+from mailtickets.customer_mail import (
+    Incoming,
+    Outcome,
+    arrived_in,
+    customer_reply,
+    new_ticket,
+)
 from mailtickets.decide import Action
 from mailtickets.mail import shorten
 from mailtickets.models import Ticket
@@ -151,7 +157,9 @@ def _unverified_staff(work: Work, incoming: Incoming) -> Outcome:
 def _unidentified(work: Work, incoming: Incoming) -> Outcome:
     """Kept in the inbound table, answered by no one; the department's staff see it."""
     decision, mail = incoming.decision, incoming.mail
-    department = work.settings.department(route(mail, work.settings.departments).department)
+    box = work.settings.mailbox_named(work.tell.mailbox)
+    chosen = route(mail, work.settings.departments, arrived_in(box))
+    department = work.settings.department(chosen.department)
     context = {
         "company": work.settings.tickets.company_name,
         "reason": decision.reason.removeprefix("unidentified sender: "),

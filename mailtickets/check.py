@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import aiosmtplib
@@ -17,7 +19,7 @@ from mailtickets.models import Ticket
 from mailtickets.notifier import ticket_context
 from mailtickets.outbox import connect_relay
 from mailtickets.render import KINDS, Renderer
-from mailtickets.settings import Settings
+from mailtickets.settings import ImapSettings, Settings, SmtpSettings
 
 
 def sample_context(settings: Settings) -> dict[str, Any]:
@@ -91,14 +93,9 @@ def run_check(settings: Settings) -> int:
     if settings.unverified_senders:
         print(f"warn  security: {settings.unverified_senders}")
     failures = usage = 0
-    for name, probe in (
-        ("database", _database),
-        ("imap", _imap),
-        ("smtp", _smtp),
-        ("templates", _templates),
-    ):
+    for name, probe in probes(settings):
         try:
-            print(f"ok    {name} {probe(settings)}")
+            print(f"ok    {name} {probe()}")
         except ConfigError as exc:
             usage += 1
             print(f"FAIL  {name}: {exc}", file=sys.stderr)
@@ -108,23 +105,33 @@ def run_check(settings: Settings) -> int:
     return 2 if usage else 1 if failures else 0
 
 
+def probes(settings: Settings) -> list[tuple[str, Callable[[], str]]]:
+    """What `check` tries, in order: the database, each mailbox's IMAP login and relay
+    authentication (tokens included), the templates. A lone [imap] is "imap" and "smtp";
+    [[mailboxes]] are "imap NAME" and "smtp NAME", so each line says which one works."""
+    several = bool(settings.mailboxes)
+    found: list[tuple[str, Callable[[], str]]] = [("database", partial(_database, settings))]
+    for box in settings.mailbox_list:
+        suffix = f" {box.name}" if several else ""
+        found.append((f"imap{suffix}", partial(_imap, box.imap)))
+        found.append((f"smtp{suffix}", partial(_smtp, box.smtp)))
+    found.append(("templates", partial(_templates, settings)))
+    return found
+
+
 def _database(settings: Settings) -> str:
     engine = open_database(settings.database_url)
     engine.dispose()
     return engine.url.render_as_string(hide_password=True)
 
 
-def _imap(settings: Settings) -> str:
-    client = connect(settings.imap)
+def _imap(imap: ImapSettings) -> str:
+    client = connect(imap)
     client.logout()
-    return (
-        f"{settings.imap.username}@{settings.imap.host}:{settings.imap.port}/{settings.imap.folder}"
-    )
+    return imap.key
 
 
-def _smtp(settings: Settings) -> str:
-    smtp = settings.smtp
-
+def _smtp(smtp: SmtpSettings) -> str:
     async def ehlo() -> None:
         client = await connect_relay(smtp)
         await client.quit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import replace
 from datetime import date, timedelta
@@ -30,6 +31,7 @@ from mailtickets.settings import (
     HoursSettings,
     ImapSettings,
     Limits,
+    MailboxSettings,
     MetricsSettings,
     OAuth2Settings,
     PolicySettings,
@@ -45,6 +47,7 @@ from mailtickets.settings import (
 from mailtickets.spam import HEADER_NAME
 
 # The keys of `auth = "oauth2"` (SPEC §3); a secret's three spellings follow the password's.
+_MAILBOX_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # metrics label, log word
 _OAUTH2_KEYS = (
     "oauth2_provider",
     "tenant_id",
@@ -76,9 +79,12 @@ def reveal(secret: Secret) -> str:
 
 def check_secrets(settings: Settings) -> None:
     """Read every mail secret once, so `run` and `sweep` refuse a bad one at start."""
-    reveal(settings.imap.password)
-    reveal(settings.smtp.password)
-    for oauth2 in (settings.imap.oauth2, settings.smtp.oauth2):
+    logins = [settings.smtp] + [
+        part for box in settings.mailbox_list for part in (box.imap, box.smtp)
+    ]
+    for login in logins:
+        reveal(login.password)
+    for oauth2 in (login.oauth2 for login in logins):
         if oauth2 is None:
             continue
         reveal(oauth2.client_secret)
@@ -258,6 +264,7 @@ class _Reader:
             "limits",
             "security",
             "metrics",
+            "mailboxes",
         }
         for key in self.data:
             if key not in known:
@@ -266,13 +273,17 @@ class _Reader:
                 )
         staff = self.staff()
         policy = self.policy_settings()
+        smtp = self.smtp()
+        departments = self.departments({s.email for s in staff})
+        mailboxes = self.mailboxes(smtp, departments)
         settings = Settings(
             source=self.path,
-            imap=self.imap(),
-            smtp=self.smtp(),
+            imap=mailboxes[0].imap if mailboxes else self.imap(),
+            smtp=smtp,
+            mailboxes=mailboxes,
             database_url=self.database(),
             tickets=self.tickets(),
-            departments=self.departments({s.email for s in staff}),
+            departments=departments,
             staff=staff,
             hours=self.hours(),
             timers=self.timers(),
@@ -285,11 +296,17 @@ class _Reader:
 
     def warnings(self) -> tuple[str, ...]:
         """A password or client secret written in a file that other users can read."""
+        tables = [(f"[{name}]", self.data.get(name)) for name in ("imap", "smtp")]
+        boxes = self.data.get("mailboxes")
+        for i, box in enumerate(boxes if isinstance(boxes, list) else []):
+            if isinstance(box, dict):
+                tables += [(f"[[mailboxes]] #{i + 1}", box)]
+                tables += [(f"[[mailboxes]] #{i + 1} smtp", box.get("smtp"))]
         inline = [
             (name, key)
-            for name in ("imap", "smtp")
+            for name, table in tables
             for key in ("password", "client_secret")
-            if isinstance(self.data.get(name), dict) and key in self.data[name]
+            if isinstance(table, dict) and key in table
         ]
         try:
             mode = self.path.stat().st_mode
@@ -298,13 +315,71 @@ class _Reader:
         if inline and mode & 0o044:
             name, key = inline[0]
             return (
-                f"{self.path} holds a {key.replace('_', ' ')} ([{name}] {key}) and other users "
+                f"{self.path} holds a {key.replace('_', ' ')} ({name} {key}) and other users "
                 f"can read it: chmod 600 {self.path}, or use {key}_file/{key}_env",
             )
         return ()
 
     def imap(self) -> ImapSettings:
         s = self.section("imap")
+        result = self.imap_keys(s)
+        s.done()
+        return result
+
+    def mailboxes(
+        self, smtp: SmtpSettings, departments: tuple[Department, ...]
+    ) -> tuple[MailboxSettings, ...]:
+        """SPEC §3 `[[mailboxes]]`: each the [imap] keys plus name, address, department and
+        its own [mailboxes.smtp]; () when the config has a lone [imap] instead."""
+        tables = self.tables("mailboxes")
+        if not tables:
+            return ()
+        if "imap" in self.data:
+            raise ConfigError(
+                f"{self.path}: [imap]: give either one [imap] table or [[mailboxes]] tables, "
+                "not both (move [imap]'s keys into a [[mailboxes]] table)"
+            )
+        names = {d.name for d in departments}
+        boxes: list[MailboxSettings] = []
+        for i, raw in enumerate(tables):
+            s = _Section(self.path, f"[[mailboxes]] #{i + 1}", raw)
+            name = s.text("name")
+            if not _MAILBOX_NAME.fullmatch(name):
+                raise s.error("name", f"{name!r}: use lower-case letters, digits, - and _")
+            address = s.address("address")
+            department = s.text("department", "")
+            if department and department not in names:
+                raise s.error(
+                    "department",
+                    f"{department!r} is not a [[departments]] name ({', '.join(sorted(names))})",
+                )
+            imap = self.imap_keys(s)
+            s.seen.add("smtp")
+            own = replace(smtp, from_address=address)
+            if "smtp" in raw:
+                relay = _Section(self.path, f"[[mailboxes]] #{i + 1} smtp", raw["smtp"])
+                relay.refuse(("from_address",), f"the mailbox's address ({address}) is its From")
+                own = self.smtp_keys(relay, address)
+            s.done()
+            box = MailboxSettings(name, address, imap, own, department)
+            self.check_unlike(s, box, boxes)
+            boxes.append(box)
+        return tuple(boxes)
+
+    @staticmethod
+    def check_unlike(s: _Section, box: MailboxSettings, earlier: list[MailboxSettings]) -> None:
+        """Two mailboxes never share a name, an address or the same folder of one login."""
+        for other in earlier:
+            if other.name == box.name:
+                raise s.error("name", f"{box.name!r} names an earlier mailbox too")
+            if other.address == box.address:
+                raise s.error("address", f"{box.address} is mailbox {other.name!r}'s already")
+            same = (other.imap.host, other.imap.port, other.imap.username, other.imap.folder)
+            if same == (box.imap.host, box.imap.port, box.imap.username, box.imap.folder):
+                raise s.error("folder", f"mailbox {other.name!r} reads this folder already")
+
+    def imap_keys(self, s: _Section) -> ImapSettings:
+        """The [imap] keys of `s` (a lone [imap] or one [[mailboxes]] table)."""
         security = s.choice("security", SECURITY_MODES, "ssl")
         poll = s.duration("poll_interval", ImapSettings.poll_interval)
         auth = s.choice("auth", AUTH_MODES, ImapSettings.auth)
@@ -326,7 +401,6 @@ class _Reader:
             idle=bool(s.get("idle", bool, ImapSettings.idle)),
             timeout=float(s.get("timeout", float, ImapSettings.timeout)),
         )
-        s.done()
         return result
 
     @staticmethod
@@ -402,6 +476,10 @@ class _Reader:
 
     def smtp(self) -> SmtpSettings:
         s = self.section("smtp")
+        return self.smtp_keys(s, s.address("from_address"))
+
+    def smtp_keys(self, s: _Section, from_address: str) -> SmtpSettings:
+        """A relay's keys: [smtp], or a mailbox's own [mailboxes.smtp] sending as its address."""
         security = s.choice("security", SECURITY_MODES, "starttls")
         default_port = {"ssl": 465, "starttls": 587, "none": 25}[security]
         auth = s.choice("auth", AUTH_MODES, SmtpSettings.auth)
@@ -412,7 +490,7 @@ class _Reader:
             host=s.text("host"),
             port=s.port("port", default_port),
             security=security,
-            from_address=s.address("from_address"),
+            from_address=from_address,
             from_name=s.text("from_name", SmtpSettings.from_name),
             username=username,
             password=self.login_secret(s, auth, required=False),

@@ -19,6 +19,7 @@ from mailtickets.models import Inbound, Ticket
 from mailtickets.people import Admission
 from mailtickets.quoting import latest_reply
 from mailtickets.routing import route
+from mailtickets.settings import MailboxSettings
 from mailtickets.staff_commands import by_name
 from mailtickets.timers import first_response_due
 from mailtickets.work import Work
@@ -71,6 +72,11 @@ def expected_answer(due: datetime | None, now: datetime, tz: ZoneInfo) -> dict[s
     return {"at": local, "days": (local.date() - now.astimezone(tz).date()).days}
 
 
+def arrived_in(box: MailboxSettings) -> str:
+    """What routing is told of the mailbox a mail arrived in (routing.route's `mailbox`)."""
+    return f"{box.name}:{box.department}" if box.department else ""
+
+
 def new_ticket(work: Work, incoming: Incoming) -> Outcome:
     """Open a ticket for the sender's customer (or refuse a stranger), acknowledge, tell staff."""
     decision, mail, session = incoming.decision, incoming.mail, work.session
@@ -82,7 +88,8 @@ def new_ticket(work: Work, incoming: Incoming) -> Outcome:
         customer_id = store.add_customer_with_contact(
             session, mail.from_addr, mail.from_name, work.now
         )
-    chosen = route(mail, work.settings.departments)
+    box = work.settings.mailbox_named(work.tell.mailbox)
+    chosen = route(mail, work.settings.departments, arrived_in(box))
     ticket = Ticket(
         code=_unused_code(work),
         subject=clean_subject(mail.subject, work.settings.tickets.code_prefix),
@@ -95,6 +102,7 @@ def new_ticket(work: Work, incoming: Incoming) -> Outcome:
         updated_at=work.now,
         last_customer_at=work.now,
         linked_to_id=decision.linked_to.id if decision.linked_to else None,
+        mailbox=box.name,
     )
     department = work.settings.department(chosen.department)
     if department.first_response is not None:

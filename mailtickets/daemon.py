@@ -15,20 +15,16 @@ from sqlalchemy.engine import Engine
 
 from mailtickets import metrics, outbox
 from mailtickets.errors import TemporaryError
-from mailtickets.ingest import Mailbox
 from mailtickets.pipeline import Pipeline, Result
 from mailtickets.render import Renderer
 from mailtickets.sdnotify import notify
 from mailtickets.settings import Settings
 from mailtickets.timers import Fired, Sweeper, delivery_hooks
-from mailtickets.watch import RETRY, MailboxLease
+from mailtickets.watch import RETRY
+from mailtickets.watchers import wait_for_any, watchers_for
 from mailtickets.workers import Heartbeat
 
 log = logging.getLogger("mailtickets.daemon")
-
-# SPEC §3: a lone [imap] table is the mailbox "default"; metrics label mailboxes by name,
-# never by key (the key holds the login).
-MAILBOX_NAME = "default"
 
 
 # The loop pings systemd's watchdog at least this often; the unit allows twice as long.
@@ -53,7 +49,8 @@ class CycleReport:
     failed: int = 0
     fired: list[Fired] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    skipped: bool = False  # another live worker watches the mailbox: not fetched
+    skipped: bool = False  # other live workers watch every mailbox: none fetched
+    ingested: dict[str, tuple[int, int]] = field(default_factory=dict)  # name → saved, dupes
 
 
 class _Stop(Exception):
@@ -84,17 +81,16 @@ class Daemon:
         # of `run --once`/`sweep`), beating from its own thread, so IDLE waits and slow
         # relays never make it look dead; its outbox claims last only while it beats.
         self.worker = Heartbeat(engine)
-        # One process at a time touches the mailbox (watch.py); the others process, sweep
+        # One process at a time touches a mailbox (watch.py); the others process, sweep
         # and deliver all the same, and take it over when its holder is gone.
-        self.mailbox = Mailbox(settings.imap, engine, clock, may_touch=self._still_watching)
-        self.lease = MailboxLease(engine, self.mailbox.key, self.worker)
+        self.watchers = watchers_for(settings.mailbox_list, engine, clock, self.worker)
         self.metrics = metrics.Metrics(
             engine,
             clock,
             departments=[d.name for d in settings.departments],
-            mailboxes={MAILBOX_NAME: self.mailbox.key},
+            mailboxes={w.name: w.mailbox.key for w in self.watchers},
         )
-        self._watch_line = ""
+        self.relays = {box.name: box.smtp for box in settings.mailbox_list}
         self.stopping = False
         self.waiting = False
 
@@ -107,7 +103,7 @@ class Daemon:
             self._stage(report, "quarantine on server", self._quarantine_on_server)
             self._stage(report, "timers", lambda: self._sweep(report))
             self._stage(report, "delivery", lambda: self._deliver(report))
-        self.metrics.record_cycle(report, MAILBOX_NAME)
+        self.metrics.record_cycle(report)
         return report
 
     def sweep(self) -> CycleReport:
@@ -116,14 +112,14 @@ class Daemon:
         with self.worker:
             self._stage(report, "timers", lambda: self._sweep(report))
             self._stage(report, "delivery", lambda: self._deliver(report))
-        self.metrics.record_cycle(report, MAILBOX_NAME)
+        self.metrics.record_cycle(report)
         return report
 
     def deliver(self) -> CycleReport:
         report = CycleReport()
         with self.worker:
             self._stage(report, "delivery", lambda: self._deliver(report))
-        self.metrics.record_cycle(report, MAILBOX_NAME)
+        self.metrics.record_cycle(report)
         return report
 
     @staticmethod
@@ -139,36 +135,34 @@ class Daemon:
             log.exception("%s failed; going on with the next stage", name)
 
     def watching(self) -> bool:
-        """Hold the mailbox, taking it if it is free; a change is logged once. Off it, the
-        IMAP connection is dropped: a process that does not hold it never touches it."""
-        held = self.lease.hold()
-        if held.line != self._watch_line:
-            log.info("%s", held.line)
-            self._watch_line = held.line
-        if not held.ours:
-            self.mailbox.close()
-        return held.ours
-
-    def _still_watching(self) -> bool:
-        return self.lease.still_ours()
+        """Hold every mailbox that is free (watchers.Watcher.watching); whether any is ours."""
+        held = [w.watching() for w in self.watchers]
+        return any(held)
 
     def _ingest(self, report: CycleReport) -> None:
-        if not self.watching():
-            report.skipped = True
-            return
-        try:
-            with self.metrics.fetch(MAILBOX_NAME):
-                ingested = self.mailbox.ingest()
-        except TemporaryError as exc:
-            self._record_failure(str(exc))
-            raise
-        report.saved, report.duplicates = ingested.saved, ingested.duplicates
-        if not ingested.stopped:
-            self.lease.fetched()
+        """Each held mailbox out of back-off in turn; one failing costs only itself."""
+        held = [w for w in self.watchers if w.watching()]
+        report.skipped = not held
+        for watcher in held:
+            if not watcher.due():
+                continue
+            try:
+                with self.metrics.fetch(watcher.name):
+                    ingested = watcher.ingest()
+            except TemporaryError as exc:  # logged, recorded and backed off by the watcher
+                report.errors.append(f"mailbox {watcher.name}: {exc}")
+                continue
+            report.saved += ingested.saved
+            report.duplicates += ingested.duplicates
+            report.ingested[watcher.name] = (ingested.saved, ingested.duplicates)
 
     def _quarantine_on_server(self) -> None:
-        if self.lease.still_ours():
-            self.mailbox.quarantine_on_server()
+        for watcher in self.watchers:
+            if watcher.due() and watcher.lease.still_ours():
+                try:
+                    watcher.mailbox.quarantine_on_server()
+                except TemporaryError as exc:
+                    watcher.failed(str(exc))
 
     def _process(self, report: CycleReport) -> None:
         report.results = self.pipeline.process_pending(
@@ -192,6 +186,7 @@ class Daemon:
             self.worker,
             keep_going=self._between_batches,
             on_delivered=delivery_hooks(),
+            relays=self.relays,
         )
         report.sent, report.retried, report.failed = (
             delivered.sent,
@@ -215,7 +210,9 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
         scheduler = schedule.Scheduler()
-        poll = max(1, int(self.settings.imap.poll_interval.total_seconds()))
+        poll = max(
+            1, int(min(b.imap.poll_interval for b in self.settings.mailbox_list).total_seconds())
+        )
         timers = self.settings.timers
         scheduler.every(poll).seconds.do(self.cycle)
         scheduler.every(_seconds(timers.sweep_interval)).seconds.do(self.sweep)
@@ -229,7 +226,7 @@ class Daemon:
         with metrics.serving(self.settings.metrics.listen, self.metrics), self.worker:
             log.info(
                 "mailtickets running: %s, polling every %ss, worker %s",
-                self.mailbox.key,
+                ", ".join(f"{w.name} ({w.mailbox.key})" for w in self.watchers),
                 poll,
                 self.worker.id,
             )
@@ -244,13 +241,19 @@ class Daemon:
         log.info("mailtickets stopped")
 
     def close(self) -> None:
-        """Log out of IMAP and give up the mailbox, so the next worker takes it at once."""
-        self.mailbox.close()
-        self.lease.release()
+        """Log out of IMAP and give up the mailboxes, so the next worker takes them at once."""
+        for watcher in self.watchers:
+            watcher.close()
+
+    def log_out(self) -> None:
+        """Log out of IMAP, keeping the mailboxes (their leases end with the heartbeat)."""
+        for watcher in self.watchers:
+            watcher.mailbox.close()
 
     def _take_over(self) -> None:
-        """Off the mailbox: take it if its holder is gone, and fetch at once."""
-        if not self.lease.still_ours() and self.watching():
+        """Take any mailbox whose holder is gone, and fetch at once."""
+        free = [w for w in self.watchers if not w.lease.still_ours()]
+        if free and any(w.watching() for w in free):
             self.cycle()
 
     def _wait(self, seconds: float) -> None:
@@ -258,30 +261,24 @@ class Daemon:
         try:
             if self.stopping:
                 return
-            if not self.lease.still_ours():
-                # Not ours: no IDLE, no polling; the schedule tries to take it meanwhile.
+            held = [w for w in self.watchers if w.due() and w.lease.still_ours()]
+            if not held:
+                # None ours: no IDLE, no polling; the schedule tries to take them meanwhile.
                 time.sleep(min(seconds, RETRY.total_seconds()))
                 return
-            if self.mailbox.wait_for_mail(seconds):
+            woken = wait_for_any(held, seconds)
+            for watcher, exc in woken.failed:
+                watcher.failed(f"waiting for mail: {exc}")
+            if woken.ready:
                 self.waiting = False
                 self.cycle()
         except _Stop:
             pass
-        except TemporaryError as exc:
-            log.warning("waiting for mail: %s", exc)
-            self._record_failure(str(exc))
-            time.sleep(min(seconds, 5))
         except Exception as exc:
             if not _caused_by_stop(exc):
                 raise
         finally:
             self.waiting = False
-
-    def _record_failure(self, error: str) -> None:
-        try:
-            self.lease.failed(error)
-        except Exception:  # the database may be what fails: the warning above said it
-            log.debug("could not record the mailbox error", exc_info=True)
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: finishing the message in hand, then stopping", signum)

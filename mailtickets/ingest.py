@@ -6,7 +6,6 @@ import contextlib
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -46,7 +45,7 @@ class IngestReport:
 
 def mailbox_key(settings: ImapSettings) -> str:
     """The name a mailbox goes by in the database: checkpoint, inbound rows, its watch."""
-    return f"{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
+    return settings.key
 
 
 def _account(settings: ImapSettings) -> str:
@@ -153,11 +152,8 @@ class Mailbox:
 
     def ingest(self) -> IngestReport:
         """Save every message past the checkpoint; a network fault drops the connection."""
-        try:
+        with self._network():
             return self._ingest()
-        except NETWORK_ERRORS as exc:
-            self._client = None
-            raise TemporaryError(f"IMAP server {self.settings.host}: {_describe(exc)}") from exc
 
     def _ingest(self) -> IngestReport:
         # Selecting again each cycle refreshes the view and reports UIDVALIDITY.
@@ -447,12 +443,16 @@ class Mailbox:
                 self.client.delete_messages([row.uid])
                 self.client.expunge([row.uid])
 
-    def wait_for_mail(self, timeout: float) -> bool:
-        """Block until the server reports new mail (IDLE) or `timeout` passes (polling)."""
-        if not (self.settings.idle and self.client.has_capability("IDLE")):
-            time.sleep(timeout)
+    def can_idle(self) -> bool:
+        """Whether to wait for this mailbox with IDLE (else it is polled)."""
+        if not self.settings.idle:
             return False
-        try:
+        with self._network():
+            return bool(self.client.has_capability("IDLE"))
+
+    def begin_idle(self) -> bool:
+        """Enter IDLE; True instead when mail is already waiting (then no IDLE is begun)."""
+        with self._network():
             # Mail that arrived after the last fetch but before IDLE starts is announced
             # to no one (imapclient swallows what comes before the continuation): look.
             if self._unread_uids():
@@ -461,15 +461,26 @@ class Mailbox:
             # sent leaves the connection in IDLE, where LOGOUT would wait for ever.
             self._idling = True
             self.client.idle()
-            responses = self.client.idle_check(timeout=timeout)
+            return False
+
+    def end_idle(self) -> bool:
+        """Leave IDLE; whether the server announced new mail (or some is waiting)."""
+        with self._network():
+            responses = self.client.idle_check(timeout=0)
             self.client.idle_done()
             self._idling = False
             if not self.may_touch():
                 return False  # lost while idling (e.g. this process was frozen): hands off
             announced = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
             return announced or self._unread_uids()
+
+    @contextlib.contextmanager
+    def _network(self) -> Iterator[None]:
+        """A network fault drops the connection and becomes a TemporaryError naming it."""
+        try:
+            yield
         except NETWORK_ERRORS as exc:
-            self._client = None
+            self._client, self._idling = None, False
             raise TemporaryError(f"IMAP server {self.settings.host}: {_describe(exc)}") from exc
 
     def _unread_uids(self) -> bool:

@@ -199,9 +199,10 @@ class Metrics:
         for timer in fired:
             self.fired.labels(safe_label(timer.kind)).inc()
 
-    def record_cycle(self, report: CycleReport, mailbox: str) -> None:
+    def record_cycle(self, report: CycleReport) -> None:
         """Everything a Daemon.cycle/sweep/deliver report counts (not the fetch timing)."""
-        self.record_ingested(mailbox, report.saved, report.duplicates)
+        for mailbox, (saved, duplicates) in report.ingested.items():
+            self.record_ingested(mailbox, saved, duplicates)
         self.record_results(report.results)
         self.record_fired(report.fired)
         self.record_delivery(report.sent, report.retried, report.failed)

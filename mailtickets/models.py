@@ -71,6 +71,8 @@ class Ticket(SQLModel, table=True):
     reminder_outbox_id: int | None = None  # the reminder whose delivery starts the close clock
     first_response_due: datetime | None = _when(default=None, index=True)
     sla_escalated_at: datetime | None = _when(default=None)
+    # The [[mailboxes]] name its mail is answered from; None: the first mailbox (SPEC §3).
+    mailbox: str | None = None
 
 
 class Participant(SQLModel, table=True):
@@ -182,6 +184,8 @@ class Outbox(SQLModel, table=True):
     # is removed when it stops or is found dead, and a claim naming no row is simply free.
     claimed_by: str | None = Field(default=None, index=True)
     claimed_at: datetime | None = _when(default=None)
+    # Whose relay sends it: a [[mailboxes]] name; None: the first mailbox's (SPEC §3).
+    mailbox: str | None = None
 
 
 class AutoMail(SQLModel, table=True):

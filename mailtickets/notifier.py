@@ -65,6 +65,9 @@ class Notifier:
         self.settings, self.session, self.now = writer.settings, writer.session, writer.now
         # Old mail taken in from a mailbox's backlog: stored and threaded, nobody mailed.
         self.quiet = False
+        # The mailbox the mail in hand arrived in: it answers what belongs to no ticket
+        # (and a ticket opened now); a ticket's own mail comes from the ticket's mailbox.
+        self.mailbox: str | None = None
         # A batch's look-ups made beforehand (`know`); None: each is read when needed.
         self.known: store.Known | None = None
 
@@ -200,9 +203,12 @@ class Notifier:
                 else store.thread_references(self.session, ticket.id)
             )
         in_reply_to = reply_to or (references[-1] if references else "")
+        box = self.settings.mailbox_named(
+            ticket.mailbox if ticket is not None and ticket.mailbox else self.mailbox
+        )
         envelope = Envelope(
-            from_address=self.settings.smtp.from_address,
-            from_name=from_name or self.settings.smtp.from_name,
+            from_address=box.address,
+            from_name=from_name or box.smtp.from_name,
             to=recipients,
             code=ticket.code if ticket else "",
             in_reply_to=in_reply_to,
@@ -224,6 +230,7 @@ class Notifier:
             "next_attempt_at": self.now,
             "last_error": "",
             "created_at": self.now,
+            "mailbox": box.name,
         }
         counted = recipients if automatic == "auto-replied" else ()
         store.add_outbox(self.session, values, counted)

@@ -68,18 +68,22 @@ def flush(
     holder: Heartbeat,
     keep_going: Callable[[], bool] = lambda: True,
     on_delivered: Mapping[str, DeliveryHook] | None = None,
+    relays: Mapping[str, SmtpSettings] | None = None,
 ) -> DeliveryReport:
-    """Send every row due at `now`, a batch at a time over one connection, and record each
-    answer; never raises for a relay problem. Stops early only when the relay took nothing
-    from a batch (down, or 4xx for all: those rows back off, the rest wait for the next
-    run), when `keep_going()`, asked between batches, says so, or when `holder` (the
-    registered worker whose claims these are) could not keep its heartbeat fresh."""
+    """Send every row due at `now`, a batch at a time, one connection per relay, and record
+    each answer; never raises for a relay problem. A row goes out through its mailbox's
+    relay (`relays`: mailbox name → settings), else through `settings`. Stops early only
+    when the relays took nothing from a batch (down, or 4xx for all: those rows back off,
+    the rest wait for the next run), when `keep_going()`, asked between batches, says so,
+    or when `holder` (the registered worker whose claims these are) could not keep its
+    heartbeat fresh."""
     hooks = on_delivered or {}
-    return asyncio.run(_drain(settings, engine, now, holder, keep_going, hooks))
+    return asyncio.run(_drain(settings, relays or {}, engine, now, holder, keep_going, hooks))
 
 
 async def _drain(
     settings: SmtpSettings,
+    relays: Mapping[str, SmtpSettings],
     engine: Engine,
     now: datetime,
     holder: Heartbeat,
@@ -89,25 +93,65 @@ async def _drain(
     # Batches bound memory and commit granularity; every claimed row leaves the due set
     # (sent, failed, or backed off past `now`), so the loop ends with the due rows.
     counts = dict.fromkeys(("sent", "retry", "failed"), 0)
-    relay = _Relay(settings, lambda: _verp_key(engine))
+    verp_key = _Once(lambda: _verp_key(engine))
+    open_relays: dict[str, _Relay] = {}
+
+    def relay_of(row: Outbox) -> _Relay:
+        name = row.mailbox if row.mailbox and row.mailbox in relays else ""
+        if name not in open_relays:
+            open_relays[name] = _Relay(relays[name] if name else settings, verp_key)
+        return open_relays[name]
+
     try:
         while True:
             token = holder.token()
             rows = _claim(engine, now, settings.batch_size, holder)
             if not rows:
                 break
-            attempts = await relay.send(rows, partial(holder.holds, token))
+            attempts = await _send_by_relay(rows, relay_of, partial(holder.holds, token))
             _record(engine, attempts, now, hooks, holder.id)
             for attempt in attempts:
                 counts[attempt.result] += 1
-            if len(attempts) < len(rows):
-                _lost_lease(engine, holder, rows[len(attempts) :])
+            tried = {a.outbox_id for a in attempts}
+            if untried := [r for r in rows if r.id not in tried]:
+                _lost_lease(engine, holder, untried)
                 break
             if all(a.result == "retry" for a in attempts) or not keep_going():
                 break
     finally:
-        await relay.close()
+        for relay in open_relays.values():
+            await relay.close()
     return DeliveryReport(counts["sent"], counts["retry"], counts["failed"])
+
+
+async def _send_by_relay(
+    rows: list[Outbox], relay_of: Callable[[Outbox], _Relay], still_ours: Callable[[], bool]
+) -> list[Attempt]:
+    """The rows of each relay through it, in claim order within a relay. As in
+    _Relay.send, a row without an attempt was not tried: our claim lapsed, and then no
+    later relay is tried either."""
+    groups: dict[int, tuple[_Relay, list[Outbox]]] = {}
+    for row in rows:
+        relay = relay_of(row)
+        groups.setdefault(id(relay), (relay, []))[1].append(row)
+    attempts: list[Attempt] = []
+    for relay, mine in groups.values():
+        done = await relay.send(mine, still_ours)
+        attempts += done
+        if len(done) < len(mine):
+            break
+    return attempts
+
+
+class _Once:
+    """A value read on first use only (the VERP key: not read when nothing is sent)."""
+
+    def __init__(self, read: Callable[[], str]) -> None:
+        self.read, self.value = read, ""
+
+    def __call__(self) -> str:
+        self.value = self.value or self.read()
+        return self.value
 
 
 def _lost_lease(engine: Engine, holder: Heartbeat, unsent: list[Outbox]) -> None:
@@ -196,7 +240,6 @@ class _Relay:
     def __init__(self, settings: SmtpSettings, verp_key: Callable[[], str]) -> None:
         self.settings, self._verp_key = settings, verp_key
         self.client: aiosmtplib.SMTP | None = None
-        self.key = ""  # read when there is first something to send
 
     async def send(self, rows: list[Outbox], still_ours: Callable[[], bool]) -> list[Attempt]:
         """An attempt for each row in turn, as long as `still_ours()`: the rows past the
@@ -210,8 +253,7 @@ class _Relay:
                 detail = f"{'' if isinstance(exc, TemporaryError) else relay}{exc}"
                 log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
                 return [Attempt(r.id or 0, "retry", detail) for r in rows]
-        self.key = self.key or self._verp_key()
-        return await _deliver(self.settings, self.key, self.client, rows, still_ours)
+        return await _deliver(self.settings, self._verp_key(), self.client, rows, still_ours)
 
     async def close(self) -> None:
         if self.client is not None and self.client.is_connected:

@@ -261,9 +261,10 @@ class Pipeline:
             thread, sender, verdict, now, self.settings.tickets.reopen_within, wants_list
         )
         work = open_work(self.settings, self.renderer, session, now)
+        box = self.settings.mailbox_of_key(row.mailbox)
+        work.tell.mailbox = box.name
         arrived = row.internal_date
-        quiet_after = self.settings.imap.quiet_older_than
-        work.tell.quiet = arrived is not None and now - arrived > quiet_after
+        work.tell.quiet = arrived is not None and now - arrived > box.imap.quiet_older_than
         outcome = apply(work, Incoming(decision, mail, row, bounce))
         row.state = outcome.state
         row.outcome = f"{outcome.action}: {outcome.detail}"
@@ -386,7 +387,7 @@ class Pipeline:
             "mailbox": row.mailbox,
             "attempts": row.attempts,
             "error": row.error,
-            "folder": self.settings.imap.failed_folder,
+            "folder": self.settings.mailbox_of_key(row.mailbox).imap.failed_folder,
         }
         work = open_work(self.settings, self.renderer, session, now)
         work.tell.queue("quarantine_report", None, (ops,), context, automatic="auto-generated")

@@ -41,10 +41,18 @@ def _combining_marks() -> dict[int, None]:
     return {c: None for c in range(0x10000) if unicodedata.combining(chr(c))}
 
 
-def route(mail: ParsedMail, departments: Iterable[Department]) -> Route:
-    """Department by recipient address, then keywords, then the default; and a priority."""
+def route(mail: ParsedMail, departments: Iterable[Department], mailbox: str = "") -> Route:
+    """Department by recipient address, then the department of the mailbox it arrived in
+    (`mailbox`: "mailbox-name:Department", or ""), then keywords, then the default; and a
+    priority. A mailbox's own mail was sent to its address even when the headers hide it
+    (Bcc, an alias), so it weighs like an address, above a keyword."""
     depts = tuple(departments)
-    department, why = _by_address(mail, depts) or _by_keywords(mail, depts) or _by_default(depts)
+    department, why = (
+        _by_address(mail, depts)
+        or _by_mailbox(mailbox, depts)
+        or _by_keywords(mail, depts)
+        or _by_default(depts)
+    )
     priority, priority_why = priority_of(mail)
     return Route(department, priority, (why, priority_why))
 
@@ -55,6 +63,13 @@ def _by_address(mail: ParsedMail, depts: tuple[Department, ...]) -> tuple[str, s
         for dept in depts:
             if address in dept.addresses:
                 return dept.name, f"address {address} → {dept.name}"
+    return None
+
+
+def _by_mailbox(mailbox: str, depts: tuple[Department, ...]) -> tuple[str, str] | None:
+    name, _, department = mailbox.partition(":")
+    if any(d.name == department for d in depts):
+        return department, f"mailbox {name} → {department}"
     return None
 
 

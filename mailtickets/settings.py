@@ -70,6 +70,11 @@ class ImapSettings:
     idle: bool = True
     timeout: float = 30.0
 
+    @property
+    def key(self) -> str:
+        """The name the mailbox goes by in the database: checkpoint, inbound rows, watch."""
+        return f"{self.username}@{self.host}:{self.port}/{self.folder}"
+
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -85,6 +90,19 @@ class SmtpSettings:
     timeout: float = 30.0
     batch_size: int = 100
     verp: bool = True
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    """One watched mailbox (SPEC §3 `[[mailboxes]]`; a lone `[imap]` is "default"): where
+    its mail is read, the address its tickets are answered from, the department its mail
+    goes to when nothing else routes it, and the relay that sends that mail."""
+
+    name: str
+    address: str
+    imap: ImapSettings
+    smtp: SmtpSettings  # its own [mailboxes.smtp], else [smtp] sending as `address`
+    department: str = ""  # "": the site's default department
 
 
 @dataclass(frozen=True)
@@ -214,13 +232,36 @@ class Settings:
     policy: PolicySettings = PolicySettings()
     warnings: tuple[str, ...] = ()
     metrics: MetricsSettings = MetricsSettings()
+    # Empty only for settings built by hand with one [imap]: `mailbox_list` fills it in.
+    mailboxes: tuple[MailboxSettings, ...] = ()
+
+    @property
+    def mailbox_list(self) -> tuple[MailboxSettings, ...]:
+        """Every watched mailbox, the first one first (it answers tickets of no mailbox)."""
+        if self.mailboxes:
+            return self.mailboxes
+        return (MailboxSettings("default", self.smtp.from_address, self.imap, self.smtp),)
+
+    def mailbox_named(self, name: str | None) -> MailboxSettings:
+        """The mailbox called `name`; else the first (a ticket older than [[mailboxes]], or
+        of a mailbox since removed from the config)."""
+        boxes = self.mailbox_list
+        return next((m for m in boxes if m.name == name), boxes[0])
+
+    def mailbox_of_key(self, key: str) -> MailboxSettings:
+        """The mailbox whose inbound rows are saved under `key` (ImapSettings.key); else the
+        first (its row is older than a change of login or folder)."""
+        boxes = self.mailbox_list
+        return next((m for m in boxes if m.imap.key == key), boxes[0])
 
     @property
     def our_addresses(self) -> frozenset[str]:
         """Every address that is ours: never a customer, never notified."""
         ours = {self.smtp.from_address}
-        if "@" in self.imap.username:
-            ours.add(self.imap.username.lower())
+        for box in self.mailbox_list:
+            ours.update((box.address, box.smtp.from_address))
+            if "@" in box.imap.username:
+                ours.add(box.imap.username.lower())
         for dept in self.departments:
             ours.update(dept.addresses)
         return frozenset(ours)

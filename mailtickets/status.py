@@ -21,7 +21,6 @@ from sqlmodel import Session, col, select
 
 from mailtickets.db import open_database, transaction
 from mailtickets.errors import TemporaryError
-from mailtickets.ingest import mailbox_key
 from mailtickets.models import Inbound, Outbox, Ticket, Worker
 from mailtickets.settings import Settings
 from mailtickets.watch import Holder, holder_of, watches, why_gone
@@ -50,8 +49,10 @@ class Thresholds:
 
 
 def thresholds(settings: Settings) -> Thresholds:
-    """From `[imap] poll_interval` and `[timers] outbox_interval` (THRESHOLDS_HELP)."""
-    poll, outbox = settings.imap.poll_interval, settings.timers.outbox_interval
+    """From `[imap] poll_interval` (the longest of the mailboxes') and `[timers]
+    outbox_interval` (THRESHOLDS_HELP)."""
+    poll = max(box.imap.poll_interval for box in settings.mailbox_list)
+    outbox = settings.timers.outbox_interval
     return Thresholds(
         fetch_stale=max(3 * poll, timedelta(minutes=2)),
         # A worker's death takes up to 30 s to be noticed and acted on (SPEC §9).
@@ -72,6 +73,12 @@ class MailboxFacts:
     last_error_at: datetime | None
     backlog: int
     oldest_backlog_at: datetime | None
+    name: str = ""  # its [[mailboxes]] name ("default" for a lone [imap])
+
+    @property
+    def called(self) -> str:
+        """How lines name it: "mailbox facturacion (login@host:port/INBOX)"."""
+        return f"mailbox {self.name} ({self.key})" if self.name else f"mailbox {self.key}"
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,7 @@ def problems(facts: Facts, limits: Thresholds) -> list[str]:
 
 def _mailbox_problems(mailbox: MailboxFacts, now: datetime, limits: Thresholds) -> list[str]:
     found = []
-    name = f"mailbox {mailbox.key}"
+    name = mailbox.called
     fetched = mailbox.last_fetch_at
     error = ""
     if mailbox.last_error and (fetched is None or (mailbox.last_error_at or now) >= fetched):
@@ -180,8 +187,11 @@ def age(span: timedelta) -> str:
 # --- reading the facts ---------------------------------------------------------------------
 
 
-def read_facts(session: Session, keys: list[str], now: datetime) -> Facts:
-    """Everything `status` reports, at `now`, for the mailboxes `keys`."""
+def read_facts(
+    session: Session, keys: list[str], now: datetime, names: dict[str, str] | None = None
+) -> Facts:
+    """Everything `status` reports, at `now`, for the mailboxes `keys` (`names`: key → the
+    mailbox's name in the config)."""
     space = pid_space()
     rows = watches(session, keys)
     mailboxes = []
@@ -201,6 +211,7 @@ def read_facts(session: Session, keys: list[str], now: datetime) -> Facts:
                 row.last_error_at if row else None,
                 int(count),
                 _aware(oldest),
+                (names or {}).get(key, ""),
             )
         )
     pending = col(Outbox.state) == "pending"
@@ -336,6 +347,7 @@ def _mailbox_json(mailbox: MailboxFacts, now: datetime) -> dict[str, Any]:
     holder = mailbox.holder
     return {
         "mailbox": mailbox.key,
+        "name": mailbox.name,
         "holder": None
         if holder is None
         else {
@@ -370,7 +382,7 @@ def text_lines(facts: Facts, found: list[str]) -> list[str]:
             held = f"worker {holder.worker_id} (pid {holder.pid} on {holder.host}) since "
             held += f"{_iso(holder.since)}"
         fetched = mailbox.last_fetch_at
-        lines.append(f"mailbox {mailbox.key}: watched by {held}")
+        lines.append(f"{mailbox.called}: watched by {held}")
         lines.append(
             "  last successful fetch: "
             + (f"{_iso(fetched)} ({age(now - fetched)} ago)" if fetched else "never")
@@ -403,9 +415,9 @@ def _seconds(span: timedelta) -> int:
 # --- the command ---------------------------------------------------------------------------
 
 
-def mailbox_keys(settings: Settings) -> list[str]:
-    """The mailboxes this configuration watches."""
-    return [mailbox_key(settings.imap)]
+def mailbox_names(settings: Settings) -> dict[str, str]:
+    """The mailboxes this configuration watches: key → name."""
+    return {box.imap.key: box.name for box in settings.mailbox_list}
 
 
 def run_status(settings: Settings, as_json_output: bool) -> int:
@@ -416,7 +428,8 @@ def run_status(settings: Settings, as_json_output: bool) -> int:
         engine = open_database(settings.database_url)
         try:
             with transaction(engine) as session:
-                facts = read_facts(session, mailbox_keys(settings), now)
+                names = mailbox_names(settings)
+                facts = read_facts(session, list(names), now, names)
         finally:
             engine.dispose()
     except (TemporaryError, SQLAlchemyError) as exc:

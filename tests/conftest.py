@@ -134,7 +134,7 @@ class World:
         try:
             return daemon.cycle()
         finally:
-            daemon.mailbox.close()
+            daemon.log_out()
             engine.dispose()
 
     def cli(self, *args: str) -> tuple[int, str, str]:

@@ -217,7 +217,7 @@ def _story(workdir: Path, imap_port: int, smtp_port: int, collector: _Collector)
     )
     _append(imap_port, _customer_thanks(answer))
     daemon.cycle()
-    daemon.mailbox.close()
+    daemon.log_out()
     _print_results(engine, collector)
     return 0
 

@@ -110,8 +110,9 @@ def test_invalid_grant_is_one_line_naming_the_mailbox_and_exits_1(
     refusals = [line for line in err.splitlines() if "refused the credential" in line]
     # One log line, and the error line `run --once` ends with for every failed stage.
     assert len(refusals) == 2, err
-    assert refusals[0].endswith(f" WARNING mailtickets.daemon: ingest: {said}"), refusals
-    assert refusals[1] == f"mailtickets: {said}", refusals
+    logged = f" WARNING mailtickets.watchers: mailbox default: {said}; failure 1 in a row, "
+    assert logged in refusals[0], refusals
+    assert refusals[1] == f"mailtickets: mailbox default: {said}", refusals
     assert world.query("SELECT count(*) FROM inbound") == [(0,)]
     assert not [line for line in logins(world) if "method=XOAUTH2" in line]
     # Once the provider accepts the credential again, the mail comes in, once.
@@ -132,12 +133,12 @@ def test_a_revoked_access_token_is_replaced_and_the_session_resumed(
         assert daemon.cycle().errors == []
         assert len(tokens.token_requests) >= 1
         asked = len(tokens.token_requests)
-        daemon.mailbox.close()
+        daemon.log_out()
         # Reconnecting with the cached token costs no request to the endpoint...
         world.deliver(eml("new-english-plain.eml"))
         assert daemon.cycle().errors == []
         assert len(tokens.token_requests) == asked
-        daemon.mailbox.close()
+        daemon.log_out()
         # ...until the server stops accepting it: then one new token, and on.
         tokens.revoke_access_tokens()
         world.deliver(eml("new-outlook-latin1.eml"))

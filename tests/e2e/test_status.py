@@ -94,7 +94,7 @@ def test_a_mailbox_never_fetched_is_a_problem_naming_the_error(world: World) -> 
     rc, lines, data = status(world)
     assert rc == 1
     key = f"{world.user}@127.0.0.1:{closed}/INBOX"
-    never = f"mailbox {key}: never fetched (last error: IMAP server 127.0.0.1:{closed}:"
+    never = f"mailbox default ({key}): never fetched (last error: IMAP server 127.0.0.1:{closed}:"
     assert any(line.startswith(never) for line in lines), lines
     assert any(p.startswith(never) for p in data["problems"])
     assert data["mailboxes"][0]["last_fetch_at"] is None

@@ -307,7 +307,7 @@ def test_a_daemon_cycles_report_is_counted_whole(
     report = daemon.cycle()
     daemon.close()
     assert report.retried == 2 and report.sent == 0  # what the metrics must then say
-    endpoint.metrics.record_cycle(report, "default")
+    endpoint.metrics.record_cycle(report)
     got = scrape(endpoint.url)
     smtp = {
         c: value(got, "mailtickets_smtp_results_total", **{"class": c})
