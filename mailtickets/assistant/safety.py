@@ -70,8 +70,8 @@ def _forbidden_kind(ip: Address) -> str:
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
         ("shared", isinstance(ip, IPv4Address) and ip in _SHARED),
-        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
         ("non-global", not ip.is_global),
     )
     return next((kind for kind, hit in checks if hit), "")

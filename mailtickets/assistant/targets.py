@@ -79,8 +79,8 @@ def choose_targets(
         url, domain, why = _read_mention(mention)
         if url is not None and url.host.removeprefix("www.") in skip:
             url, domain, why = None, "", "our own or a public mail provider's"
-        if why:
-            skipped.append(f"{mention}: {why}")
+        if why:  # named by what is left of it: never a password the mail carried
+            skipped.append(f"{url.text if url else mention.split('://')[-1].split('@')[-1]}: {why}")
         if url is not None and url not in urls:
             urls.append(url)
         if domain:

@@ -46,9 +46,9 @@ def _addresses(name: str, found: list[str], ctx: CheckContext) -> Iterator[Findi
     if not found:
         yield _found(name, "warning", "dns_no_address", looked, seen)
         return
-    # What the customer's domain points to, judged as if connecting (allow_networks ignored:
-    # a domain of a public site pointing to 10.0.0.5 is a mistake wherever we stand).
-    hidden = [a for a in found if not judge(a).allowed]
+    # A customer's public name pointing into a private range is a mistake (the world cannot
+    # reach it), unless it is a range the site allows: then it is the site's own network.
+    hidden = [a for a in found if not judge(a, ctx.settings.allow_networks).allowed]
     facts = {"addresses": ", ".join(hidden or found)}
     if hidden:
         yield _found(name, "warning", "dns_private_address", looked, seen, facts)
