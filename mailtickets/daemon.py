@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from mailtickets import metrics, outbox
 from mailtickets.errors import TemporaryError
+from mailtickets.ingest import SessionEnded
 from mailtickets.pipeline import Pipeline, Result
 from mailtickets.render import Renderer
 from mailtickets.sdnotify import notify
@@ -267,9 +268,13 @@ class Daemon:
                 time.sleep(min(seconds, RETRY.total_seconds()))
                 return
             woken = wait_for_any(held, seconds)
+            resumed = False
             for watcher, exc in woken.failed:
-                watcher.failed(f"waiting for mail: {exc}")
-            if woken.ready:
+                if isinstance(exc, SessionEnded) and watcher.resumes(exc):
+                    resumed = True  # the cycle connects again and fetches what came
+                else:
+                    watcher.failed(f"waiting for mail: {exc}")
+            if woken.ready or resumed:
                 self.waiting = False
                 self.cycle()
         except _Stop:

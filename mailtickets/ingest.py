@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,16 @@ FETCH_BYTES = 4 * 1024 * 1024
 SEEN = b"\\Seen"
 LOGOUT_SECONDS = 5  # a stop waits no longer for the server's goodbye
 NETWORK_ERRORS = (OSError, IMAPClientError, socket.timeout, ssl.SSLError)
+
+
+class SessionEnded(TemporaryError):
+    """The server ended a session that had worked: a BYE during IDLE (Exchange Online ends
+    a session whose OAuth2 token expired with "AccessTokenExpired"), a dropped connection.
+    The daemon reconnects at once, once, before it counts a failure (watchers.py)."""
+
+
+# What a server says when a session's credential stopped being good mid-session.
+_EXPIRED = re.compile(r"AccessTokenExpired|AUTHENTICATIONFAILED|expired|invalidated", re.I)
 
 
 @dataclass(frozen=True)
@@ -476,12 +487,21 @@ class Mailbox:
 
     @contextlib.contextmanager
     def _network(self) -> Iterator[None]:
-        """A network fault drops the connection and becomes a TemporaryError naming it."""
+        """A network fault drops the connection and becomes a TemporaryError naming it; one
+        that ends a session already logged in is a SessionEnded."""
+        established = self._client is not None
         try:
             yield
+        except TemporaryError:
+            raise  # connect() or the token provider named it already
         except NETWORK_ERRORS as exc:
             self._client, self._idling = None, False
-            raise TemporaryError(f"IMAP server {self.settings.host}: {_describe(exc)}") from exc
+            said = _describe(exc)
+            if self.tokens is not None and _EXPIRED.search(said):
+                self.tokens.forget()  # the server's clock says it expired: get a new one
+            if established and not isinstance(exc, LoginError):
+                raise SessionEnded(f"IMAP server {self.settings.host}: {said}") from exc
+            raise TemporaryError(f"IMAP server {self.settings.host}: {said}") from exc
 
     def _unread_uids(self) -> bool:
         """Whether the folder holds UIDs past the checkpoint (one SELECT, one DB read)."""

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from mailtickets.errors import TemporaryError
-from mailtickets.ingest import IngestReport, Mailbox
+from mailtickets.ingest import IngestReport, Mailbox, SessionEnded
 from mailtickets.settings import MailboxSettings
 from mailtickets.watch import MailboxLease
 from mailtickets.workers import Heartbeat
@@ -67,9 +67,15 @@ class Watcher:
         return self.monotonic() >= self.retry_at
 
     def ingest(self) -> IngestReport:
-        """Fetch what is new; a failure starts (or lengthens) the back-off and raises."""
+        """Fetch what is new; a session the server ended is taken up again at once, once;
+        a failure starts (or lengthens) the back-off and raises."""
         try:
-            ingested = self.mailbox.ingest()
+            try:
+                ingested = self.mailbox.ingest()
+            except SessionEnded as exc:
+                if not self.resumes(exc):
+                    raise
+                ingested = self.mailbox.ingest()  # connects again, with a fresh token
         except TemporaryError as exc:
             self.failed(str(exc))
             raise
@@ -96,6 +102,14 @@ class Watcher:
             self.lease.failed(error)
         except Exception:  # the database may be what fails: the warning above said it
             log.debug("could not record the mailbox error", exc_info=True)
+
+    def resumes(self, ended: SessionEnded) -> bool:
+        """Whether to reconnect at once after `ended`: yes, unless it was already failing
+        (then the back-off decides). Counted as no failure, logged as information."""
+        if self.failures:
+            return False
+        log.info("mailbox %s: %s; the session ended, connecting again", self.name, ended)
+        return True
 
     def worked(self) -> None:
         if self.failures:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +14,9 @@ import pytest
 
 from mailtickets.daemon import Daemon
 from mailtickets.db import open_database
+from mailtickets.watchers import BACKOFF_FIRST
 from tests.conftest import World, eml, write_config
+from tests.e2e.test_daemon import wait_for
 from tests.servers import Dovecot, SmtpSink, TokenServer
 
 SECRET = "cl13nt-s3cret"
@@ -185,3 +191,47 @@ def test_microsoft_client_credentials_log_in_as_the_granted_mailbox(
     )
     assert len([line for line in logins(world) if "method=XOAUTH2" in line]) == 1
     assert SECRET not in out + err
+
+
+def test_a_session_that_outlives_its_token_is_taken_up_again_at_once(
+    world: World, tokens: TokenServer
+) -> None:
+    # The daemon IDLEs with a token that then stops being good (as when Exchange Online
+    # ends an IDLE with "AccessTokenExpired"): the server ends the session, and the daemon
+    # logs in again at once with a fresh token, before any back-off, losing and doubling
+    # nothing.
+    text = world.config.read_text().replace('poll_interval = "1s"', 'poll_interval = "5m"')
+    world.config.write_text(text)  # only IDLE, or the reconnection, can be in time
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailtickets", "--config", str(world.config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        world.deliver(eml("new-gmail-plain.eml"))
+        assert wait_for(lambda: len(world.sink.to(LAURA)) == 1, 15)
+        time.sleep(1.0)  # back in IDLE
+        asked = len(tokens.token_requests)
+        tokens.revoke_access_tokens()
+        kicked = subprocess.run(
+            ["doveadm", "-c", str(world.dovecot.base / "dovecot.conf"), "kick", world.user],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert world.user in kicked.stdout
+        world.deliver(eml("new-english-plain.eml"))
+        started = time.monotonic()
+        assert wait_for(lambda: len(world.tickets()) == 2, 12)
+        assert time.monotonic() - started < BACKOFF_FIRST.total_seconds()
+        assert wait_for(lambda: len(world.sink.to("john.smith@example.co.uk")) == 1, 10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert "the session ended, connecting again" in err, err[-3000:]
+    assert "failure 1 in a row" not in err, err[-3000:]
+    assert len(tokens.token_requests) > asked  # a fresh token, asked for once more
+    assert len(world.sink.to(LAURA)) == 1  # nothing read twice
+    assert world.query("SELECT count(*) FROM inbound") == [(2,)]
