@@ -242,7 +242,9 @@ class Lab:
     expiring: Web  # https://expira.test:PORT/, certificate ending in 3 days
     expired: Web  # https://caducado.test:PORT/, certificate ended 3 days ago
     wrong_name: Web  # https://nombre-mal.test:PORT/, certificate for otro-nombre.test
-    redirects: Web  # http://redirige.test:PORT/ -> /pagina -> 500; /fuera -> 127.0.0.1
+    # http://redirige.test:PORT/ -> /pagina -> 500; /fuera -> 127.0.0.1; /bucle -> itself;
+    # /galleta sets a cookie on its way to /pagina
+    redirects: Web
     recorder: Web  # http://127.0.0.1:PORT/admin, counts who comes
     silent: Silent  # accepts and never answers
     smtp_tls: Smtp  # offers STARTTLS, certificate for mx.bueno.test
@@ -289,6 +291,7 @@ def start_lab(workdir: Path) -> Lab:
         "/pagina": (500, {}, b"Internal Server Error"),
         "/fuera": (302, {"Location": f"http://127.0.0.1:{recorder.port}/admin"}, b""),
         "/bucle": (302, {"Location": "/bucle"}, b""),
+        "/galleta": (302, {"Location": "/pagina", "Set-Cookie": "sesion=abc123; Path=/"}, b""),
     }
     try:
         lab = Lab(

@@ -30,6 +30,9 @@ def _domain(name: str, ctx: CheckContext) -> Iterator[Finding]:
         except dns.resolver.NXDOMAIN:
             yield _found(name, "problem", "dns_nxdomain", looked, "NXDOMAIN")
             return
+        except dns.exception.Timeout as exc:  # the resolver is silent: asking more waits more
+            yield _failed(name, rdtype, looked, exc)
+            return
         except dns.exception.DNSException as exc:
             yield _failed(name, rdtype, looked, exc)
             answers[rdtype] = []

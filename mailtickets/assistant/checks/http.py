@@ -124,7 +124,12 @@ def _tls_failure(exc: httpx.ConnectError) -> TlsFailure | None:
 
 def _answered(start: Url, hops: list[Hop]) -> Finding:
     last = hops[-1]
-    facts: dict[str, str | int] = {"status": last.status, "ms": last.ms, "hops": len(hops) - 1}
+    facts: dict[str, str | int] = {
+        "status": last.status,
+        "ms": last.ms,
+        "hops": len(hops) - 1,
+        "bytes": last.body_bytes,
+    }
     severity: Severity
     if last.status >= 500:
         severity, code = "problem", "http_server_error"
