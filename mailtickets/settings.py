@@ -17,9 +17,15 @@ UNKNOWN_SENDER_POLICIES = ("open", "reject")
 LOCALES = ("es", "en")
 AUTH_MODES = ("password", "oauth2")
 OAUTH2_PROVIDERS = ("microsoft", "google", "generic")
+# The SASL mechanism an IMAP login sends its token with (RFC 7628 OAUTHBEARER, or XOAUTH2,
+# which Gmail, Exchange Online and Dovecot all take).
+OAUTH2_MECHANISMS = ("xoauth2", "oauthbearer")
 # Exchange Online's IMAP and SMTP AUTH resource, for an app's own (client credentials) token.
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
 MICROSOFT_TOKEN_URL = "https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token"
+# Gmail's IMAP and SMTP scope, and Google's token endpoint for a refresh token.
+GOOGLE_SCOPE = "https://mail.google.com/"
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 
 
 @dataclass(frozen=True)
@@ -39,15 +45,20 @@ class OAuth2Settings:
 
     generic: a refresh token kept in `refresh_token_file`, exchanged at `token_url`.
     microsoft: the app's own token (client credentials) from `tenant_id`'s token URL.
+    google: a refresh token as generic, or a service account's key (`service_account`)
+    acting as the mailbox user `subject` (domain-wide delegation).
     """
 
     provider: str
     client_id: str
-    token_url: str
-    refresh_token_file: Path | None = None  # generic only
+    token_url: str  # "" for a Google service account: its key file names its token_uri
+    refresh_token_file: Path | None = None  # generic, google with a refresh token
     client_secret: Secret = field(default=Secret(), repr=False)
     scope: str = ""
     tenant_id: str = ""  # microsoft only
+    service_account: Secret = field(default=Secret(), repr=False)  # google: the JSON key
+    subject: str = ""  # google service account: the user it acts as
+    mechanism: str = "xoauth2"  # IMAP only: "xoauth2" or "oauthbearer"
     where: str = ""  # "/etc/mailtickets/config.toml: [imap]" for error lines
 
 
