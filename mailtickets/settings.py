@@ -22,7 +22,9 @@ OAUTH2_PROVIDERS = ("microsoft", "google", "generic")
 OAUTH2_MECHANISMS = ("xoauth2", "oauthbearer")
 # Exchange Online's IMAP and SMTP AUTH resource, for an app's own (client credentials) token.
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
-MICROSOFT_TOKEN_URL = "https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token"
+# msal finds the rest from the authority: the token URL less this path (national clouds too).
+MICROSOFT_TOKEN_PATH = "/oauth2/v2.0/token"
+MICROSOFT_TOKEN_URL = "https://login.microsoftonline.com/{tenant_id}" + MICROSOFT_TOKEN_PATH
 # Gmail's IMAP and SMTP scope, and Google's token endpoint for a refresh token.
 GOOGLE_SCOPE = "https://mail.google.com/"
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
