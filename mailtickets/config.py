@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -20,9 +21,13 @@ from mailtickets.durations import parse_duration
 from mailtickets.errors import ConfigError
 from mailtickets.settings import (
     AUTH_MODES,
+    GOOGLE_SCOPE,
+    GOOGLE_TOKEN_URL,
     LOCALES,
     MICROSOFT_SCOPE,
+    MICROSOFT_TOKEN_PATH,
     MICROSOFT_TOKEN_URL,
+    OAUTH2_MECHANISMS,
     OAUTH2_PROVIDERS,
     OFFICE_HOURS,
     SECURITY_MODES,
@@ -58,7 +63,15 @@ _OAUTH2_KEYS = (
     "refresh_token_file",
     "token_url",
     "scope",
+    "service_account_file",
+    "subject",
+    "oauth2_mechanism",
 )
+# Keys that only some providers take; the others refuse them in one line.
+_PROVIDER_KEYS = {"tenant_id": ("microsoft",), "service_account_file": ("google",)}
+_CLIENT_KEYS = ("client_id", "client_secret", "client_secret_file", "client_secret_env")
+# What the Google Cloud console's JSON key holds that google-auth needs.
+_SERVICE_ACCOUNT_FIELDS = ("client_email", "private_key", "token_uri")
 
 
 def reveal(secret: Secret) -> str:
@@ -88,6 +101,8 @@ def check_secrets(settings: Settings) -> None:
         if oauth2 is None:
             continue
         reveal(oauth2.client_secret)
+        if oauth2.service_account.kind:
+            check_service_account(oauth2.service_account)
         if oauth2.refresh_token_file is None:
             continue
         if not os.access(oauth2.refresh_token_file, os.R_OK | os.W_OK):
@@ -96,6 +111,25 @@ def check_secrets(settings: Settings) -> None:
                 f"{oauth2.where} refresh_token_file: cannot read and write "
                 f"{oauth2.refresh_token_file}"
             )
+
+
+def check_service_account(key: Secret) -> dict[str, Any]:
+    """The service account's JSON key, read now; one line (never its content) when it is not
+    the file the Google Cloud console gives."""
+    try:
+        info = json.loads(reveal(key))
+    except ValueError:
+        info = None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise ConfigError(
+            f'{key.where}: {key.value} is not a service account key (JSON with "type": '
+            '"service_account"; download one in the Google Cloud console, IAM → Service '
+            "accounts → Keys)"
+        )
+    for name in _SERVICE_ACCOUNT_FIELDS:
+        if not isinstance(info.get(name), str) or not info[name]:
+            raise ConfigError(f"{key.where}: {key.value} has no {name}: download a new key")
+    return info
 
 
 def default_config_path() -> Path:
@@ -413,46 +447,116 @@ class _Reader:
         return Secret()
 
     def oauth2(self, s: _Section) -> OAuth2Settings:
+        """The keys of `auth = "oauth2"`: the provider's, and the IMAP login's mechanism."""
         if "oauth2_provider" not in s.data:
             raise s.error("oauth2_provider", f"missing: one of {', '.join(OAUTH2_PROVIDERS)}")
         provider = s.choice("oauth2_provider", OAUTH2_PROVIDERS, "generic")
-        if provider == "google":
-            raise s.error(
-                "oauth2_provider",
-                '"google" is not available in this version yet; use "generic" with '
-                'token_url = "https://oauth2.googleapis.com/token" and a refresh_token_file',
-            )
+        for key, providers in _PROVIDER_KEYS.items():
+            if provider not in providers:
+                wanted = " or ".join(f'"{p}"' for p in providers)
+                s.refuse((key,), f"only with oauth2_provider = {wanted}")
+        mechanism = self.oauth2_mechanism(s)
         if provider == "microsoft":
-            return self.microsoft(s)
-        s.refuse(("tenant_id",), 'only with oauth2_provider = "microsoft"')
-        token_url = self.token_url(s, s.text("token_url"))
+            result = self.microsoft(s)
+        elif provider == "google":
+            result = self.google(s)
+        else:
+            s.refuse(("subject",), 'only with oauth2_provider = "google" and service_account_file')
+            result = self.refresh_token_grant(s, provider, ..., OAuth2Settings.scope, False)
+        return replace(result, mechanism=mechanism, where=f"{self.path}: {s.name}")
+
+    @staticmethod
+    def oauth2_mechanism(s: _Section) -> str:
+        # A relay's table is "[smtp]" or "[[mailboxes]] #N smtp" (see smtp and mailboxes).
+        if s.name == "[smtp]" or s.name.endswith(" smtp"):
+            s.refuse(
+                ("oauth2_mechanism",),
+                "IMAP only: SMTP logs in with XOAUTH2 (the mechanism aiosmtplib offers)",
+            )
+            return OAuth2Settings.mechanism
+        return s.choice("oauth2_mechanism", OAUTH2_MECHANISMS, OAuth2Settings.mechanism)
+
+    def refresh_token_grant(
+        self, s: _Section, provider: str, token_url: Any, scope: str, secret_required: bool
+    ) -> OAuth2Settings:
+        """A refresh token kept in `refresh_token_file`, exchanged at `token_url`."""
+        url = self.token_url(s, s.text("token_url", token_url))
         refresh = s.text("refresh_token_file")
         return OAuth2Settings(
             provider=provider,
             client_id=s.text("client_id"),
-            token_url=token_url,
+            token_url=url,
             refresh_token_file=(self.path.parent / refresh).resolve(),
-            client_secret=s.secret(required=False, name="client_secret"),
-            scope=s.text("scope", OAuth2Settings.scope),
-            where=f"{self.path}: {s.name}",
+            client_secret=s.secret(required=secret_required, name="client_secret"),
+            scope=s.text("scope", scope),
+        )
+
+    def google(self, s: _Section) -> OAuth2Settings:
+        """Google: an OAuth client's refresh token, or a service account with domain-wide
+        delegation acting as the mailbox user; exactly one of the two."""
+        ways = {
+            "refresh_token_file": "refresh_token_file (an OAuth client's refresh token)",
+            "service_account_file": "service_account_file (a service account's key with "
+            "domain-wide delegation)",
+        }
+        given = [key for key in ways if key in s.data]
+        if len(given) > 1:
+            raise s.error(
+                "service_account_file", f"give either {' or '.join(ways.values())}, not both"
+            )
+        if not given:
+            raise s.error("refresh_token_file", f"missing: give {' or '.join(ways.values())}")
+        if given == ["service_account_file"]:
+            return self.google_service_account(s)
+        s.refuse(("subject",), "only with service_account_file (a refresh token is the user's)")
+        return self.refresh_token_grant(s, "google", GOOGLE_TOKEN_URL, GOOGLE_SCOPE, True)
+
+    def google_service_account(self, s: _Section) -> OAuth2Settings:
+        """The JSON key, read like a password_file; it names its own client and token_uri."""
+        s.refuse(
+            (*_CLIENT_KEYS, "token_url"),
+            "not used with service_account_file (the key file holds the client and its "
+            "token_uri)",
+        )
+        path = (self.path.parent / s.text("service_account_file")).resolve()
+        key = Secret("file", str(path), f"{self.path}: {s.name} service_account_file")
+        # Domain-wide delegation: the token is the mailbox user's, so the login's by default.
+        subject = s.text("subject", "") or s.text("username", "")
+        if not subject:
+            raise s.error("subject", "missing: the mailbox user the service account acts as")
+        return OAuth2Settings(
+            provider="google",
+            client_id="",
+            token_url="",
+            service_account=key,
+            subject=subject,
+            scope=s.text("scope", GOOGLE_SCOPE),
         )
 
     def microsoft(self, s: _Section) -> OAuth2Settings:
         """Client credentials: the app's own token, no refresh token and no user consent."""
         s.refuse(("refresh_token_file",), 'not used with oauth2_provider = "microsoft"')
+        s.refuse(("subject",), 'only with oauth2_provider = "google" and service_account_file')
         tenant = s.text("tenant_id")
         if not tenant or not all(c.isalnum() or c in "-." for c in tenant):
             raise s.error("tenant_id", f"{tenant!r}: write the directory (tenant) ID or domain")
         # token_url only for national clouds (login.microsoftonline.us, …).
-        url = s.text("token_url", MICROSOFT_TOKEN_URL.format(tenant_id=tenant))
+        url = self.token_url(s, s.text("token_url", MICROSOFT_TOKEN_URL.format(tenant_id=tenant)))
+        authority = url.removesuffix(MICROSOFT_TOKEN_PATH)
+        if not url.startswith("https://") or authority == url or authority.count("/") != 3:
+            # msal takes an https authority, https://HOST/TENANT, and finds the rest there.
+            raise s.error(
+                "token_url",
+                f"{url!r}: write https://HOST/TENANT{MICROSOFT_TOKEN_PATH}, e.g. "
+                f"{MICROSOFT_TOKEN_URL.format(tenant_id=tenant).replace('.com/', '.us/')}",
+            )
         return OAuth2Settings(
             provider="microsoft",
             client_id=s.text("client_id"),
-            token_url=self.token_url(s, url),
+            token_url=url,
             client_secret=s.secret(required=True, name="client_secret"),
             scope=s.text("scope", MICROSOFT_SCOPE),
             tenant_id=tenant,
-            where=f"{self.path}: {s.name}",
         )
 
     @staticmethod
