@@ -65,6 +65,8 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         attachments=["captura.png"],
         staff_name="Ana",
         reason="sin respuesta",
+        login="imap:soporte",
+        since=opened,
         # command_error reads line/problem; over_limit reads kind/size/limit/name.
         problems=[
             {

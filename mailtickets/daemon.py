@@ -14,6 +14,7 @@ import schedule
 from sqlalchemy.engine import Engine
 
 from mailtickets import metrics, outbox
+from mailtickets.alerts import Alerts
 from mailtickets.errors import TemporaryError
 from mailtickets.ingest import SessionEnded
 from mailtickets.pipeline import Pipeline, Result
@@ -84,7 +85,8 @@ class Daemon:
         self.worker = Heartbeat(engine)
         # One process at a time touches a mailbox (watch.py); the others process, sweep
         # and deliver all the same, and take it over when its holder is gone.
-        self.watchers = watchers_for(settings.mailbox_list, engine, clock, self.worker)
+        self.alerts = Alerts(settings, engine, self.renderer, clock)
+        self.watchers = watchers_for(settings.mailbox_list, engine, clock, self.worker, self.alerts)
         self.metrics = metrics.Metrics(
             engine,
             clock,
@@ -188,6 +190,7 @@ class Daemon:
             keep_going=self._between_batches,
             on_delivered=delivery_hooks(),
             relays=self.relays,
+            alerts=self.alerts,
         )
         report.sent, report.retried, report.failed = (
             delivered.sent,

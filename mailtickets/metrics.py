@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from mailtickets.alerts import open_alerts
 from mailtickets.codes import ALPHABET, CODE_LENGTH
 from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
@@ -300,6 +301,11 @@ _FAILING = (
     "1 when the mailbox's last attempt failed (server, login, network), else 0",
 )
 _UP = ("mailtickets_database_up", "1 when the scrape could read the database, else 0")
+_REFUSED = (
+    "mailtickets_credential_refused",
+    "1 for each login (imap:NAME, smtp:NAME, smtp) whose credential is refused until a "
+    "person renews it",
+)
 
 
 class QueueCollector(Collector):
@@ -311,7 +317,7 @@ class QueueCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         # Names only: registering must not query the database.
-        described = (*_GAUGES, ("", *_UP), ("", *_LAST_FETCH), ("", *_FAILING))
+        described = (*_GAUGES, ("", *_UP), ("", *_LAST_FETCH), ("", *_FAILING), ("", *_REFUSED))
         return [GaugeMetricFamily(name, doc) for _, name, doc in described]
 
     def collect(self) -> Iterable[Metric]:
@@ -319,6 +325,9 @@ class QueueCollector(Collector):
             with transaction(self.engine) as session:
                 figures = read_queues(session, self.clock())
                 rows = watches(session, list(self.mailboxes))  # by primary key
+                refused = GaugeMetricFamily(*_REFUSED, labels=["login"])
+                for alert in open_alerts(session):  # a handful of rows at most
+                    refused.add_metric([safe_label(alert.key)], 1.0)
         except SQLAlchemyError as exc:  # a scrape never fails: it says the database is down
             log.warning("metrics: cannot read the database: %s", exc.__class__.__name__)
             return [GaugeMetricFamily(*_UP, value=0)]
@@ -326,7 +335,7 @@ class QueueCollector(Collector):
             GaugeMetricFamily(name, doc, value=float(getattr(figures, field)))
             for field, name, doc in _GAUGES
         ]
-        return [GaugeMetricFamily(*_UP, value=1), *values, *self._mailbox_gauges(rows)]
+        return [GaugeMetricFamily(*_UP, value=1), *values, *self._mailbox_gauges(rows), refused]
 
     def _mailbox_gauges(self, rows: Mapping[str, MailboxWatch]) -> list[Metric]:
         last = GaugeMetricFamily(*_LAST_FETCH, labels=["mailbox"])

@@ -222,6 +222,17 @@ class SiteSecret(SQLModel, table=True):
     value: str = Field(repr=False)
 
 
+class Alert(SQLModel, table=True):
+    """A problem a person must act on, raised once (alerts.py): `key` names it, e.g.
+    "imap:soporte" for a mailbox login whose credential is refused; open while `cleared_at`
+    is None."""
+
+    key: str = Field(primary_key=True)
+    detail: str
+    raised_at: datetime = _when()
+    cleared_at: datetime | None = _when(default=None)
+
+
 class Worker(SQLModel, table=True):
     """A running mailtickets process: outbox claims name it and last only while it beats."""
 

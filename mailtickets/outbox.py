@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailtickets import store, verp
+from mailtickets.alerts import Alerts, is_refusal, login_key
 from mailtickets.config import reveal
 from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
@@ -69,6 +70,7 @@ def flush(
     keep_going: Callable[[], bool] = lambda: True,
     on_delivered: Mapping[str, DeliveryHook] | None = None,
     relays: Mapping[str, SmtpSettings] | None = None,
+    alerts: Alerts | None = None,
 ) -> DeliveryReport:
     """Send every row due at `now`, a batch at a time, one connection per relay, and record
     each answer; never raises for a relay problem. A row goes out through its mailbox's
@@ -76,9 +78,11 @@ def flush(
     when the relays took nothing from a batch (down, or 4xx for all: those rows back off,
     the rest wait for the next run), when `keep_going()`, asked between batches, says so,
     or when `holder` (the registered worker whose claims these are) could not keep its
-    heartbeat fresh."""
+    heartbeat fresh. A relay that refuses its credential raises its alert (`alerts`)."""
     hooks = on_delivered or {}
-    return asyncio.run(_drain(settings, relays or {}, engine, now, holder, keep_going, hooks))
+    return asyncio.run(
+        _drain(settings, relays or {}, engine, now, holder, keep_going, hooks, alerts)
+    )
 
 
 async def _drain(
@@ -89,6 +93,7 @@ async def _drain(
     holder: Heartbeat,
     keep_going: Callable[[], bool],
     hooks: Mapping[str, DeliveryHook],
+    alerts: Alerts | None,
 ) -> DeliveryReport:
     # Batches bound memory and commit granularity; every claimed row leaves the due set
     # (sent, failed, or backed off past `now`), so the loop ends with the due rows.
@@ -99,7 +104,8 @@ async def _drain(
     def relay_of(row: Outbox) -> _Relay:
         name = row.mailbox if row.mailbox and row.mailbox in relays else ""
         if name not in open_relays:
-            open_relays[name] = _Relay(relays[name] if name else settings, verp_key)
+            chosen = relays[name] if name else settings
+            open_relays[name] = _Relay(chosen, verp_key, alerts, login_key("smtp", name))
         return open_relays[name]
 
     try:
@@ -237,8 +243,15 @@ async def _oauth2_login(
 class _Relay:
     """One connection for a whole flush: opened on first use, again after a loss."""
 
-    def __init__(self, settings: SmtpSettings, verp_key: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        verp_key: Callable[[], str],
+        alerts: Alerts | None = None,
+        login: str = "smtp",
+    ) -> None:
         self.settings, self._verp_key = settings, verp_key
+        self.alerts, self.login = alerts, login
         self.client: aiosmtplib.SMTP | None = None
 
     async def send(self, rows: list[Outbox], still_ours: Callable[[], bool]) -> list[Attempt]:
@@ -251,8 +264,19 @@ class _Relay:
                 # A TemporaryError is the OAuth2 provider's (it names the relay itself).
                 relay = f"SMTP relay {self.settings.host}:{self.settings.port}: "
                 detail = f"{'' if isinstance(exc, TemporaryError) else relay}{exc}"
-                log.warning("outbox: %s; %d mail(s) will be retried", detail, len(rows))
+                told = ""
+                if self.alerts is not None and is_refusal(exc):
+                    told = self.alerts.refused(self.login, detail)
+                log.log(
+                    logging.ERROR if told else logging.WARNING,
+                    "outbox: %s; %d mail(s) will be retried%s",
+                    detail,
+                    len(rows),
+                    told,
+                )
                 return [Attempt(r.id or 0, "retry", detail) for r in rows]
+            if self.alerts is not None:
+                self.alerts.working(self.login)
         return await _deliver(self.settings, self._verp_key(), self.client, rows, still_ours)
 
     async def close(self) -> None:

@@ -36,6 +36,7 @@ KINDS = (
     "over_limit",
     "unidentified_sender",
     "merge_left_out",
+    "credential_refused",
 )
 
 

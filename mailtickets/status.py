@@ -19,6 +19,7 @@ from sqlalchemy import select as select_core
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from mailtickets.alerts import open_alerts
 from mailtickets.db import open_database, transaction
 from mailtickets.errors import TemporaryError
 from mailtickets.models import Inbound, Outbox, Ticket, Worker
@@ -114,6 +115,16 @@ class Facts:
     oldest_unanswered: tuple[str, datetime] | None  # code, created_at of a ticket still new
     live_workers: int
     held_as_spam: int = 0  # information only (spam list): never a problem by itself
+    refused: tuple[RefusedLogin, ...] = ()  # open alerts (alerts.py)
+
+
+@dataclass(frozen=True)
+class RefusedLogin:
+    """A login whose credential is refused: nothing works until a person renews it."""
+
+    login: str
+    detail: str
+    since: datetime
 
 
 # --- what is wrong, pure -------------------------------------------------------------------
@@ -122,7 +133,13 @@ class Facts:
 def problems(facts: Facts, limits: Thresholds) -> list[str]:
     """One line per thing stale or failing; [] when healthy."""
     now = facts.checked_at
+    # First: retrying will not fix these, a person must (and at once, not after a delay).
     found = [
+        f"{r.login}: credential refused since {_iso(r.since)} ({age(now - r.since)} ago): "
+        f"{r.detail}"
+        for r in facts.refused
+    ]
+    found += [
         line for mailbox in facts.mailboxes for line in _mailbox_problems(mailbox, now, limits)
     ]
     oldest = facts.oldest_mail
@@ -241,6 +258,7 @@ def read_facts(
         held_as_spam=int(
             session.exec(select(func.count()).where(col(Inbound.state) == "spam")).one()
         ),
+        refused=tuple(RefusedLogin(a.key, a.detail, a.raised_at) for a in open_alerts(session)),
     )
 
 
@@ -306,6 +324,9 @@ def as_json(facts: Facts, found: list[str]) -> dict[str, Any]:
         "healthy": not found,
         "problems": found,
         "mailboxes": [_mailbox_json(m, now) for m in facts.mailboxes],
+        "refused_logins": [
+            {"login": r.login, "detail": r.detail, "since": _iso(r.since)} for r in facts.refused
+        ],
         "outbox": {
             "pending": facts.outbox_pending,
             "due": facts.outbox_due,

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
+from mailtickets.alerts import Alerts, is_refusal, login_key
 from mailtickets.errors import TemporaryError
 from mailtickets.ingest import IngestReport, Mailbox, SessionEnded
 from mailtickets.settings import MailboxSettings
@@ -41,6 +42,7 @@ class Watcher:
     box: MailboxSettings
     mailbox: Mailbox
     lease: MailboxLease
+    alerts: Alerts | None = None
     monotonic: Callable[[], float] = time.monotonic
     failures: int = 0
     retry_at: float = 0.0  # monotonic; before it the mailbox is left alone
@@ -77,31 +79,43 @@ class Watcher:
                     raise
                 ingested = self.mailbox.ingest()  # connects again, with a fresh token
         except TemporaryError as exc:
-            self.failed(str(exc))
+            self.failed(str(exc), refused=is_refusal(exc))
             raise
         self.worked()
         if not ingested.stopped:
             self.lease.fetched()
         return ingested
 
-    def failed(self, error: str) -> None:
-        """Logged with the wait before the next try, kept for `status`, connection dropped."""
+    @property
+    def login(self) -> str:
+        """The mailbox's login as alerts name it ("imap:soporte")."""
+        return login_key("imap", self.name)
+
+    def failed(self, error: str, refused: bool = False) -> None:
+        """Logged with the wait before the next try, kept for `status`, connection dropped;
+        a `refused` credential also raises its alert (ops told once)."""
         self.failures += 1
         wait = backoff_seconds(self.failures, self.box.imap.poll_interval)
         self.retry_at = self.monotonic() + wait
         self.error = error
-        log.warning(
-            "mailbox %s: %s; failure %d in a row, trying again in %.0f s",
+        self.mailbox.close()
+        told = ""
+        try:
+            self.lease.failed(error)
+            if refused and self.alerts is not None:
+                told = self.alerts.refused(self.login, error)
+        except Exception:  # the database may be what fails: the line below says the rest
+            log.debug("could not record the mailbox error", exc_info=True)
+        # One line per failure; the one that raises a refused credential's alert is an error.
+        log.log(
+            logging.ERROR if told else logging.WARNING,
+            "mailbox %s: %s; failure %d in a row, trying again in %.0f s%s",
             self.name,
             error,
             self.failures,
             wait,
+            told,
         )
-        self.mailbox.close()
-        try:
-            self.lease.failed(error)
-        except Exception:  # the database may be what fails: the warning above said it
-            log.debug("could not record the mailbox error", exc_info=True)
 
     def resumes(self, ended: SessionEnded) -> bool:
         """Whether to reconnect at once after `ended`: yes, unless it was already failing
@@ -112,6 +126,8 @@ class Watcher:
         return True
 
     def worked(self) -> None:
+        if self.alerts is not None:
+            self.alerts.working(self.login)
         if self.failures:
             log.info("mailbox %s: working again after %d failure(s)", self.name, self.failures)
         self.failures, self.retry_at, self.error = 0, 0.0, ""
@@ -127,13 +143,14 @@ def watchers_for(
     engine: Engine,
     clock: Callable[[], datetime],
     worker: Heartbeat,
+    alerts: Alerts | None = None,
 ) -> list[Watcher]:
     """A Watcher per configured mailbox, each checking its own lease before IMAP commands."""
     made: list[Watcher] = []
     for box in boxes:
         lease = MailboxLease(engine, box.imap.key, worker)
         mailbox = Mailbox(box.imap, engine, clock, may_touch=lease.still_ours)
-        made.append(Watcher(box, mailbox, lease))
+        made.append(Watcher(box, mailbox, lease, alerts))
     return made
 
 

@@ -230,6 +230,7 @@ def test_a_mailbox_with_its_own_relay_sends_through_it_and_waits_when_it_is_down
 ) -> None:
     world = boxes.world
     own = SmtpSink().start()
+    running = True
     try:
         text = world.config.read_text()
         relay = f"""
@@ -243,12 +244,14 @@ from_name = "Facturación Hosting Ejemplo"
         assert text.count("\n[smtp]") == 1
         world.config.write_text(text.replace("\n[smtp]", relay + "\n[smtp]"))
         own.stop()  # facturación's relay is down: soporte's mail goes out all the same
+        running = False
         boxes.deliver_second(eml("mailboxes/cargo-duplicado-alias.eml"))
         world.deliver(eml("new-gmail-plain.eml"))
         report = world.cycle()
         assert len(world.sink.to(LAURA)) == 1 and world.sink.to(JORGE) == []
         assert report.retried >= 1
         own.restart()
+        running = True
         later = datetime.now(UTC) + timedelta(hours=2)  # past the retry's back-off
         world.cycle(clock=lambda: later)
         (ack,) = own.to(JORGE)
@@ -256,4 +259,5 @@ from_name = "Facturación Hosting Ejemplo"
         assert "facturacion@hostingejemplo.es" in ack.message["From"]
         assert world.sink.to(JORGE) == []  # never through the other relay
     finally:
-        own.stop()
+        if running:
+            own.stop()

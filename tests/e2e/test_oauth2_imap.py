@@ -21,6 +21,7 @@ from tests.servers import Dovecot, SmtpSink, TokenServer
 
 SECRET = "cl13nt-s3cret"
 LAURA = "laura.martinez@gmail.com"
+OPS = "sistemas@hostingejemplo.es"
 
 
 def generic_oauth2(tokens: TokenServer) -> str:
@@ -64,7 +65,8 @@ def world(oauth2_dovecot: Dovecot, tokens: TokenServer, sink: SmtpSink, tmp_path
     config = write_config(tmp_path / "config.toml", oauth2_dovecot, user, sink, db)
     text = config.read_text()
     assert 'password = "secret"\n' in text
-    config.write_text(text.replace('password = "secret"\n', generic_oauth2(tokens)))
+    text = text.replace('password = "secret"\n', generic_oauth2(tokens))
+    config.write_text(text.replace("[policy]\n", f'[policy]\nops_address = "{OPS}"\n'))
     return World(oauth2_dovecot, user, sink, config, tmp_path, f"sqlite:///{db}")
 
 
@@ -116,16 +118,30 @@ def test_invalid_grant_is_one_line_naming_the_mailbox_and_exits_1(
     refusals = [line for line in err.splitlines() if "refused the credential" in line]
     # One log line, and the error line `run --once` ends with for every failed stage.
     assert len(refusals) == 2, err
-    logged = f" WARNING mailtickets.watchers: mailbox default: {said}; failure 1 in a row, "
-    assert logged in refusals[0], refusals
+    logged = f" ERROR mailtickets.watchers: mailbox default: {said}; failure 1 in a row, "
+    logged += "trying again in 15 s; the credential is refused, a person must renew it "
+    logged += f"(told {OPS})"
+    assert refusals[0].endswith(logged), refusals
     assert refusals[1] == f"mailtickets: mailbox default: {said}", refusals
     assert world.query("SELECT count(*) FROM inbound") == [(0,)]
     assert not [line for line in logins(world) if "method=XOAUTH2" in line]
+    # Loud, not a silent stop: `status` fails at once naming the login and the provider's
+    # words, and ops get one mail however often it is tried.
+    code, out, _err = world.cli("status")
+    assert code == 1 and out.startswith("imap:default: credential refused since "), out
+    assert "invalid_grant: refused by the test" in out.splitlines()[0]
+    assert world.cli("run", "--once")[0] == 1
+    (told,) = world.sink.to(OPS)
+    assert told.message["Subject"] == "mailtickets: imap:default no puede iniciar sesión"
+    assert "invalid_grant: refused by the test" in told.text
     # Once the provider accepts the credential again, the mail comes in, once.
     tokens.refuse = None
     code, _out, err = world.cli("run", "--once")
     assert code == 0, err
     assert len(world.tickets()) == 1
+    assert "works again; alert cleared" in err
+    code, out, _err = world.cli("status")
+    assert "credential refused" not in out
 
 
 def test_a_revoked_access_token_is_replaced_and_the_session_resumed(

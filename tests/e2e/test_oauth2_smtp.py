@@ -95,9 +95,15 @@ def test_invalid_grant_is_one_line_naming_the_relay_and_nothing_is_sent(
     assert "Traceback" not in err and SECRET not in out + err
     relay = f"SMTP relay {SENDER}@127.0.0.1:{world.sink.port}"
     said = f"{relay}: OAuth2 provider refused the credential: invalid_grant: refused by the test"
-    warnings = [line for line in err.splitlines() if " WARNING mailtickets.outbox: " in line]
-    # One warning for the relay; each mail's own retry is its event line (INFO).
-    assert len(warnings) == 1 and warnings[0].endswith(f"{said}; 2 mail(s) will be retried"), err
+    warnings = [line for line in err.splitlines() if " ERROR mailtickets.outbox: " in line]
+    # One line for the relay; each mail's own retry is its event line (INFO).
+    told = "the credential is refused, a person must renew it (told nobody: [policy] "
+    told += "ops_address is not set)"
+    assert len(warnings) == 1, err
+    assert warnings[0].endswith(f"{said}; 2 mail(s) will be retried; {told}"), err
+    assert not [line for line in err.splitlines() if " WARNING mailtickets.outbox: " in line]
+    code, out, _err = world.cli("status")
+    assert code == 1 and out.startswith("smtp:default: credential refused since "), out
     assert code == 1 and err.splitlines()[-1].startswith("mailtickets: SMTP relay "), err
     assert world.sink.received == [] and world.sink.logins == []
     assert world.query("SELECT count(*) FROM outbox WHERE state = 'sent'") == [(0,)]

@@ -43,6 +43,8 @@ def context(**changes: Any) -> dict[str, Any]:
         "not_added": [],
         "commands": [{"name": "close", "word": "#cerrar"}],
         "reason": "",
+        "login": "imap:soporte",
+        "since": OPENED,
         "reminder_minutes": 2880,
         "close_minutes": 1440,
         "reopen_minutes": 43200,
