@@ -9,10 +9,12 @@ import email
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -26,8 +28,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import trustme
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
+
+from tests.oauth2_keys import (
+    JWT_BEARER,
+    NOT_DELEGATED,
+    ServiceAccount,
+    new_service_account,
+    verified_claims,
+)
 
 # Mail processes refuse to run as root: mailboxes belong to an unprivileged uid.
 MAIL_UID = 65534 if os.geteuid() == 0 else os.geteuid()
@@ -462,18 +473,30 @@ class _Grant:
 
 
 class TokenServer:
-    """An OAuth2 token endpoint on loopback (POST /token, grant_type=refresh_token) and the
-    introspection endpoint Dovecot's oauth2 passdb asks (POST /introspect, token=...).
+    """An OAuth2 token endpoint on loopback (POST …/token) and the introspection endpoint
+    Dovecot's oauth2 passdb asks (POST /introspect, token=...).
 
+    Grants: refresh_token; client_credentials (the app's token, for `app_mailbox`); and
+    the JWT bearer grant of a Google service account (`add_service_account`), whose
+    RS256 signature, issuer, audience and times are checked, its scope against what
+    domain-wide delegation granted, the token issued for the JWT's `sub`.
     Access tokens live `lifetime` seconds; with `rotate` each refresh hands out a new
     refresh token and voids the old one; `refuse` set to an RFC 6749 error code (e.g.
-    "invalid_grant") answers every token request with it."""
+    "invalid_grant") answers every token request with it and `refuse_description`.
 
-    def __init__(self, client_id: str = "mailtickets", client_secret: str = "") -> None:
+    With `ca` (a trustme CA) the token endpoint speaks HTTPS with a certificate for
+    127.0.0.1, and serves the OpenID discovery document msal asks for at
+    GET /TENANT/v2.0/.well-known/openid-configuration; introspection stays plain HTTP on a
+    second port, since the suite's Dovecot trusts no test CA."""
+
+    def __init__(
+        self, client_id: str = "mailtickets", client_secret: str = "", ca: trustme.CA | None = None
+    ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.lifetime = 3600
         self.rotate = True
         self.refuse: str | None = None
+        self.refuse_description = "refused by the test"
         self.lock = threading.Lock()
         self.refresh_tokens: dict[str, str] = {}  # refresh token → username
         self.access_tokens: dict[str, _Grant] = {}
@@ -482,25 +505,50 @@ class TokenServer:
         # Who an app's own token (grant_type=client_credentials) may log in as: the mailbox
         # permission an Exchange admin grants the app's service principal.
         self.app_mailbox = ""
+        self.service_accounts: dict[str, ServiceAccount] = {}  # client_email → its key
+        self.assertions: list[dict[str, Any]] = []  # the claims of each verified JWT
+        self.discoveries: list[str] = []  # the tenant of each OpenID discovery asked
+        self.tenants: set[str] = set()  # empty: any tenant exists
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self))
         self.port = int(self.httpd.server_address[1])
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.scheme = "http"
+        self.servers = [self.httpd]
+        if ca is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1").configure_cert(context)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
+            self.servers.append(ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self)))
+        self.introspection_port = int(self.servers[-1].server_address[1])
+        self.threads = [
+            threading.Thread(target=server.serve_forever, daemon=True) for server in self.servers
+        ]
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def token_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/token"
+        return f"{self.base_url}/token"
+
+    def microsoft_token_url(self, tenant: str) -> str:
+        """Where Entra ID's token endpoint would be for `tenant` (msal's authority + path)."""
+        return f"{self.base_url}/{tenant}/oauth2/v2.0/token"
 
     @property
     def introspection_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/introspect"
+        return f"http://127.0.0.1:{self.introspection_port}/introspect"
 
     def start(self) -> TokenServer:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
 
     def grant(self, username: str) -> str:
         """A new refresh token for `username`, as the consent screen would give."""
@@ -508,6 +556,15 @@ class TokenServer:
         with self.lock:
             self.refresh_tokens[token] = username
         return token
+
+    def add_service_account(self, email: str, delegated_scopes: set[str]) -> dict[str, str]:
+        """A new service account's JSON key file (its token_uri this endpoint) and the
+        scopes an administrator delegated to it domain-wide (empty: none yet)."""
+        info, account = new_service_account(email, self.token_url)
+        account.delegated_scopes = set(delegated_scopes)
+        with self.lock:
+            self.service_accounts[email] = account
+        return info
 
     def revoke_access_tokens(self) -> None:
         """Every access token handed out so far stops working (refresh tokens still do)."""
@@ -518,7 +575,9 @@ class TokenServer:
         with self.lock:
             self.token_requests.append(form)
             if self.refuse:
-                return 400, {"error": self.refuse, "error_description": "refused by the test"}
+                return 400, {"error": self.refuse, "error_description": self.refuse_description}
+            if form.get("grant_type") == JWT_BEARER:
+                return self._delegated_token(form.get("assertion", ""))
             if form.get("client_id") != self.client_id or (
                 self.client_secret and form.get("client_secret") != self.client_secret
             ):
@@ -530,13 +589,7 @@ class TokenServer:
             username = self.refresh_tokens.get(form.get("refresh_token", ""))
             if username is None:
                 return 400, {"error": "invalid_grant", "error_description": "unknown token"}
-            access = "a-" + secrets.token_urlsafe(16)
-            self.access_tokens[access] = _Grant(username, time.time() + self.lifetime)
-            answer: dict[str, Any] = {
-                "access_token": access,
-                "token_type": "Bearer",
-                "expires_in": self.lifetime,
-            }
+            answer = self._access_token(username)
             if self.rotate:
                 del self.refresh_tokens[form["refresh_token"]]
                 rotated = "r-" + secrets.token_urlsafe(16)
@@ -544,12 +597,42 @@ class TokenServer:
                 answer["refresh_token"] = rotated
             return 200, answer
 
+    def _access_token(self, username: str) -> dict[str, Any]:
+        access = "a-" + secrets.token_urlsafe(16)
+        self.access_tokens[access] = _Grant(username, time.time() + self.lifetime)
+        return {"access_token": access, "token_type": "Bearer", "expires_in": self.lifetime}
+
     def _app_token(self) -> tuple[int, dict[str, Any]]:
         if not self.client_secret:
             return 401, {"error": "invalid_client", "error_description": "a secret is needed"}
-        access = "a-" + secrets.token_urlsafe(16)
-        self.access_tokens[access] = _Grant(self.app_mailbox, time.time() + self.lifetime)
-        return 200, {"access_token": access, "token_type": "Bearer", "expires_in": self.lifetime}
+        return 200, self._access_token(self.app_mailbox)
+
+    def _delegated_token(self, assertion: str) -> tuple[int, dict[str, Any]]:
+        """RFC 7523: a token for the JWT's `sub`, once its signature and claims hold."""
+        claims = verified_claims(assertion, self.service_accounts, time.time())
+        if isinstance(claims, str):
+            return 400, {"error": "invalid_grant", "error_description": claims}
+        self.assertions.append(claims)
+        asked = set(str(claims.get("scope", "")).split())
+        if not asked or not asked <= self.service_accounts[claims["iss"]].delegated_scopes:
+            return 401, {"error": "unauthorized_client", "error_description": NOT_DELEGATED}
+        return 200, self._access_token(claims["sub"])
+
+    def discover(self, tenant: str) -> tuple[int, dict[str, Any]]:
+        """Entra ID's OpenID configuration of `tenant`, the first thing msal asks."""
+        with self.lock:
+            self.discoveries.append(tenant)
+        if self.tenants and tenant not in self.tenants:
+            return 400, {
+                "error": "invalid_tenant",
+                "error_description": f"AADSTS90002: Tenant '{tenant}' not found.",
+            }
+        base = f"{self.base_url}/{tenant}"
+        return 200, {
+            "issuer": f"{base}/v2.0",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+        }
 
     def introspect(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         with self.lock:
@@ -560,15 +643,29 @@ class TokenServer:
             return 200, {"active": True, "username": grant.username}
 
 
+# msal's first question: GET /TENANT/v2.0/.well-known/openid-configuration.
+_DISCOVERY = re.compile(r"/([^/]+)/v2\.0/\.well-known/openid-configuration")
+
+
 def _token_handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             fields = parse_qs(self.rfile.read(length).decode())
             form = {key: values[0] for key, values in fields.items()}
-            routes = {"/token": server.issue, "/introspect": server.introspect}
-            route = routes.get(self.path.split("?")[0])
-            status, answer = route(form) if route else (404, {"error": "not_found"})
+            path = self.path.split("?")[0]
+            if path.endswith("/token"):  # /token, or Entra's /TENANT/oauth2/v2.0/token
+                self.answer(*server.issue(form))
+            elif path == "/introspect":
+                self.answer(*server.introspect(form))
+            else:
+                self.answer(404, {"error": "not_found"})
+
+        def do_GET(self) -> None:
+            found = _DISCOVERY.fullmatch(self.path.split("?")[0])
+            self.answer(*(server.discover(found[1]) if found else (404, {"error": "not_found"})))
+
+        def answer(self, status: int, answer: dict[str, Any]) -> None:
             body = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
