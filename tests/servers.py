@@ -521,7 +521,9 @@ class TokenServer:
             self.servers.append(ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self)))
         self.introspection_port = int(self.servers[-1].server_address[1])
         self.threads = [
-            threading.Thread(target=server.serve_forever, daemon=True) for server in self.servers
+            # A short poll: stop() waits one poll per listener.
+            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+            for server in self.servers
         ]
 
     @property
