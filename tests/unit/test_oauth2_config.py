@@ -1,5 +1,6 @@
 """`auth = "oauth2"` in [imap]: the keys, their secrets, and one clear line for each fault."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -111,7 +112,13 @@ def test_client_secret_is_optional_for_a_public_client(tmp_path: Path) -> None:
             'only with auth = "oauth2"',
         ),
         (GENERIC.replace('auth = "oauth2"', 'auth = "kerberos"'), "auth", "not one of"),
-        (GENERIC.replace('"generic"', '"google"'), "oauth2_provider", "not available"),
+        (GENERIC + 'service_account_file = "sa.json"\n', "service_account_file", "only with"),
+        (
+            GENERIC + 'subject = "ana@example.com"\n',
+            "subject",
+            'only with oauth2_provider = "google"',
+        ),
+        (GENERIC + 'oauth2_mechanism = "plain"\n', "oauth2_mechanism", "not one of"),
         ('auth = "oauth2"\noauth2_provider = "generic"', "token_url", "missing"),
     ],
 )
@@ -167,6 +174,19 @@ def test_microsoft_derives_its_token_url_and_scope_from_the_tenant(tmp_path: Pat
         ),
         (MICROSOFT + 'refresh_token_file = "r"\n', "refresh_token_file", "not used with"),
         (MICROSOFT.replace("client_id = ", "x_client_id = "), "client_id", "missing"),
+        (MICROSOFT + 'service_account_file = "sa.json"\n', "service_account_file", "only with"),
+        (MICROSOFT + 'subject = "ana@example.com"\n', "subject", "only with"),
+        # msal takes an https authority: https://HOST/TENANT, the token URL less its path.
+        (
+            MICROSOFT + 'token_url = "http://login.microsoftonline.us/t/oauth2/v2.0/token"\n',
+            "token_url",
+            "write https://HOST/TENANT/oauth2/v2.0/token",
+        ),
+        (
+            MICROSOFT + 'token_url = "https://login.microsoftonline.us/token"\n',
+            "token_url",
+            "e.g. https://login.microsoftonline.us/8d3c1f0e",
+        ),
     ],
 )
 def test_microsoft_faults_are_named(tmp_path: Path, keys: str, key: str, problem: str) -> None:
@@ -235,3 +255,206 @@ def test_a_readable_file_with_a_client_secret_draws_a_warning(tmp_path: Path) ->
     assert "client_secret_file/client_secret_env" in warning and '"c"' not in warning
     path.chmod(0o600)
     assert load_settings(path).warnings == ()
+
+
+GOOGLE = """\
+auth = "oauth2"
+oauth2_provider = "google"
+client_id = "1234567890-abc.apps.googleusercontent.com"
+client_secret_env = "MT_TEST_CLIENT_SECRET"
+refresh_token_file = "refresh.token"
+"""
+
+SERVICE_ACCOUNT = """\
+auth = "oauth2"
+oauth2_provider = "google"
+service_account_file = "keys/service-account.json"
+"""
+
+KEY = {
+    "type": "service_account",
+    "private_key_id": "0f1e",
+    "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIB…\\n-----END PRIVATE KEY-----\\n",
+    "client_email": "mailtickets@proyecto.iam.gserviceaccount.com",
+    "token_uri": "https://oauth2.googleapis.com/token",
+}
+
+
+def write_key(tmp_path: Path, key: dict[str, str] | str = "") -> Path:
+    path = tmp_path / "keys" / "service-account.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(key if isinstance(key, str) and key else json.dumps(key or KEY))
+    return path
+
+
+def test_google_refresh_token_defaults_to_googles_endpoint_and_the_gmail_scope(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "refresh.token").write_text("1//r1\n")
+    settings = load_settings(write(tmp_path, GOOGLE))
+    oauth2 = settings.imap.oauth2
+    assert oauth2 is not None and oauth2.provider == "google"
+    assert oauth2.token_url == "https://oauth2.googleapis.com/token"
+    assert oauth2.scope == "https://mail.google.com/"
+    assert oauth2.refresh_token_file == (tmp_path / "refresh.token").resolve()
+    assert oauth2.service_account.kind == "" and oauth2.subject == ""
+    assert reveal(oauth2.client_secret) == "cl13nt-s3cret"
+    check_secrets(settings)
+
+
+def test_a_google_service_account_acts_as_the_login_user_by_default(tmp_path: Path) -> None:
+    key = write_key(tmp_path)
+    settings = load_settings(write(tmp_path, SERVICE_ACCOUNT))
+    oauth2 = settings.imap.oauth2
+    assert oauth2 is not None and oauth2.provider == "google"
+    assert oauth2.service_account.kind == "file"
+    assert oauth2.service_account.value == str(key.resolve())  # relative to the config
+    assert oauth2.subject == "soporte@example.com" and oauth2.scope == "https://mail.google.com/"
+    assert oauth2.refresh_token_file is None and oauth2.client_id == ""
+    assert "PRIVATE KEY" not in repr(settings)
+    check_secrets(settings)
+    other = load_settings(write(tmp_path, SERVICE_ACCOUNT + 'subject = "ventas@example.com"\n'))
+    assert other.imap.oauth2 is not None and other.imap.oauth2.subject == "ventas@example.com"
+
+
+@pytest.mark.parametrize(
+    ("keys", "key", "problem"),
+    [
+        (
+            GOOGLE + 'service_account_file = "sa.json"\n',
+            "service_account_file",
+            "give either refresh_token_file (an OAuth client's refresh token) or "
+            "service_account_file (a service account's key with domain-wide delegation), "
+            "not both",
+        ),
+        (
+            GOOGLE.replace('refresh_token_file = "refresh.token"\n', ""),
+            "refresh_token_file",
+            "missing: give refresh_token_file (an OAuth client's refresh token) or "
+            "service_account_file",
+        ),
+        (
+            GOOGLE.replace('client_secret_env = "MT_TEST_CLIENT_SECRET"\n', ""),
+            "client_secret",
+            "missing",
+        ),
+        (GOOGLE.replace("client_id = ", "x_client_id = "), "client_id", "missing"),
+        (GOOGLE + 'subject = "ana@example.com"\n', "subject", "only with service_account_file"),
+        (GOOGLE + 'tenant_id = "t"\n', "tenant_id", 'only with oauth2_provider = "microsoft"'),
+        (
+            GOOGLE.replace("refresh_token_file", "token_url = 1\nrefresh_token_file"),
+            "token_url",
+            "expected str",
+        ),
+        (SERVICE_ACCOUNT + 'client_id = "x"\n', "client_id", "not used with service_account_file"),
+        (SERVICE_ACCOUNT + 'client_secret = "x"\n', "client_secret", "not used with"),
+        (SERVICE_ACCOUNT + 'token_url = "https://x/token"\n', "token_url", "its token_uri"),
+        (SERVICE_ACCOUNT + 'tenant_id = "t"\n', "tenant_id", "only with"),
+        (SERVICE_ACCOUNT + 'password = "pw"\n', "password", 'not used with auth = "oauth2"'),
+        (
+            'password = "pw"\nservice_account_file = "sa.json"\n',
+            "service_account_file",
+            'only with auth = "oauth2"',
+        ),
+    ],
+)
+def test_google_faults_are_named(tmp_path: Path, keys: str, key: str, problem: str) -> None:
+    path = write(tmp_path, keys)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    line = str(caught.value)
+    assert line.startswith(f"{path}: [imap] {key}: ") and problem in line, line
+    assert "\n" not in line and "cl13nt-s3cret" not in line
+
+
+def test_a_service_account_needs_a_subject_when_the_login_has_no_address(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        IMAP.replace('username = "soporte@example.com"', 'username = ""') + SERVICE_ACCOUNT + REST
+    )
+    with pytest.raises(ConfigError, match=r"\[imap\] subject: missing: the mailbox user"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("{not json", "is not a service account key"),
+        (json.dumps({**KEY, "type": "authorized_user"}), "is not a service account key"),
+        (json.dumps({k: v for k, v in KEY.items() if k != "private_key"}), "has no private_key"),
+        (json.dumps({**KEY, "client_email": ""}), "has no client_email"),
+        (json.dumps({k: v for k, v in KEY.items() if k != "token_uri"}), "has no token_uri"),
+    ],
+)
+def test_a_service_account_key_that_is_not_one_is_refused_at_start(
+    tmp_path: Path, key: str, problem: str
+) -> None:
+    path = write_key(tmp_path, key)
+    settings = load_settings(write(tmp_path, SERVICE_ACCOUNT))
+    with pytest.raises(ConfigError) as caught:
+        check_secrets(settings)
+    line = str(caught.value)
+    where = f"{tmp_path / 'config.toml'}: [imap] service_account_file: {path.resolve()} "
+    assert line.startswith(where) and problem in line, line
+    assert "PRIVATE KEY" not in line and "\n" not in line
+
+
+def test_a_missing_service_account_key_is_refused_at_start(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, SERVICE_ACCOUNT))
+    with pytest.raises(ConfigError, match=r"\[imap\] service_account_file: cannot read .*"):
+        check_secrets(settings)
+
+
+def test_oauthbearer_is_an_imap_choice_and_xoauth2_the_default(tmp_path: Path) -> None:
+    (tmp_path / "refresh.token").write_text("r1\n")
+    settings = load_settings(write(tmp_path, GENERIC))
+    assert settings.imap.oauth2 is not None and settings.imap.oauth2.mechanism == "xoauth2"
+    settings = load_settings(write(tmp_path, GENERIC + 'oauth2_mechanism = "oauthbearer"\n'))
+    assert settings.imap.oauth2 is not None and settings.imap.oauth2.mechanism == "oauthbearer"
+
+
+def test_oauth2_mechanism_is_refused_for_smtp(tmp_path: Path) -> None:
+    smtp = '[smtp]\nusername = "soporte@example.com"\n' + GENERIC
+    smtp += 'oauth2_mechanism = "xoauth2"\n'
+    path = write(tmp_path, 'password = "pw"', REST.replace("[smtp]\n", smtp))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(caught.value) == (
+        f"{path}: [smtp] oauth2_mechanism: IMAP only: SMTP logs in with XOAUTH2 "
+        "(the mechanism aiosmtplib offers)"
+    )
+
+
+MAILBOX = """\
+[[mailboxes]]
+name = "soporte"
+address = "soporte@example.com"
+host = "imap.gmail.com"
+username = "soporte@example.com"
+"""
+
+
+def test_a_mailbox_takes_oauth2_mechanism_and_its_own_relay_refuses_it(tmp_path: Path) -> None:
+    key = write_key(tmp_path)
+    path = tmp_path / "config.toml"
+    path.write_text(MAILBOX + SERVICE_ACCOUNT + 'oauth2_mechanism = "oauthbearer"\n\n' + REST)
+    [box] = load_settings(path).mailboxes
+    assert box.imap.oauth2 is not None and box.imap.oauth2.mechanism == "oauthbearer"
+    assert box.imap.oauth2.service_account.value == str(key.resolve())
+    relay = '[mailboxes.smtp]\nhost = "smtp.gmail.com"\nusername = "soporte@example.com"\n'
+    relay += SERVICE_ACCOUNT + 'oauth2_mechanism = "oauthbearer"\n\n'
+    path.write_text(MAILBOX + SERVICE_ACCOUNT + "\n" + relay + REST)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    line = str(caught.value)
+    assert line.startswith(f"{path}: [[mailboxes]] #1 smtp oauth2_mechanism: IMAP only"), line
+
+
+def test_smtp_takes_a_service_account_acting_as_its_username(tmp_path: Path) -> None:
+    write_key(tmp_path)
+    smtp = '[smtp]\nusername = "ventas@example.com"\n' + SERVICE_ACCOUNT
+    settings = load_settings(write(tmp_path, 'password = "pw"', REST.replace("[smtp]\n", smtp)))
+    oauth2 = settings.smtp.oauth2
+    assert oauth2 is not None and oauth2.subject == "ventas@example.com"
+    assert oauth2.mechanism == "xoauth2" and oauth2.where.endswith("[smtp]")
+    check_secrets(settings)
