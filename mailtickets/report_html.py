@@ -186,7 +186,16 @@ def _by_day(report: Report) -> str:
         if isinstance(median, int | float):
             (bar,) = axes.bar([x], [median], color=COLOURS[0], width=0.7)
             bar.set_gid(f"bar-median-{day.isoformat()}")
-            axes.annotate(f"n={counted}", (x, median), ha="center", va="bottom", fontsize=8)
+            top = max(median, p90) if isinstance(p90, int | float) else median
+            axes.annotate(
+                f"n={counted}",
+                (x, top),
+                xytext=(0, 6),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
         if isinstance(p90, int | float):
             axes.plot([x], [p90], marker="D", color=COLOURS[1], linestyle="none")
     _x_labels(axes, positions, [_day_label(d) for d in days])

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from mailtickets.business_hours import BusinessCalendar
@@ -113,15 +114,16 @@ class Period:
     def _midnight(self, day: date) -> datetime:
         return datetime.combine(day, time(0), tzinfo=self.tz).astimezone(UTC)
 
-    @property
+    # Cached: every figure asks whether a moment is in the period, for every ticket.
+    @cached_property
     def start(self) -> datetime:
         return self._midnight(self.first_day)
 
-    @property
+    @cached_property
     def end(self) -> datetime:
         return self._midnight(self.last_day + timedelta(days=1))
 
-    @property
+    @cached_property
     def as_of(self) -> datetime:
         """The period's end, or now for a period that has not ended yet."""
         return min(self.end, self.now)
@@ -168,6 +170,11 @@ class Story:
     rules: DepartmentRules
     changes: tuple[Change, ...]
     first_answer: Answer | None
+    # Business spans already counted: the same one is asked for by a department's row, the
+    # "all" row and the days (counting walks the calendar day by day).
+    _spans: dict[tuple[datetime, datetime], timedelta] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def status_before(self, when: datetime) -> str | None:
         """Its status just before `when`; None if it did not exist yet."""
@@ -194,7 +201,11 @@ class Story:
         return next((c.at for c in self.changes if c.new in ("closed", "merged")), None)
 
     def business(self, start: datetime, end: datetime) -> timedelta:
-        return self.rules.calendar.between(start, end)
+        """Business time from `start` to `end` in its department's calendar."""
+        span = self._spans.get((start, end))
+        if span is None:
+            span = self._spans[(start, end)] = self.rules.calendar.between(start, end)
+        return span
 
 
 def stories(history: History, site: Site) -> list[Story]:

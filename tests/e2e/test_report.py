@@ -295,6 +295,21 @@ def test_the_figures_are_what_the_history_implies_to_the_minute(
         "E": "new",
     }
     data = report_json(world)
+    assert list(data) == [
+        "schema",
+        "from",
+        "to",
+        "timezone",
+        "start",
+        "end",
+        "as_of",
+        "generated_at",
+        "department",
+        "departments",
+        "total",
+        "staff",
+        "days",
+    ]
     assert (data["from"], data["to"], data["timezone"]) == (
         "2026-11-23",
         "2026-11-30",
