@@ -24,8 +24,6 @@ from mailtickets.report_story import (
     stories,
 )
 
-# --- the report ------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class Report:
@@ -41,10 +39,9 @@ def build_report(
     history: History, site: Site, period: Period, department: str | None = None
 ) -> Report:
     """Every figure for the period, per department (or only `department`), in all, per staff."""
-    told = [
+    everyone = tuple(
         s for s in stories(history, site) if department is None or s.ticket.department == department
-    ]
-    everyone = tuple(told)
+    )
     names = [department] if department else _department_names(site, everyone)
     rows = tuple(
         row(
@@ -59,7 +56,7 @@ def build_report(
         for name in names
     )
     total = row(Group("all", department or "all", everyone, period))
-    answerers = sorted({a.staff for s in everyone if (a := s.first_answer) and a.at in period})
+    answerers = {a.staff for s in everyone if (a := s.first_answer) and a.at in period}
     staff = tuple(
         row(Group("staff", site.staff.get(email, email), everyone, period, staff=email))
         for email in sorted(answerers, key=lambda e: (site.staff.get(e, e).lower(), e))
