@@ -66,6 +66,8 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         staff_name="Ana",
         reason="sin respuesta",
         login="imap:soporte",
+        summary="Comprobaciones: 1 problema.\n- Problema: el dominio midominio.es no tiene MX",
+        note="- Problema: el dominio midominio.es no tiene registro MX",
         since=opened,
         # command_error reads line/problem; over_limit reads kind/size/limit/name.
         problems=[

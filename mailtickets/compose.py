@@ -16,7 +16,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from email import message_from_bytes
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
+from html import escape as html_escape
 
 from mailtickets.mail import ParsedAttachment
 from mailtickets.render import Rendered
@@ -412,3 +415,28 @@ def _fold_parameter(header: str, name: str, value: str) -> str:
         return f"{header}; {param}" if fits else f"{header};{CRLF} {param}"
     params = _parameter_2231(name, value)
     return f"{header};{CRLF} " + f";{CRLF} ".join(params)
+
+
+def with_preface(raw: bytes, preface: str) -> bytes:
+    """`raw` with `preface` above its text (and its HTML, escaped), headers and attachments
+    kept: the checks' summary put at the top of a staff notice that has not left yet."""
+    message = message_from_bytes(raw, policy=SMTP_POLICY)
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_disposition() == "attachment":
+            continue
+        kind = part.get_content_type()
+        if kind == "text/plain":
+            text = f"{preface}\n\n{part.get_content()}"
+            part.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        elif kind == "text/html":
+            block = f'<pre style="font-family:inherit">{html_escape(preface)}</pre>\n'
+            html = str(part.get_content())
+            body = re.search(r"<body[^>]*>", html, re.I)
+            at = body.end() if body else 0
+            part.set_content(
+                html[:at] + block + html[at:],
+                subtype="html",
+                charset="utf-8",
+                cte="quoted-printable",
+            )
+    return message.as_bytes(policy=SMTP_POLICY)

@@ -8,6 +8,7 @@ import re
 import tomllib
 from dataclasses import replace
 from datetime import date, timedelta
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from mailtickets.addresses import plain_address
+from mailtickets.assistant.safety import parse_networks
+from mailtickets.assistant.settings import ChecksSettings
 from mailtickets.business_hours import parse_weekly
 from mailtickets.durations import parse_duration
 from mailtickets.errors import ConfigError
@@ -299,6 +302,7 @@ class _Reader:
             "security",
             "metrics",
             "mailboxes",
+            "checks",
         }
         for key in self.data:
             if key not in known:
@@ -325,6 +329,7 @@ class _Reader:
             policy=policy,
             warnings=self.warnings(),
             metrics=self.metrics(),
+            checks=self.checks(),
         )
         return settings
 
@@ -515,8 +520,7 @@ class _Reader:
         """The JSON key, read like a password_file; it names its own client and token_uri."""
         s.refuse(
             (*_CLIENT_KEYS, "token_url"),
-            "not used with service_account_file (the key file holds the client and its "
-            "token_uri)",
+            "not used with service_account_file (the key file holds the client and its token_uri)",
         )
         path = (self.path.parent / s.text("service_account_file")).resolve()
         key = Secret("file", str(path), f"{self.path}: {s.name} service_account_file")
@@ -696,6 +700,61 @@ class _Reader:
                 raise s.error("listen", f"{listen!r}: 0 is not a TCP port (1-65535)")
         s.done()
         return MetricsSettings(listen=listen)
+
+    def checks(self) -> ChecksSettings:
+        """SPEC §11 `[checks]`: the automatic checks of a new ticket (assistant/)."""
+        s = self.section("checks", required=False)
+        d = ChecksSettings()
+        resolvers = tuple(str(r) for r in s.get("resolvers", list, []))
+        for resolver in resolvers:
+            try:
+                ip_address(resolver)
+            except ValueError:
+                raise s.error("resolvers", f"{resolver!r} is not an IP address") from None
+        try:
+            allow = parse_networks(str(n) for n in s.get("allow_networks", list, []))
+        except ValueError as exc:
+            raise s.error("allow_networks", f'{exc}; write ranges like "127.0.0.0/8"') from None
+        check_budget = s.duration("check_budget", d.check_budget)
+        total_budget = s.duration("total_budget", d.total_budget)
+        if total_budget < check_budget:
+            raise s.error("total_budget", "must be at least check_budget")
+        ca_file = s.text("ca_file", "")
+        ca = (self.path.parent / ca_file).resolve() if ca_file else None
+        if ca is not None and not ca.is_file():
+            raise s.error("ca_file", f"{ca} is not a file")
+        public = s.get("public_mail_domains", list, None)
+        result = ChecksSettings(
+            enabled=bool(s.get("enabled", bool, d.enabled)),
+            resolvers=resolvers,
+            resolver_port=s.port("resolver_port", d.resolver_port),
+            check_budget=check_budget,
+            total_budget=total_budget,
+            max_urls=self.at_least_zero(s, "max_urls", d.max_urls),
+            max_domains=self.at_least_zero(s, "max_domains", d.max_domains),
+            max_redirects=self.at_least_zero(s, "max_redirects", d.max_redirects),
+            max_body_bytes=self.positive(s, "max_body_bytes", d.max_body_bytes),
+            allow_networks=allow,
+            public_mail_domains=(
+                frozenset(str(x).lower() for x in public)
+                if public is not None
+                else d.public_mail_domains
+            ),
+            smtp_port=s.port("smtp_port", d.smtp_port),
+            ehlo_name=s.text("ehlo_name", d.ehlo_name) or d.ehlo_name,
+            ca_file=ca,
+            cert_warning_days=self.at_least_zero(s, "cert_warning_days", d.cert_warning_days),
+            disabled=frozenset(str(x) for x in s.get("disabled", list, [])),
+        )
+        s.done()
+        return result
+
+    @staticmethod
+    def at_least_zero(s: _Section, key: str, default: int) -> int:
+        value = int(s.get(key, int, default))
+        if value < 0:
+            raise s.error(key, f"{value} must be 0 or more")
+        return value
 
     def policy_settings(self) -> PolicySettings:
         s = self.section("policy", required=False)

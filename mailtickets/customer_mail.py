@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -15,19 +14,17 @@ from mailtickets.codes import clean_subject, new_code
 from mailtickets.commands import split_commands
 from mailtickets.decide import Decision, status_after
 from mailtickets.mail import ParsedMail
+from mailtickets.mentions import DOMAIN_OR_URL
 from mailtickets.models import Inbound, Ticket
 from mailtickets.people import Admission
 from mailtickets.quoting import latest_reply
 from mailtickets.routing import route
 from mailtickets.settings import MailboxSettings
 from mailtickets.staff_commands import by_name
+from mailtickets.ticket_checks import queue_checks
 from mailtickets.timers import first_response_due
 from mailtickets.work import Work
 from mailtickets.writer import SYSTEM
-
-_DOMAIN_OR_URL = re.compile(
-    r"(https?://\S+|\b(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:[a-z]{2,24})\b)", re.I
-)
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class Outcome:
 
 def mentions_domain(text: str, ours: frozenset[str] = frozenset()) -> bool:
     """True when `text` names a domain or URL (in an address too) that is not one of `ours`."""
-    for match in _DOMAIN_OR_URL.finditer(text):
+    for match in DOMAIN_OR_URL.finditer(text):
         found = match.group(0).lower().removeprefix("www.")
         if found.startswith("http") or found not in ours:
             return True
@@ -117,8 +114,10 @@ def new_ticket(work: Work, incoming: Incoming) -> Outcome:
     if decision.linked_to:
         work.write.event(ticket, "linked", SYSTEM, f"linked to {decision.linked_to.code}")
     _queue_acknowledgement(work, ticket, mail)
+    # The checks run off this path; the staff notice waits for them at most their budget.
+    hold = queue_checks(work, ticket, mail)
     work.tell.queue_staff_notice(
-        "staff_new", ticket, mail, mail.text, not_added=_refused(admission)
+        "staff_new", ticket, mail, mail.text, not_added=_refused(admission), hold=hold
     )
     _report_problems(work, ticket, mail)
     return Outcome("done", "new", ticket.code, decision.reason)
@@ -143,6 +142,7 @@ def customer_reply(work: Work, incoming: Incoming, ticket: Ticket) -> Outcome:
     _report_problems(work, ticket, mail)
     status = status_after(decision.action, ticket.status, decision.reopen)
     work.write.set_status(ticket, status, mail.from_addr, decision.reason)
+    hold = queue_checks(work, ticket, mail) if decision.reopen else None
     work.tell.queue_staff_notice(
         "staff_reply",
         ticket,
@@ -150,6 +150,7 @@ def customer_reply(work: Work, incoming: Incoming, ticket: Ticket) -> Outcome:
         text,
         reopened=decision.reopen,
         not_added=_refused(admission),
+        hold=hold,
     )
     action = "reopen" if decision.reopen else "append"
     return Outcome("done", action, ticket.code, decision.reason)

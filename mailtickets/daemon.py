@@ -13,7 +13,7 @@ from types import FrameType
 import schedule
 from sqlalchemy.engine import Engine
 
-from mailtickets import metrics, outbox
+from mailtickets import metrics, outbox, ticket_checks
 from mailtickets.alerts import Alerts
 from mailtickets.errors import TemporaryError
 from mailtickets.ingest import SessionEnded
@@ -53,6 +53,7 @@ class CycleReport:
     errors: list[str] = field(default_factory=list)
     skipped: bool = False  # other live workers watch every mailbox: none fetched
     ingested: dict[str, tuple[int, int]] = field(default_factory=dict)  # name → saved, dupes
+    checks_run: int = 0
 
 
 class _Stop(Exception):
@@ -106,6 +107,10 @@ class Daemon:
             self._stage(report, "quarantine on server", self._quarantine_on_server)
             self._stage(report, "timers", lambda: self._sweep(report))
             self._stage(report, "delivery", lambda: self._deliver(report))
+            # After the acknowledgements went out, which never wait for the checks; then
+            # what they released (a staff notice with their summary, a follow-up).
+            if self._stage(report, "checks", lambda: self._check(report)):
+                self._stage(report, "delivery", lambda: self._deliver(report))
         self.metrics.record_cycle(report)
         return report
 
@@ -126,16 +131,18 @@ class Daemon:
         return report
 
     @staticmethod
-    def _stage(report: CycleReport, name: str, run: Callable[[], object]) -> None:
-        """A stage boundary: a fault is logged and reported, and the daemon goes on."""
+    def _stage(report: CycleReport, name: str, run: Callable[[], object]) -> object:
+        """A stage boundary: a fault is logged and reported, and the daemon goes on. What
+        the stage returned, or None when it failed."""
         try:
-            run()
+            return run()
         except TemporaryError as exc:
             report.errors.append(str(exc))
             log.warning("%s: %s", name, exc)
         except Exception as exc:  # a bug or a broken template must not stop the daemon
             report.errors.append(f"{name}: {exc.__class__.__name__}: {exc}")
             log.exception("%s failed; going on with the next stage", name)
+        return None
 
     def watching(self) -> bool:
         """Hold every mailbox that is free (watchers.Watcher.watching); whether any is ours."""
@@ -177,6 +184,19 @@ class Daemon:
             between=self.worker.beat_if_due,
             worker=self.worker,
         )
+
+    def _check(self, report: CycleReport) -> bool:
+        """Run the automatic checks that are due; whether they left mail to deliver."""
+        done = ticket_checks.run_due(
+            self.settings,
+            self.engine,
+            self.renderer,
+            self.worker,
+            self.clock,
+            keep_going=self._between_batches,
+        )
+        report.checks_run = done.ran
+        return done.reported > 0
 
     def _sweep(self, report: CycleReport) -> None:
         report.fired = self.sweeper.sweep(self.clock())

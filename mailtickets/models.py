@@ -222,6 +222,28 @@ class SiteSecret(SQLModel, table=True):
     value: str = Field(repr=False)
 
 
+class TicketCheck(SQLModel, table=True):
+    """One automatic check of a ticket (SPEC §11, ticket_checks.py): queued with the ticket
+    (`round` 1) or its reopening (2, 3 …), run by whichever worker claims it, its findings
+    kept once done; `reported_at` set on a round's rows once its note is written."""
+
+    __tablename__ = "ticket_check"
+    __table_args__ = (UniqueConstraint("ticket_id", "round", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    round: int = 1
+    name: str
+    state: str = Field(default="pending", index=True)  # pending | done
+    targets: str  # JSON: assistant.targets.Targets.as_data()
+    findings: str = ""  # JSON list of assistant.findings.Finding.as_data(), once done
+    queued_at: datetime = _when()
+    deadline: datetime = _when()  # queued_at + total_budget: the staff notice waits till then
+    claimed_by: str | None = None
+    claimed_at: datetime | None = _when(default=None)
+    finished_at: datetime | None = _when(default=None)
+    reported_at: datetime | None = _when(default=None, index=True)  # IS NULL: to report
+
+
 class Alert(SQLModel, table=True):
     """A problem a person must act on, raised once (alerts.py): `key` names it, e.g.
     "imap:soporte" for a mailbox login whose credential is refused; open while `cleared_at`

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mailtickets import store
@@ -121,9 +121,16 @@ class Notifier:
         return next((r for r in rows if r is not None), None)
 
     def queue_staff_notice(
-        self, kind: str, ticket: Ticket, mail: ParsedMail, text: str, **extra: Any
+        self,
+        kind: str,
+        ticket: Ticket,
+        mail: ParsedMail,
+        text: str,
+        hold: timedelta | None = None,
+        **extra: Any,
     ) -> None:
-        """New ticket or customer reply to the department's staff (or the assignee)."""
+        """New ticket or customer reply to the department's staff (or the assignee); `hold`
+        keeps it back that long for the automatic checks' summary (ticket_checks.py)."""
         context = self.context(
             ticket,
             text=text,
@@ -140,6 +147,7 @@ class Notifier:
             reply_to=mail.message_id,
             automatic="auto-generated",
             attachments=mail.attachments,
+            not_before=self.now + hold if hold else None,
         )
 
     def _deliverable(
@@ -183,6 +191,7 @@ class Notifier:
         automatic: str = "auto-replied",
         attachments: Sequence[ParsedAttachment] = (),
         shown_to: tuple[str, ...] = (),
+        not_before: datetime | None = None,
     ) -> Queued | None:
         """Render `kind` and put it in the outbox, threaded under the ticket's messages;
         the row, or None when nobody may be sent it."""
@@ -227,7 +236,7 @@ class Notifier:
             "state": "pending",
             "automatic": bool(automatic),
             "attempts": 0,
-            "next_attempt_at": self.now,
+            "next_attempt_at": not_before or self.now,
             "last_error": "",
             "created_at": self.now,
             "mailbox": box.name,

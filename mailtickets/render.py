@@ -37,6 +37,7 @@ KINDS = (
     "unidentified_sender",
     "merge_left_out",
     "credential_refused",
+    "staff_checks",
 )
 
 

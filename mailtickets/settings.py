@@ -12,6 +12,8 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from mailtickets.assistant.settings import ChecksSettings
+
 SECURITY_MODES = ("ssl", "starttls", "none")
 UNKNOWN_SENDER_POLICIES = ("open", "reject")
 LOCALES = ("es", "en")
@@ -247,6 +249,7 @@ class Settings:
     metrics: MetricsSettings = MetricsSettings()
     # Empty only for settings built by hand with one [imap]: `mailbox_list` fills it in.
     mailboxes: tuple[MailboxSettings, ...] = ()
+    checks: ChecksSettings = ChecksSettings()  # SPEC §11: the automatic checks
 
     @property
     def mailbox_list(self) -> tuple[MailboxSettings, ...]:

@@ -2,7 +2,7 @@
 customer's own domains (pure).
 
 The mentions come from the project's own finder, the one the acknowledgement uses to see
-whether the customer named a domain (`customer_mail._DOMAIN_OR_URL`): what counts as
+whether the customer named a domain (`mentions.mentions`): what counts as
 "naming a domain" is decided in one place. Here they are cleaned and chosen.
 """
 

@@ -22,7 +22,7 @@ from mailtickets.assistant.runner import run_checks
 from mailtickets.assistant.safety import parse_networks
 from mailtickets.assistant.targets import Targets, choose_targets
 from mailtickets.assistant.urls import parse_url
-from mailtickets.customer_mail import _DOMAIN_OR_URL
+from mailtickets.mentions import mentions as find_mentions
 from mailtickets.mail import parse_mail
 from tests.assistant_servers import Lab, running_lab
 
@@ -57,7 +57,7 @@ def mail_targets(lab: Lab) -> Targets:
     privado.test (10.0.0.5), through the real parser and the acknowledgement's finder."""
     raw = (DATA / "red-interna.eml").read_bytes()
     mail = parse_mail(raw.replace(b"__PUERTO__", str(lab.recorder.port).encode()))
-    mentions = _DOMAIN_OR_URL.findall(f"{mail.subject}\n{mail.text}")
+    mentions = find_mentions(f"{mail.subject}\n{mail.text}")
     return choose_targets(mentions, mail.from_addr, lab.settings())
 
 

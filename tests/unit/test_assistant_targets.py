@@ -11,7 +11,7 @@ import pytest
 from mailtickets.assistant.settings import ChecksSettings
 from mailtickets.assistant.targets import Domain, Targets, choose_targets
 from mailtickets.assistant.urls import join, parse_url
-from mailtickets.customer_mail import _DOMAIN_OR_URL
+from mailtickets.mentions import mentions as find_mentions
 from mailtickets.mail import ParsedMail, parse_mail
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "assistant"
@@ -24,7 +24,7 @@ def mail(name: str) -> ParsedMail:
 
 
 def targets_of(parsed: ParsedMail, settings: ChecksSettings = SETTINGS, **kw: object) -> Targets:
-    mentions = _DOMAIN_OR_URL.findall(f"{parsed.subject}\n{parsed.text}")
+    mentions = find_mentions(f"{parsed.subject}\n{parsed.text}")
     return choose_targets(mentions, parsed.from_addr, settings, ours=OURS, **kw)  # type: ignore[arg-type]
 
 

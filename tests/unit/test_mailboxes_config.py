@@ -241,3 +241,43 @@ def test_a_failing_mailbox_waits_longer_each_time_up_to_a_cap() -> None:
     assert waits[-1] == BACKOFF_CAP.total_seconds() and max(waits) == waits[-1]
     # A mailbox polled rarely is not tried more often when failing than when working.
     assert backoff_seconds(1, timedelta(minutes=2)) == 120.0
+
+
+def test_checks_keys_are_read_and_a_bad_one_is_one_line(tmp_path: Path) -> None:
+    text = (
+        BOXES.format(extra="")
+        + """
+[checks]
+enabled = true
+resolvers = ["192.0.2.53"]
+resolver_port = 5353
+allow_networks = ["10.20.0.0/16"]
+check_budget = "5s"
+total_budget = "15s"
+max_urls = 2
+disabled = ["smtp"]
+"""
+    )
+    checks = load(tmp_path, text).checks
+    assert checks.resolvers == ("192.0.2.53",) and checks.resolver_port == 5353
+    assert [str(n) for n in checks.allow_networks] == ["10.20.0.0/16"]
+    assert (checks.check_budget, checks.total_budget) == (
+        timedelta(seconds=5),
+        timedelta(seconds=15),
+    )
+    assert checks.max_urls == 2 and checks.disabled == frozenset({"smtp"})
+    for bad, said in (
+        ('resolvers = ["dns.example.com"]', "resolvers: 'dns.example.com' is not an IP address"),
+        ('allow_networks = ["10.0.0.0/33"]', "allow_networks: "),
+        ('total_budget = "1s"', "total_budget: must be at least check_budget"),
+        ("max_urls = -1", "max_urls: -1 must be 0 or more"),
+        ("enabled = 1", "enabled: expected bool"),
+    ):
+        key = bad.split(" =")[0]
+        changed = "\n".join(
+            bad if line.startswith(f"{key} =") else line for line in text.splitlines()
+        )
+        if bad not in changed:
+            changed += "\n" + bad + "\n"
+        message = refused(tmp_path, changed)
+        assert f"[checks] {said}" in message, message

@@ -44,6 +44,8 @@ def context(**changes: Any) -> dict[str, Any]:
         "commands": [{"name": "close", "word": "#cerrar"}],
         "reason": "",
         "login": "imap:soporte",
+        "summary": "Comprobaciones: 1 problema.",
+        "note": "- Problema: el dominio no tiene registro MX",
         "since": OPENED,
         "reminder_minutes": 2880,
         "close_minutes": 1440,
