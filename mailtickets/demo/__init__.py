@@ -48,6 +48,11 @@ url = "sqlite:///{db}"
 [tickets]
 company_name = "Hosting Ejemplo"
 
+[checks]
+# The demo runs offline: its customers' domains do not exist, so the automatic checks
+# would only report that. A real site leaves them on (see docs/checks.md).
+enabled = false
+
 [[departments]]
 name = "Hosting"
 addresses = ["hosting@hostingejemplo.es"]
