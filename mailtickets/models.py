@@ -39,6 +39,10 @@ class Customer(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str
     created_at: datetime = _when()
+    # From the contacts import (SPEC §11): the kind of service, which help-centre answers
+    # apply ("Web autogestionada", "Web gestionada"), and the customer's own domains.
+    plan: str = ""
+    domains: str = "[]"  # JSON list of domain names
 
 
 class Contact(SQLModel, table=True):
@@ -242,6 +246,31 @@ class TicketCheck(SQLModel, table=True):
     claimed_at: datetime | None = _when(default=None)
     finished_at: datetime | None = _when(default=None)
     reported_at: datetime | None = _when(default=None, index=True)  # IS NULL: to report
+
+
+class TimeEntry(SQLModel, table=True):
+    """Time a staff member spent on a ticket (`#tiempo 25m`, SPEC §12), for invoicing."""
+
+    __tablename__ = "time_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    staff: str = Field(index=True)  # the staff member's address
+    minutes: int
+    at: datetime = _when(index=True)
+    message_id: str = ""  # the staff mail that recorded it: the same mail twice counts once
+
+
+class Rating(SQLModel, table=True):
+    """A customer's satisfaction rating of one closing (SPEC §12): 1 to 5 and a comment."""
+
+    __table_args__ = (UniqueConstraint("ticket_id", "closed_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    closed_at: datetime = _when()  # the closing it rates: once per closing
+    score: int
+    comment: str = ""
+    by: str  # the requester or an authorised contact
+    at: datetime = _when(index=True)
 
 
 class Alert(SQLModel, table=True):
