@@ -190,9 +190,7 @@ class GoogleServiceAccountProvider(_GoogleGrant):
     """Google Workspace: a service account with domain-wide delegation signs a JWT (RFC 7523)
     asking for the token of the mailbox user `subject`; its key file names the endpoint."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._token_uri = ""
+    _token_uri = ""  # the key file's, once read
 
     def _refresh(self, now: datetime) -> AccessToken:
         from google.oauth2 import service_account
