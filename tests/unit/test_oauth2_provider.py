@@ -28,7 +28,7 @@ from mailtickets.settings import (
     OAuth2Settings,
     Secret,
 )
-from tests.oauth2_keys import GOOGLE_AUDIENCE, JWT_BEARER
+from tests.oauth2_keys import GOOGLE_AUDIENCE, JWT_BEARER, new_service_account
 from tests.servers import TokenServer, free_port
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -314,6 +314,16 @@ def test_a_key_the_endpoint_does_not_know_is_an_invalid_signature(
     with pytest.raises(
         CredentialRefused, match=r"refused the credential: invalid_grant: Invalid JWT Signature\.$"
     ):
+        tokens.token()
+    assert server.assertions == [] and server.access_tokens == {}
+
+
+def test_the_signature_itself_is_checked(server: TokenServer, tmp_path: Path) -> None:
+    tokens = service_account(server, tmp_path, Clock())
+    # Same account, same key id, but another public key: only the RS256 check can tell.
+    _info, impostor = new_service_account(ROBOT, server.token_url)
+    server.service_accounts[ROBOT].public_key = impostor.public_key
+    with pytest.raises(CredentialRefused, match=r"invalid_grant: Invalid JWT Signature\.$"):
         tokens.token()
     assert server.assertions == [] and server.access_tokens == {}
 
