@@ -106,12 +106,15 @@ def _login(client: IMAPClient, settings: ImapSettings, tokens: TokenProvider | N
     tokens = tokens or token_provider(
         _account(settings), settings.oauth2, _wall_clock, settings.timeout
     )
+    # SASL XOAUTH2 (Microsoft, Google, Dovecot) or RFC 7628 OAUTHBEARER, as configured.
+    login = client.oauthbearer_login if settings.oauth2.mechanism == "oauthbearer" else None
+    login = login or client.oauth2_login
     try:
-        client.oauth2_login(settings.username, tokens.token())  # SASL XOAUTH2
+        login(settings.username, tokens.token())
     except LoginError:
         # Revoked, or expired by the server's clock before ours: one fresh token, once.
         tokens.forget()
-        client.oauth2_login(settings.username, tokens.token())
+        login(settings.username, tokens.token())
 
 
 def _describe(exc: BaseException) -> str:

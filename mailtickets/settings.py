@@ -249,7 +249,7 @@ class Settings:
     metrics: MetricsSettings = MetricsSettings()
     # Empty only for settings built by hand with one [imap]: `mailbox_list` fills it in.
     mailboxes: tuple[MailboxSettings, ...] = ()
-    checks: ChecksSettings = ChecksSettings()  # SPEC §11: the automatic checks
+    checks: ChecksSettings = field(default_factory=ChecksSettings)  # SPEC §11
 
     @property
     def mailbox_list(self) -> tuple[MailboxSettings, ...]:

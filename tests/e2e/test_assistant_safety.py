@@ -22,8 +22,8 @@ from mailtickets.assistant.runner import run_checks
 from mailtickets.assistant.safety import parse_networks
 from mailtickets.assistant.targets import Targets, choose_targets
 from mailtickets.assistant.urls import parse_url
-from mailtickets.mentions import mentions as find_mentions
 from mailtickets.mail import parse_mail
+from mailtickets.mentions import mentions as find_mentions
 from tests.assistant_servers import Lab, running_lab
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "assistant"

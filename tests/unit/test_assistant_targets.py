@@ -11,8 +11,8 @@ import pytest
 from mailtickets.assistant.settings import ChecksSettings
 from mailtickets.assistant.targets import Domain, Targets, choose_targets
 from mailtickets.assistant.urls import join, parse_url
-from mailtickets.mentions import mentions as find_mentions
 from mailtickets.mail import ParsedMail, parse_mail
+from mailtickets.mentions import mentions as find_mentions
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "assistant"
 OURS = frozenset({"hostingejemplo.es"})
