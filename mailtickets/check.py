@@ -80,6 +80,7 @@ def sample_context(settings: Settings) -> dict[str, Any]:
                 "name": "captura.png",
             }
         ],
+        canned=[{"name": "alta-correo", "description": "Crear cuentas de correo"}],
         tickets=[
             {
                 "code": f"{cfg.code_prefix}-GHJKMN",

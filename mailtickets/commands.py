@@ -9,12 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 from mailtickets.codes import parse_code
+from mailtickets.durations import parse_duration
 from mailtickets.routing import PRIORITIES, fold
 
 SPANISH_PRIORITIES = {"baja": "low", "normal": "normal", "alta": "high", "urgente": "urgent"}
 _COMMAND_LINE = re.compile(r"^#([^\W\d_]+)\b[ \t]*(.*)$")
+# A canned answer's name is a file name: no dots or slashes, so no way out of canned/.
+CANNED_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_MINUTES = 24 * 60  # one entry; more is a typo (25h for 25m) more often than a day's work
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class CommandSite:
     departments: tuple[str, ...]
     staff: frozenset[str]
     prefix: str
+    canned: tuple[str, ...] = ()  # the canned answers' names (canned.py lists them)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class CommandSpec:
     words: Mapping[str, tuple[str, ...]]
     description: str
     argument: Callable[[str, CommandSite], str] | None = None
+    once: bool = False  # at most once per reply: a second line is a problem, not a repeat
 
     def all_words(self) -> tuple[str, ...]:
         return (self.name, *(w for words in self.words.values() for w in words))
@@ -50,12 +57,26 @@ class Command:
     name: str  # the spec's name: close, priority, …
     argument: str
     line: str
+    message_id: str = ""  # the mail it came in: a command that records something does so once
+    sender: str = ""
 
 
 @dataclass(frozen=True)
 class CommandProblem:
     line: str
-    problem: str
+    problem: str  # in English, for the log and the event
+    # For templates that word a problem themselves: its kind, the name refused, the closest.
+    kind: str = ""
+    name: str = ""
+    closest: tuple[str, ...] = ()
+
+
+class UnknownName(ValueError):
+    """A name that is well formed but names nothing, with the closest ones that exist."""
+
+    def __init__(self, kind: str, name: str, closest: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.kind, self.name, self.closest = kind, name, closest
 
 
 @dataclass(frozen=True)
@@ -87,19 +108,29 @@ def split_commands(text: str) -> tuple[list[str], str]:
     return found, "\n".join(lines[index:]).strip()
 
 
-def parse_commands(text: str, specs: Sequence[CommandSpec], site: CommandSite) -> ParsedCommands:
-    """Every command line, named by `specs`, its argument checked against `site`."""
+def parse_commands(
+    text: str,
+    specs: Sequence[CommandSpec],
+    site: CommandSite,
+    message_id: str = "",
+    sender: str = "",
+) -> ParsedCommands:
+    """Every command line, named by `specs`, its argument checked against `site`; each
+    command remembers the mail (`message_id`, `sender`) it came in."""
     lines, rest = split_commands(text)
     by_word = {fold(w): spec for spec in specs for w in spec.all_words()}
+    once = {spec.name for spec in specs if spec.once}
     known = ", ".join(f"#{spec.name}" for spec in specs)
     commands: list[Command] = []
     problems: list[CommandProblem] = []
     for line in lines:
         result = _one(line, by_word, known, site)
-        if isinstance(result, Command):
-            commands.append(result)
-        else:
+        if isinstance(result, CommandProblem):
             problems.append(result)
+        elif result.name in once and any(c.name == result.name for c in commands):
+            problems.append(CommandProblem(line, f"{line.split()[0]} twice: write it once"))
+        else:
+            commands.append(Command(result.name, result.argument, line, message_id, sender))
     return ParsedCommands(tuple(commands), tuple(problems), rest)
 
 
@@ -117,6 +148,8 @@ def _one(
             return CommandProblem(line, f"#{word} needs an argument")
         try:
             argument = spec.argument(argument, site)
+        except UnknownName as exc:
+            return CommandProblem(line, str(exc), exc.kind, exc.name, exc.closest)
         except ValueError as exc:
             return CommandProblem(line, str(exc))
     return Command(spec.name, argument, line)
@@ -155,3 +188,43 @@ def ticket_code(argument: str, site: CommandSite) -> str:
     if code is None:
         raise ValueError(f"{argument!r} is not a ticket code like {site.prefix}-7KQ2MX")
     return code
+
+
+def canned_name(argument: str, site: CommandSite) -> str:
+    """The name of one of the site's canned answers (case ignored); an unknown one says
+    which are closest."""
+    name = argument.strip().lower()
+    if not CANNED_NAME.match(name):
+        raise ValueError(
+            f"{argument!r} is not a canned answer name (letters a-z, digits, - and _ only)"
+        )
+    if name not in site.canned:
+        closest = closest_names(name, site.canned)
+        raise UnknownName(
+            "canned_unknown",
+            name,
+            closest,
+            f"no canned answer {name!r} (closest: {', '.join(closest) or 'none'})",
+        )
+    return name
+
+
+def closest_names(name: str, names: Sequence[str], count: int = 3) -> tuple[str, ...]:
+    """Up to `count` of `names`, most alike first: always some, when there are any, so a
+    typo far from every name still gets a hint."""
+    return tuple(get_close_matches(name, names, n=count, cutoff=0.0))
+
+
+def minutes(argument: str, _site: CommandSite) -> str:
+    """Time spent, e.g. 25m, 1h30m, 2h: whole minutes, at least one, at most a day."""
+    example = "write e.g. 25m, 1h30m or 2h"
+    try:
+        spent = parse_duration(argument)
+    except ValueError:
+        raise ValueError(f"{argument!r} is not a time spent; {example}") from None
+    seconds = int(spent.total_seconds())
+    if seconds % 60 or not 0 < seconds <= MAX_MINUTES * 60:
+        raise ValueError(
+            f"{argument!r}: time spent is whole minutes, from 1m to {MAX_MINUTES // 60}h; {example}"
+        )
+    return str(seconds // 60)

@@ -38,6 +38,7 @@ KINDS = (
     "merge_left_out",
     "credential_refused",
     "staff_checks",
+    "canned_list",
 )
 
 

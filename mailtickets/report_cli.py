@@ -18,6 +18,8 @@ from mailtickets.report import Report, build_report
 from mailtickets.report_data import known_departments, load_history
 from mailtickets.report_format import as_json, csv_text, text_table
 from mailtickets.report_story import DepartmentRules, Period, Site
+from mailtickets.report_time import build_time_report, time_csv, time_json, time_table
+from mailtickets.report_time_data import load_entries
 from mailtickets.routing import fold
 from mailtickets.settings import Settings
 from mailtickets.timers import calendar_for
@@ -32,12 +34,18 @@ def report_parser(sub: Any) -> None:
         help="support figures for a period (docs/reports.md)",
         description="Tickets opened and closed, first response and resolution in business "
         "time, SLA breaches, reopen rate, share closed automatically and the backlog by age, "
-        "per department and per staff member. Days are whole days in [tickets] timezone; "
+        "per department and per staff member; with --time, the time spent per customer and staff "
+        "member. Days are whole days in [tickets] timezone; "
         f"without --from, the {DEFAULT_DAYS} days ending with --to (default today).",
     )
     report.add_argument("--from", dest="first_day", metavar="DATE", help="first day, YYYY-MM-DD")
     report.add_argument("--to", dest="last_day", metavar="DATE", help="last day, YYYY-MM-DD")
     report.add_argument("--department", metavar="NAME", help="one department only")
+    report.add_argument(
+        "--time",
+        action="store_true",
+        help="time spent (#tiempo) per customer and staff member instead; --csv for invoicing",
+    )
     output = report.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON object")
     output.add_argument("--csv", action="store_true", help="CSV: a row per department and staff")
@@ -48,6 +56,8 @@ def run_report(settings: Settings, engine: Engine, args: argparse.Namespace) -> 
     """Print (or write) the report; bad options are a ConfigError (exit 2)."""
     now = utc_now()
     period = period_of(args.first_day, args.last_day, settings, now)
+    if args.time:
+        return _run_time_report(settings, engine, args, period)
     if args.html:
         from mailtickets.report_html import require_matplotlib
 
@@ -64,6 +74,26 @@ def run_report(settings: Settings, engine: Engine, args: argparse.Namespace) -> 
         _write_page(args.html, report)
     else:
         print(text_table(report))
+    return 0
+
+
+def _run_time_report(
+    settings: Settings, engine: Engine, args: argparse.Namespace, period: Period
+) -> int:
+    """`report --time`: minutes per customer and per staff member recorded in the period."""
+    if args.html:
+        raise ConfigError("--time has no page: use --csv, --json or the table")
+    with transaction(engine) as session:
+        department = _department(args.department, settings, known_departments(session))
+        entries = load_entries(session, period.start, period.end, department)
+    names = {s.email: s.name for s in settings.staff}
+    report = build_time_report(entries, names, period, department)
+    if args.json:
+        print(json.dumps(time_json(report), ensure_ascii=False, indent=2))
+    elif args.csv:
+        sys.stdout.write(time_csv(report))
+    else:
+        print(time_table(report))
     return 0
 
 

@@ -1,9 +1,10 @@
 """The staff commands: one named handler each, in one tuple, plus the site's own.
 
 A command is a `StaffCommand`: its `spec` (name, the words that call it per locale, how
-its argument is checked), an optional `check` that refuses it for this ticket, and its
-`apply`, which changes the ticket through the unit of work and says what it did. The staff
-notice, the error mail and the aliases are derived from `registry()`.
+its argument is checked), an optional `check` that refuses it for this ticket, an optional
+`answer` (text it writes to the customer above the staff member's own, e.g. a canned
+answer), and its `apply`, which changes the ticket through the unit of work and says what
+it did. The staff notice, the error mail and the aliases are derived from `registry()`.
 
 A site adds one without editing the package: a distribution that declares, in the
 `mailtickets.commands` entry-point group, an object that is a `StaffCommand`, e.g.
@@ -14,24 +15,29 @@ A site adds one without editing the package: a distribution that declares, in th
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from mailtickets import store
+from mailtickets import report_time_data, store
+from mailtickets.canned import canned_list, render_canned, render_problem
 from mailtickets.commands import (
     Command,
     CommandSite,
     CommandSpec,
+    canned_name,
     department,
+    minutes,
     priority,
     staff_member,
     ticket_code,
 )
-from mailtickets.models import Ticket
+from mailtickets.models import Customer, Ticket
+from mailtickets.settings import Settings
 
 if TYPE_CHECKING:  # the notifier lists these commands, so work imports this module
     from mailtickets.work import Work
@@ -49,6 +55,8 @@ class StaffCommand:
     apply: Callable[[Work, Ticket, Command, str], str]  # (work, ticket, command, actor)
     check: Callable[[Work, Ticket, Command], str] | None = None  # a problem, "" when none
     internal: bool = False  # the whole reply stays an internal note
+    # Text for the customer, put above what the staff member wrote below the commands.
+    answer: Callable[[Work, Ticket, Command], str] | None = None
 
 
 def _status(status: str) -> Callable[[Work, Ticket, Command, str], str]:
@@ -122,13 +130,84 @@ def _merge(work: Work, ticket: Ticket, command: Command, actor: str) -> str:
     return f"merged into {target.code}; not carried over: {listed}"
 
 
+def staff_name(settings: Settings, email: str) -> str:
+    """How a staff member signs to customers: their configured name, else the company's."""
+    staff = settings.staff_by_email(email)
+    return staff.name if staff else settings.tickets.company_name
+
+
+def canned_context(work: Work, ticket: Ticket, staff: str) -> dict[str, Any]:
+    """A ticket's variables, plus who writes, to whom, and the customer's plan and first
+    domain (from the contacts import; "" when unknown), for a canned answer."""
+    contact = store.contact_by_email(work.session, ticket.requester)
+    customer = work.session.get(Customer, ticket.customer_id)
+    domains = json.loads(customer.domains) if customer and customer.domains else []
+    return work.tell.context(
+        ticket,
+        staff_name=staff_name(work.settings, staff),
+        staff_email=staff,
+        requester=ticket.requester,
+        contact_name=contact.name if contact else "",
+        plan=customer.plan if customer else "",
+        domain=domains[0] if domains else "",
+    )
+
+
+def _canned_text(work: Work, ticket: Ticket, command: Command) -> str:
+    context = canned_context(work, ticket, command.sender)
+    return render_canned(work.tell.renderer, command.argument, context)
+
+
+def _check_canned(work: Work, ticket: Ticket, command: Command) -> str:
+    """A site's canned file that does not render (a typo in a variable) is refused here,
+    before anything is stored, rather than failing the whole mail."""
+    context = canned_context(work, ticket, command.sender)
+    return render_problem(work.tell.renderer, command.argument, context)
+
+
+def _canned(work: Work, ticket: Ticket, command: Command, actor: str) -> str:
+    work.write.event(ticket, "canned", actor, f"canned answer {command.argument}")
+    return f"canned answer {command.argument}"
+
+
+def _list_canned(work: Work, ticket: Ticket, command: Command, actor: str) -> str:
+    """The names (and descriptions) to the staff member alone, threaded under their mail."""
+    found = canned_list(work.tell.renderer)
+    listed = [{"name": c.name, "description": c.description} for c in found]
+    context = work.tell.context(ticket, canned=listed)
+    work.tell.queue(
+        "canned_list",
+        ticket,
+        (actor,),
+        context,
+        reply_to=command.message_id,
+        automatic="auto-replied",
+    )
+    return f"canned answers listed to {actor}"
+
+
+def _time(work: Work, ticket: Ticket, command: Command, actor: str) -> str:
+    """One entry per mail: the same mail processed again (a copy, a retry) adds nothing."""
+    assert ticket.id is not None
+    spent = int(command.argument)
+    if report_time_data.recorded(work.session, ticket.id, command.message_id):
+        return f"time {spent} min already recorded"
+    report_time_data.add_entry(
+        work.session, ticket.id, actor.lower(), spent, work.now, command.message_id
+    )
+    work.write.touch(ticket)
+    work.write.event(ticket, "time", actor, f"{spent} min ({command.line})")
+    return f"time {spent} min"
+
+
 def _spec(
     name: str,
     es: tuple[str, ...],
     description: str,
     argument: Callable[[str, CommandSite], str] | None = None,
+    once: bool = False,
 ) -> CommandSpec:
-    return CommandSpec(name, {"en": (name,), "es": es}, description, argument)
+    return CommandSpec(name, {"en": (name,), "es": es}, description, argument, once)
 
 
 COMMANDS: tuple[StaffCommand, ...] = (
@@ -158,6 +237,28 @@ COMMANDS: tuple[StaffCommand, ...] = (
         _spec("merge", ("fusionar",), "fold this ticket into another", argument=ticket_code),
         _merge,
         check=_check_merge,
+    ),
+    StaffCommand(
+        _spec(
+            "macro",
+            ("plantilla",),
+            "answer with a canned text, then what you write below",
+            argument=canned_name,
+        ),
+        _canned,
+        check=_check_canned,
+        answer=_canned_text,
+    ),
+    # A question to the daemon, not an answer: the reply stays internal, so a signature or
+    # a half-written line below it never reaches the customer.
+    StaffCommand(
+        _spec("macros", ("plantillas",), "the canned answers' names, to you alone"),
+        _list_canned,
+        internal=True,
+    ),
+    StaffCommand(
+        _spec("time", ("tiempo",), "record time spent on the ticket", argument=minutes, once=True),
+        _time,
     ),
 )
 

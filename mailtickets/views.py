@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from mailtickets import store
 from mailtickets.models import Customer, Ticket
+from mailtickets.report_time_data import entries_of
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -61,6 +62,11 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         {"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
         for e in store.events_of(session, ticket.id)
     ]
+    entries = entries_of(session, ticket.id)
+    detail["time_entries"] = [
+        {"at": _iso(t.at), "staff": t.staff, "minutes": t.minutes} for t in entries
+    ]
+    detail["time_minutes"] = sum(t.minutes for t in entries)
     return detail
 
 
@@ -98,6 +104,16 @@ def detail_text(detail: dict[str, Any]) -> str:
         if m["attachments"]:
             lines.append(f"    attachments: {', '.join(m['attachments'])}")
         lines += ["    " + line for line in m["text"].splitlines()]
+    if detail.get("time_entries"):
+        lines += ["", f"Time spent: {_spent(detail['time_minutes'])}"]
+        lines += [
+            f"  {t['at']}  {t['staff']:<28} {_spent(t['minutes'])}" for t in detail["time_entries"]
+        ]
     lines += ["", "Events:"]
     lines += [f"  {e['at']}  {e['kind']:<14} {e['actor']}: {e['detail']}" for e in detail["events"]]
     return "\n".join(lines)
+
+
+def _spent(minutes: int) -> str:
+    """125 → "2h05m (125 min)": hours for reading, minutes for adding up."""
+    return f"{minutes // 60}h{minutes % 60:02d}m ({minutes} min)"
