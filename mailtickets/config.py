@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from mailtickets.addresses import plain_address
+from mailtickets.article_files import site_articles
 from mailtickets.assistant.safety import parse_networks
 from mailtickets.assistant.settings import ChecksSettings
 from mailtickets.business_hours import parse_weekly
@@ -640,6 +641,11 @@ class _Reader:
         templates_dir = (self.path.parent / templates).resolve() if templates else None
         if templates_dir is not None and not templates_dir.is_dir():
             raise s.error("templates_dir", f"{templates_dir} is not a folder")
+        articles = s.get("articles_dir", str, None)
+        articles_dir = (self.path.parent / articles).resolve() if articles else None
+        if articles_dir is not None and not articles_dir.is_dir():
+            raise s.error("articles_dir", f"{articles_dir} is not a folder")
+        site_articles(articles_dir)  # a broken article stops the start, naming its file
         result = TicketSettings(
             code_prefix=prefix.upper(),
             reminder_after=s.duration("reminder_after", TicketSettings.reminder_after),
@@ -651,6 +657,7 @@ class _Reader:
             max_attempts=self.positive(s, "max_attempts", TicketSettings.max_attempts),
             company_name=s.text("company_name", TicketSettings.company_name),
             support_hours=s.text("support_hours", TicketSettings.support_hours),
+            articles_dir=articles_dir,
         )
         s.done()
         return result

@@ -15,8 +15,10 @@ from mailtickets.contacts import (
     ImportReport,
     list_contacts,
     read_csv,
+    read_domains,
     remove_contact,
     upsert,
+    valid_domain,
     valid_email,
 )
 from mailtickets.daemon import utc_now
@@ -27,13 +29,21 @@ from mailtickets.errors import ConfigError
 def contacts_parser(sub: Any) -> None:
     contacts = sub.add_parser("contacts", help="customers' contacts")
     verbs = contacts.add_subparsers(dest="verb", required=True, metavar="VERB")
-    imp = verbs.add_parser("import", help="import CSV: customer,email,name,notify")
+    imp = verbs.add_parser("import", help="import CSV: customer,email,name,notify,plan,domains")
     imp.add_argument("file", type=Path)
     add = verbs.add_parser("add", help="add or update one contact")
     add.add_argument("email")
     add.add_argument("--customer", required=True)
     add.add_argument("--name", default="")
     add.add_argument("--no-notify", action="store_true", help="not an authorised contact")
+    add.add_argument("--plan", help="the customer's plan (help-centre articles follow it)")
+    add.add_argument(
+        "--domain",
+        action="append",
+        dest="domains",
+        metavar="DOMAIN",
+        help="one of the customer's domains (repeat for more; replaces the stored ones)",
+    )
     lst = verbs.add_parser("list", help="list contacts")
     lst.add_argument("--customer")
     lst.add_argument("--json", action="store_true")
@@ -46,15 +56,7 @@ def run_contacts(engine: Engine, args: argparse.Namespace) -> int:
     if args.verb == "import":
         return _import(engine, args.file)
     if args.verb == "add":
-        email = valid_email(args.email)
-        if email is None:
-            raise ConfigError(f"contacts add: {args.email!r} is not an email address")
-        row = ContactRow(0, args.customer, email, args.name, not args.no_notify)
-        report = ImportReport()
-        with transaction(engine) as session:
-            upsert(session, row, report, utc_now())
-        print(_summary(report))
-        return 0
+        return _add(engine, args)
     if args.verb == "list":
         return _list(engine, args.customer, args.json)
     with transaction(engine) as session:
@@ -64,6 +66,27 @@ def run_contacts(engine: Engine, args: argparse.Namespace) -> int:
         return 1
     print(f"removed {args.email.lower()}")
     return 0
+
+
+def _add(engine: Engine, args: argparse.Namespace) -> int:
+    email = valid_email(args.email)
+    if email is None:
+        raise ConfigError(f"contacts add: {args.email!r} is not an email address")
+    domains = None if args.domains is None else tuple(map(_domain, args.domains))
+    plan = None if args.plan is None else " ".join(args.plan.split())
+    row = ContactRow(0, args.customer, email, args.name, not args.no_notify, plan, domains)
+    report = ImportReport()
+    with transaction(engine) as session:
+        upsert(session, row, report, utc_now())
+    print(_summary(report))
+    return 0
+
+
+def _domain(text: str) -> str:
+    name = valid_domain(text)
+    if name is None:
+        raise ConfigError(f"contacts add: --domain {text!r} is not a domain name like midominio.es")
+    return name
 
 
 def _import(engine: Engine, path: Path) -> int:
@@ -88,8 +111,15 @@ def _summary(report: ImportReport) -> str:
 def _list(engine: Engine, customer: str | None, as_json: bool) -> int:
     with transaction(engine) as session:
         found = [
-            {"customer": name, "email": c.email, "name": c.name, "notify": c.notify}
-            for c, name in list_contacts(session, customer)
+            {
+                "customer": owner.name,
+                "email": c.email,
+                "name": c.name,
+                "notify": c.notify,
+                "plan": owner.plan,
+                "domains": list(read_domains(owner.domains)),
+            }
+            for c, owner in list_contacts(session, customer)
         ]
     if as_json:
         print(json.dumps(found, ensure_ascii=False, indent=2))

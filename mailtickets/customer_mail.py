@@ -9,13 +9,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mailtickets import store
+from mailtickets.article_files import site_articles
+from mailtickets.articles import Suggestion, suggest
 from mailtickets.bounces import Bounce
 from mailtickets.codes import clean_subject, new_code
 from mailtickets.commands import split_commands
+from mailtickets.contacts import CustomerProfile, customer_profile
 from mailtickets.decide import Decision, status_after
 from mailtickets.mail import ParsedMail
 from mailtickets.mentions import DOMAIN_OR_URL
 from mailtickets.models import Inbound, Ticket
+from mailtickets.notifier import Queued
 from mailtickets.people import Admission
 from mailtickets.quoting import latest_reply
 from mailtickets.routing import route
@@ -113,11 +117,23 @@ def new_ticket(work: Work, incoming: Incoming) -> Outcome:
         work.write.event(ticket, "routed", SYSTEM, why)
     if decision.linked_to:
         work.write.event(ticket, "linked", SYSTEM, f"linked to {decision.linked_to.code}")
-    _queue_acknowledgement(work, ticket, mail)
+    profile = _profile(work, customer_id)
+    offered = _suggestions(work, mail, profile.plan)
+    if _queue_acknowledgement(work, ticket, mail, offered) is None:
+        offered = ()  # nobody was sent the acknowledgement: nothing was suggested
+    if offered:
+        titles = "; ".join(s.article.title for s in offered)
+        work.write.event(ticket, "suggested", SYSTEM, titles)
     # The checks run off this path; the staff notice waits for them at most their budget.
-    hold = queue_checks(work, ticket, mail)
+    hold = queue_checks(work, ticket, mail, profile.domains)
     work.tell.queue_staff_notice(
-        "staff_new", ticket, mail, mail.text, not_added=_refused(admission), hold=hold
+        "staff_new",
+        ticket,
+        mail,
+        mail.text,
+        not_added=_refused(admission),
+        hold=hold,
+        suggestions=_shown(offered),
     )
     _report_problems(work, ticket, mail)
     return Outcome("done", "new", ticket.code, decision.reason)
@@ -142,7 +158,9 @@ def customer_reply(work: Work, incoming: Incoming, ticket: Ticket) -> Outcome:
     _report_problems(work, ticket, mail)
     status = status_after(decision.action, ticket.status, decision.reopen)
     work.write.set_status(ticket, status, mail.from_addr, decision.reason)
-    hold = queue_checks(work, ticket, mail) if decision.reopen else None
+    hold = None
+    if decision.reopen:
+        hold = queue_checks(work, ticket, mail, _profile(work, ticket.customer_id).domains)
     work.tell.queue_staff_notice(
         "staff_reply",
         ticket,
@@ -204,7 +222,33 @@ def _unused_code(work: Work) -> str:
             return code
 
 
-def _queue_acknowledgement(work: Work, ticket: Ticket, mail: ParsedMail) -> None:
+def _profile(work: Work, customer_id: int) -> CustomerProfile:
+    """The customer's plan and domains, read only when the articles or the checks use them."""
+    if work.settings.checks.enabled or site_articles(work.settings.tickets.articles_dir):
+        return customer_profile(work.session, customer_id)
+    return CustomerProfile()
+
+
+def _suggestions(work: Work, mail: ParsedMail, plan: str) -> tuple[Suggestion, ...]:
+    """The site's help-centre articles for this mail and plan (articles.py)."""
+    articles = site_articles(work.settings.tickets.articles_dir)
+    if not articles:
+        return ()
+    # A customer asks their question at the start; megabytes need no keyword search.
+    return suggest(articles, mail.subject, mail.text[:20_000], plan)
+
+
+def _shown(offered: tuple[Suggestion, ...]) -> list[dict[str, Any]]:
+    """The suggestions as the templates get them."""
+    return [
+        {"title": a.title, "url": a.url, "text": a.text, "plans": list(a.plans)}
+        for a in (s.article for s in offered)
+    ]
+
+
+def _queue_acknowledgement(
+    work: Work, ticket: Ticket, mail: ParsedMail, offered: tuple[Suggestion, ...]
+) -> Queued | None:
     assert ticket.id is not None
     others = store.open_tickets_of(work.session, ticket.customer_id, but=ticket.id)
     ours = frozenset(a.rpartition("@")[2] for a in work.settings.our_addresses)
@@ -216,5 +260,6 @@ def _queue_acknowledgement(work: Work, ticket: Ticket, mail: ParsedMail) -> None
         expected=expected_answer(ticket.first_response_due, work.now, tz),
         needs_domain=not mentioned,
         open_tickets=[{"code": t.code, "subject": t.subject, "status": t.status} for t in others],
+        suggestions=_shown(offered),
     )
-    work.tell.queue_to_customer("ack", ticket, context, reply_to=mail.message_id)
+    return work.tell.queue_to_customer("ack", ticket, context, reply_to=mail.message_id)

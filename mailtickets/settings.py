@@ -156,6 +156,7 @@ class TicketSettings:
     max_attempts: int = 3
     company_name: str = "Soporte"
     support_hours: str = ""  # "": each locale's _labels.j2 words the default hours
+    articles_dir: Path | None = None  # help-centre articles (article_files.py); None: none
 
     @property
     def tz(self) -> ZoneInfo:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -53,22 +53,30 @@ def registry(disabled: frozenset[str]) -> Registry:
     return load_checks(disabled)
 
 
-def targets_of(settings: Settings, mail: ParsedMail) -> Targets:
-    """What a mail's checks look at: what it names, its sender's domain, never ours."""
+def targets_of(
+    settings: Settings, mail: ParsedMail, customer_domains: Iterable[str] = ()
+) -> Targets:
+    """What a mail's checks look at: what it names, its sender's domain, the customer's
+    own domains (from the contacts import), never ours."""
     ours = frozenset(a.rpartition("@")[2] for a in settings.our_addresses)
     # The start of a mail is where a customer names their site; megabytes need no regex.
     found = mentions(mail.subject, mail.text[:20_000])
-    return choose_targets(found, mail.from_addr, settings.checks, ours=ours)
+    return choose_targets(
+        found, mail.from_addr, settings.checks, customer_domains=customer_domains, ours=ours
+    )
 
 
-def queue_checks(work: Work, ticket: Ticket, mail: ParsedMail) -> timedelta | None:
-    """Queue a round of checks for `ticket` in `work`'s transaction; how long the staff
-    notice may wait for them (None: nothing queued, it goes at once)."""
+def queue_checks(
+    work: Work, ticket: Ticket, mail: ParsedMail, customer_domains: Iterable[str] = ()
+) -> timedelta | None:
+    """Queue a round of checks for `ticket` in `work`'s transaction, on what `mail` names
+    and `customer_domains`; how long the staff notice may wait for them (None: nothing
+    queued, it goes at once)."""
     checks = work.settings.checks
     if not checks.enabled or ticket.id is None:
         return None
     names = registry(checks.disabled).names()
-    targets = targets_of(work.settings, mail)
+    targets = targets_of(work.settings, mail, customer_domains)
     if not names or not (targets.domains or targets.urls):
         return None
     session, now = work.session, work.now

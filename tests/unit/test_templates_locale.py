@@ -72,6 +72,7 @@ def context(**changes: Any) -> dict[str, Any]:
         "tickets": [
             {"code": "SOP-GHJKMN", "subject": "", "status": "waiting", "updated": OPENED},
         ],
+        "suggestions": [],  # help-centre articles (ack, staff_new): tests/unit/test_articles.py
     }
     return base | changes
 
