@@ -83,7 +83,7 @@ class UnknownName(ValueError):
 class ParsedCommands:
     commands: tuple[Command, ...]
     problems: tuple[CommandProblem, ...]
-    text: str  # the reply without its command lines
+    text: str  # the reply without its command lines and its "-- " signature
 
     def has(self, name: str) -> bool:
         return any(c.name == name for c in self.commands)
@@ -108,6 +108,18 @@ def split_commands(text: str) -> tuple[list[str], str]:
     return found, "\n".join(lines[index:]).strip()
 
 
+# RFC 3676's signature separator; format=flowed decoding may leave it without its space.
+_SIGNATURE = re.compile(r"^-- ?$", re.MULTILINE)
+
+
+def without_signature(text: str) -> str:
+    """`text` without the signature block under its last "-- " line: the answer template
+    signs for the staff member, and their own signature (a direct phone, a private address)
+    is not for customers; a reply of commands above a signature then relays nothing."""
+    found = list(_SIGNATURE.finditer(text))
+    return text[: found[-1].start()].rstrip() if found else text
+
+
 def parse_commands(
     text: str,
     specs: Sequence[CommandSpec],
@@ -118,6 +130,7 @@ def parse_commands(
     """Every command line, named by `specs`, its argument checked against `site`; each
     command remembers the mail (`message_id`, `sender`) it came in."""
     lines, rest = split_commands(text)
+    rest = without_signature(rest)
     by_word = {fold(w): spec for spec in specs for w in spec.all_words()}
     once = {spec.name for spec in specs if spec.once}
     known = ", ".join(f"#{spec.name}" for spec in specs)

@@ -188,3 +188,20 @@ def test_staff_notices_list_the_new_commands_from_the_registry(
         text = renderer.render(kind, context | {"problems": []}).text
         for word in words:
             assert re.search(rf"{word}(?![a-z])", text), (kind, word)
+
+
+@pytest.mark.parametrize(
+    ("reply", "text"),
+    [
+        ("#tiempo 25m\n\n--\nAna García\nSoporte técnico", ""),
+        ("#tiempo 25m\n\n-- \nAna García", ""),
+        (
+            "#tiempo 25m\n\nHecho.\n\nUn saludo,\nAna\n-- \nAna García\nTel. 600 000 000",
+            "Hecho.\n\nUn saludo,\nAna",
+        ),
+        ("#tiempo 25m\n\nLa opción --force no hace falta.", "La opción --force no hace falta."),
+    ],
+)
+def test_the_staff_members_own_signature_is_not_relayed(reply: str, text: str) -> None:
+    parsed = parse(reply)
+    assert parsed.text == text and [c.name for c in parsed.commands] == ["time"]
