@@ -140,6 +140,37 @@ def is_list_request(subject: str, text: str = "") -> bool:
     return all(word in STATUS_WORDS for word in _WORD.findall(fold(body)))
 
 
+# A reply that says only this (greeting and signature aside) thanks, and asks for nothing:
+# one of THANKS_WORDS and nothing outside FILLER_WORDS (SPEC §12: thanks do not reopen).
+_THANKS_PHRASES = ("gracias agradezco agradecido agradecida", "thanks thank thx ty")
+_FILLER_PHRASES = (
+    "muchas muchisimas mil millones de nuevo todo todos todas ok okey okay vale perfecto",
+    "genial estupendo fenomenal bien muy un una saludo saludos abrazo cordial cordiales",
+    "atentamente por la ayuda rapidez vuestra tu su os te le y hola buenas buenos dias",
+    "tardes noches equipo soporte you very much so a lot many again for the help your",
+    "great perfect cheers regards best kind all hi hello team support",
+)
+THANKS_WORDS = frozenset(word for phrase in _THANKS_PHRASES for word in phrase.split())
+FILLER_WORDS = THANKS_WORDS | frozenset(w for phrase in _FILLER_PHRASES for w in phrase.split())
+
+
+def only_thanks(text: str) -> bool:
+    """The reply (quoted history already cut) only thanks: "gracias", "¡Muchas gracias!",
+    "ok, gracias", "Thanks!" with a greeting and a signature; anything more is not."""
+    lines = _without_greeting_and_signature(text)
+    if not lines:  # "Gracias." alone looks like a signed name: take the first line back
+        lines = [line for line in text.strip().splitlines() if line.strip()][:1]
+    body = "\n".join(lines)
+    if _NAMES_A_THING.search(body) or "?" in body:
+        return False
+    words = _WORD.findall(fold(body))
+    return (
+        bool(words)
+        and any(w in THANKS_WORDS for w in words)
+        and all(w in FILLER_WORDS for w in words)
+    )
+
+
 def _without_greeting_and_signature(text: str) -> list[str]:
     lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
     if "--" in lines:  # the signature separator "-- " (stripped)
@@ -197,9 +228,11 @@ def decide(
     now: datetime,
     reopen_within: timedelta,
     wants_list: bool = False,
+    thanks: bool = False,
 ) -> Decision:
-    """What to do with one mail; the reason names the rule that chose."""
-    decision = _decide(thread, sender, verdict, now, reopen_within, wants_list)
+    """What to do with one mail; the reason names the rule that chose. `thanks`: the reply
+    only thanks (only_thanks), which a closed ticket keeps without reopening."""
+    decision = _decide(thread, sender, verdict, now, reopen_within, wants_list, thanks)
     return replace(decision, copies_verified=sender.verified)
 
 
@@ -210,6 +243,7 @@ def _decide(
     now: datetime,
     reopen_within: timedelta,
     wants_list: bool,
+    thanks: bool = False,
 ) -> Decision:
     ticket = thread.ticket
     if sender.unverified and not verdict.automatic:
@@ -249,6 +283,8 @@ def _decide(
     if sender.is_staff:
         return Decision(Action.STAFF_REPLY, f"staff answer ({thread.found_by})", ticket)
     if ticket.status == "closed":
+        if thanks:
+            return Decision(Action.STORE_ONLY, "only thanks: kept, the ticket stays closed", ticket)
         return _closed(ticket, thread, now, reopen_within)
     return Decision(Action.APPEND, f"customer reply ({thread.found_by})", ticket)
 

@@ -27,6 +27,7 @@ from mailtickets.decide import (
     decide,
     find_thread,
     is_list_request,
+    only_thanks,
 )
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Inbound, Ticket
@@ -257,8 +258,11 @@ class Pipeline:
         wants_list = asks_for_list(mail.subject) and is_list_request(
             mail.subject, latest_reply(mail.text)
         )
+        # Only a reply to a closed ticket is read for thanks, which then do not reopen it.
+        closed = thread.ticket is not None and thread.ticket.status == "closed"
+        thanks = closed and only_thanks(latest_reply(mail.text))
         decision = decide(
-            thread, sender, verdict, now, self.settings.tickets.reopen_within, wants_list
+            thread, sender, verdict, now, self.settings.tickets.reopen_within, wants_list, thanks
         )
         work = open_work(self.settings, self.renderer, session, now)
         box = self.settings.mailbox_of_key(row.mailbox)
