@@ -12,6 +12,7 @@ from typing import Any
 import aiosmtplib
 from jinja2 import TemplateError
 
+from mailtickets.canned import canned_names, render_canned
 from mailtickets.db import open_database
 from mailtickets.errors import ConfigError, TemporaryError
 from mailtickets.ingest import connect
@@ -66,6 +67,12 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         staff_name="Ana",
         reason="sin respuesta",
         login="imap:soporte",
+        # What a canned answer gets besides the ticket's variables (staff_commands.py).
+        staff_email="ana@example.com",
+        requester="cliente@example.com",
+        contact_name="Lucía",
+        plan="Web autogestionada",
+        domain="midominio.es",
         summary="Comprobaciones: 1 problema.\n- Problema: el dominio midominio.es no tiene MX",
         note="- Problema: el dominio midominio.es no tiene registro MX",
         since=opened,
@@ -151,10 +158,20 @@ def _smtp(smtp: SmtpSettings) -> str:
 def _templates(settings: Settings) -> str:
     renderer = Renderer(settings.tickets.locale, settings.tickets.templates_dir)
     context = sample_context(settings)
-    for kind in KINDS:
+    # Every notice, then every canned answer (the site's own included) a staff member may
+    # send with #plantilla: a broken one is found now, not when a customer waits for it.
+    jobs: list[tuple[str, Callable[[], object]]] = [
+        (kind, partial(renderer.render, kind, context)) for kind in KINDS
+    ]
+    names = canned_names(renderer)
+    jobs += [(f"canned/{n}", partial(render_canned, renderer, n, context)) for n in names]
+    for name, render in jobs:
         try:
-            renderer.render(kind, context)
+            render()
         except TemplateError as exc:
-            where = getattr(exc, "filename", None) or getattr(exc, "name", None) or kind
+            where = getattr(exc, "filename", None) or getattr(exc, "name", None) or name
             raise ConfigError(f"template {where}: {exc}") from exc
-    return f"{len(KINDS)} notifications render in '{settings.tickets.locale}'"
+    return (
+        f"{len(KINDS)} notifications and {len(names)} canned answers render in "
+        f"'{settings.tickets.locale}'"
+    )
