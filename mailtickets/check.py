@@ -67,6 +67,14 @@ def sample_context(settings: Settings) -> dict[str, Any]:
         staff_name="Ana",
         reason="sin respuesta",
         login="imap:soporte",
+        suggestions=[
+            {
+                "title": "¿Cómo creo o elimino una cuenta de correo?",
+                "text": "Entre en Acceso Hosting → E-mail.",
+                "url": "https://ayuda.example.com/correo",
+                "plans": ["Web autogestionada"],
+            }
+        ],
         # What a canned answer gets besides the ticket's variables (staff_commands.py).
         staff_email="ana@example.com",
         requester="cliente@example.com",
