@@ -24,8 +24,9 @@ from mailtickets.customer_mail import (
 )
 from mailtickets.decide import Action
 from mailtickets.mail import shorten
-from mailtickets.models import Ticket
+from mailtickets.models import Rating, Ticket
 from mailtickets.people import staff_recipients
+from mailtickets.rating_data import add_rating
 from mailtickets.routing import route
 from mailtickets.staffmail import apply_staff_reply
 from mailtickets.work import Work
@@ -79,6 +80,33 @@ def _store_only(work: Work, incoming: Incoming) -> Outcome:
     if incoming.bounce is not None:
         return _record_bounce(work, ticket, incoming.bounce)
     work.write.event(ticket, "automatic_mail", mail.from_addr or "(null sender)", decision.reason)
+    return Outcome("done", decision.action.value, ticket.code, decision.reason)
+
+
+def _rate(work: Work, incoming: Incoming) -> Outcome:
+    """A rating of the ticket's latest closing: kept as its message, recorded once per
+    closing, nobody told, the ticket left closed; a second one is only the message."""
+    decision, mail, ticket = incoming.decision, incoming.mail, _ticket(work, incoming)
+    rated = decision.rating
+    assert rated is not None and ticket.id is not None and ticket.closed_at is not None
+    work.write.store_message(ticket, mail, incoming.row, "in", incoming.reply)
+    rating = Rating(
+        ticket_id=ticket.id,
+        closed_at=ticket.closed_at,
+        score=rated.score,
+        comment=rated.comment,
+        by=mail.from_addr,
+        at=work.now,
+    )
+    closing = ticket.closed_at.isoformat(timespec="minutes")
+    if not add_rating(work.session, rating):
+        why = f"the closing of {closing} is already rated: {rated.score} kept as a message only"
+        work.write.event(ticket, "rating_not_counted", mail.from_addr, why)
+        return Outcome("done", "rating_not_counted", ticket.code, why)
+    said = " ".join(rated.comment.split())
+    work.write.event(
+        ticket, "rated", mail.from_addr, f"{rated.score}: {said}" if said else str(rated.score)
+    )
     return Outcome("done", decision.action.value, ticket.code, decision.reason)
 
 
@@ -201,6 +229,7 @@ ACTIONS: tuple[ActionHandler, ...] = (
         Action.UNVERIFIED_STAFF, "kept internal; the real staff member is told", _unverified_staff
     ),
     ActionHandler(Action.UNIDENTIFIED, "no single sender: staff told", _unidentified),
+    ActionHandler(Action.RATE, "record a rating of the closing, nobody told", _rate),
 )
 _BY_ACTION = {h.action: h for h in ACTIONS}
 assert set(_BY_ACTION) == set(Action), "every Action has exactly one handler"

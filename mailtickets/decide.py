@@ -21,6 +21,7 @@ class Action(StrEnum):
     LIST_TICKETS = "list_tickets"  # a contact asked for their tickets by mail
     UNVERIFIED_STAFF = "unverified_staff"  # a staff address that failed authentication
     UNIDENTIFIED = "unidentified"  # From names no single mailbox: kept, staff told
+    RATE = "rate"  # a rating of the ticket's closing (SPEC §12): recorded, stays closed
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,14 @@ class Sender:
 
 
 @dataclass(frozen=True)
+class Rated:
+    """A satisfaction rating read from a reply (rating.read_rating): 1 to 5, and any words."""
+
+    score: int
+    comment: str = ""
+
+
+@dataclass(frozen=True)
 class Decision:
     action: Action
     reason: str
@@ -64,6 +73,7 @@ class Decision:
     reopen: bool = False
     customer_id: int | None = None
     copies_verified: bool = True  # To/Cc of a verified mail may join the ticket
+    rating: Rated | None = None  # what an Action.RATE records
 
 
 def find_thread(by_code: TicketView | None, by_reference: TicketView | None) -> Thread:
@@ -82,6 +92,13 @@ def may_write(sender: Sender, ticket: TicketView) -> bool:
         or sender.email == ticket.requester
         or sender.email in ticket.participants
         or (sender.customer_id is not None and sender.customer_id == ticket.customer_id)
+    )
+
+
+def may_rate(sender: Sender, ticket: TicketView) -> bool:
+    """The requester or an authorised contact of the ticket's customer (as for #cerrar)."""
+    return sender.email == ticket.requester or (
+        sender.authorised and sender.customer_id == ticket.customer_id
     )
 
 
@@ -111,7 +128,7 @@ _STATUS_PHRASES = (
 STATUS_WORDS = frozenset(word for phrase in _STATUS_PHRASES for word in phrase.split())
 _WORD = re.compile(r"[^\W_]+")
 # A digit, an address, a URL or a domain: the mail is about something in particular.
-_NAMES_A_THING = re.compile(r"\d|@|://|www\.|[^\W_]\.[^\W\d_]{2,}")
+NAMES_A_THING = re.compile(r"\d|@|://|www\.|[^\W_]\.[^\W\d_]{2,}")
 _GREETINGS = frozenset(
     {"hola", "buenas", "buenos", "estimados", "estimado", "estimada", "hello", "hi", "hey", "dear"}
 )
@@ -134,8 +151,8 @@ def is_list_request(subject: str, text: str = "") -> bool:
     ("Estado: ¿cómo va el traslado de midominio.es?") is a request: it opens a ticket."""
     if not asks_for_list(subject):
         return False
-    body = "\n".join(_without_greeting_and_signature(text))
-    if _NAMES_A_THING.search(body):
+    body = "\n".join(without_greeting_and_signature(text))
+    if NAMES_A_THING.search(body):
         return False
     return all(word in STATUS_WORDS for word in _WORD.findall(fold(body)))
 
@@ -157,11 +174,11 @@ FILLER_WORDS = THANKS_WORDS | frozenset(w for phrase in _FILLER_PHRASES for w in
 def only_thanks(text: str) -> bool:
     """The reply (quoted history already cut) only thanks: "gracias", "¡Muchas gracias!",
     "ok, gracias", "Thanks!" with a greeting and a signature; anything more is not."""
-    lines = _without_greeting_and_signature(text)
+    lines = without_greeting_and_signature(text)
     if not lines:  # "Gracias." alone looks like a signed name: take the first line back
         lines = [line for line in text.strip().splitlines() if line.strip()][:1]
     body = "\n".join(lines)
-    if _NAMES_A_THING.search(body) or "?" in body:
+    if NAMES_A_THING.search(body) or "?" in body:
         return False
     words = _WORD.findall(fold(body))
     return (
@@ -171,7 +188,8 @@ def only_thanks(text: str) -> bool:
     )
 
 
-def _without_greeting_and_signature(text: str) -> list[str]:
+def without_greeting_and_signature(text: str) -> list[str]:
+    """The reply's lines, stripped, without its greeting line, signature and blank lines."""
     lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
     if "--" in lines:  # the signature separator "-- " (stripped)
         lines = lines[: lines.index("--")]
@@ -209,7 +227,7 @@ def _signature_line(line: str) -> bool:
     if "?" in line:
         return False
     folded = fold(line)
-    is_web = len(line.split()) == 1 and bool(_NAMES_A_THING.search(line))
+    is_web = len(line.split()) == 1 and bool(NAMES_A_THING.search(line))
     return _name_like(line.split()) or bool(_PHONE.fullmatch(folded)) or is_web
 
 
@@ -229,10 +247,12 @@ def decide(
     reopen_within: timedelta,
     wants_list: bool = False,
     thanks: bool = False,
+    rating: Rated | None = None,
 ) -> Decision:
     """What to do with one mail; the reason names the rule that chose. `thanks`: the reply
-    only thanks (only_thanks), which a closed ticket keeps without reopening."""
-    decision = _decide(thread, sender, verdict, now, reopen_within, wants_list, thanks)
+    only thanks (only_thanks); `rating`: it starts with a rating (rating.read_rating). A
+    closed ticket keeps either without reopening, a rating only from whoever may rate."""
+    decision = _decide(thread, sender, verdict, now, reopen_within, wants_list, thanks, rating)
     return replace(decision, copies_verified=sender.verified)
 
 
@@ -244,6 +264,7 @@ def _decide(
     reopen_within: timedelta,
     wants_list: bool,
     thanks: bool = False,
+    rating: Rated | None = None,
 ) -> Decision:
     ticket = thread.ticket
     if sender.unverified and not verdict.automatic:
@@ -283,6 +304,12 @@ def _decide(
     if sender.is_staff:
         return Decision(Action.STAFF_REPLY, f"staff answer ({thread.found_by})", ticket)
     if ticket.status == "closed":
+        # A rating is of the latest closing (closed_at), from whoever may close the ticket;
+        # anyone else's rating-like reply is an ordinary reply (SPEC §12).
+        if rating is not None and ticket.closed_at is not None and may_rate(sender, ticket):
+            closing = ticket.closed_at.isoformat(timespec="minutes")
+            why = f"rating {rating.score} of the closing of {closing}: the ticket stays closed"
+            return Decision(Action.RATE, why, ticket, rating=rating)
         if thanks:
             return Decision(Action.STORE_ONLY, "only thanks: kept, the ticket stays closed", ticket)
         return _closed(ticket, thread, now, reopen_within)

@@ -32,6 +32,7 @@ from mailtickets.decide import (
 from mailtickets.mail import ParsedMail, parse_mail
 from mailtickets.models import Inbound, Ticket
 from mailtickets.quoting import latest_reply
+from mailtickets.rating import read_rating
 from mailtickets.render import Renderer
 from mailtickets.settings import Settings
 from mailtickets.spam import NOT_SPAM, SpamVerdict, header_fields, spam_verdict
@@ -258,12 +259,14 @@ class Pipeline:
         wants_list = asks_for_list(mail.subject) and is_list_request(
             mail.subject, latest_reply(mail.text)
         )
-        # Only a reply to a closed ticket is read for thanks, which then do not reopen it.
+        # Only a reply to a closed ticket is read for a rating or thanks, which then do not
+        # reopen it; a reply to an open ticket that starts with a number is a reply.
         closed = thread.ticket is not None and thread.ticket.status == "closed"
-        thanks = closed and only_thanks(latest_reply(mail.text))
-        decision = decide(
-            thread, sender, verdict, now, self.settings.tickets.reopen_within, wants_list, thanks
-        )
+        reply = latest_reply(mail.text) if closed else ""
+        thanks = closed and only_thanks(reply)
+        rating = read_rating(reply) if closed else None
+        within = self.settings.tickets.reopen_within
+        decision = decide(thread, sender, verdict, now, within, wants_list, thanks, rating)
         work = open_work(self.settings, self.renderer, session, now)
         box = self.settings.mailbox_of_key(row.mailbox)
         work.tell.mailbox = box.name

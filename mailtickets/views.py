@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from mailtickets import store
 from mailtickets.models import Customer, Ticket
+from mailtickets.rating_data import ratings_of
 from mailtickets.report_time_data import entries_of
 
 
@@ -67,6 +68,16 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         {"at": _iso(t.at), "staff": t.staff, "minutes": t.minutes} for t in entries
     ]
     detail["time_minutes"] = sum(t.minutes for t in entries)
+    detail["ratings"] = [
+        {
+            "closed_at": _iso(r.closed_at),
+            "score": r.score,
+            "comment": r.comment,
+            "by": r.by,
+            "at": _iso(r.at),
+        }
+        for r in ratings_of(session, ticket.id)
+    ]
     return detail
 
 
@@ -109,9 +120,21 @@ def detail_text(detail: dict[str, Any]) -> str:
         lines += [
             f"  {t['at']}  {t['staff']:<28} {_spent(t['minutes'])}" for t in detail["time_entries"]
         ]
+    if detail.get("ratings"):
+        lines += ["", "Ratings:"]
+        lines += [_rating_line(r) for r in detail["ratings"]]
     lines += ["", "Events:"]
     lines += [f"  {e['at']}  {e['kind']:<14} {e['actor']}: {e['detail']}" for e in detail["events"]]
     return "\n".join(lines)
+
+
+def _rating_line(rating: dict[str, Any]) -> str:
+    """ "  2026-11-24T10:00:00+00:00  5/5 by laura@… (closing of …): muy bien"."""
+    comment = " ".join(str(rating["comment"]).split())
+    return (
+        f"  {rating['at']}  {rating['score']}/5 by {rating['by']} "
+        f"(closing of {rating['closed_at']})" + (f": {comment}" if comment else "")
+    )
 
 
 def _spent(minutes: int) -> str:
