@@ -1,4 +1,4 @@
-"""Load what `report` needs from the database as plain data: three selects, none per ticket."""
+"""Load what `report` needs from the database as plain data: four selects, none per ticket."""
 
 from __future__ import annotations
 
@@ -8,13 +8,21 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from mailtickets.models import Event, Inbound, Message, Ticket
-from mailtickets.report_story import OPEN_STATUSES, Answer, History, StatusEvent, TicketFacts
+from mailtickets.models import Event, Inbound, Message, Rating, Ticket
+from mailtickets.report_story import (
+    OPEN_STATUSES,
+    Answer,
+    History,
+    Score,
+    StatusEvent,
+    TicketFacts,
+)
 
 _TICKET = Ticket.__table__  # type: ignore[attr-defined]
 _EVENT = Event.__table__  # type: ignore[attr-defined]
 _MESSAGE = Message.__table__  # type: ignore[attr-defined]
 _INBOUND = Inbound.__table__  # type: ignore[attr-defined]
+_RATING = Rating.__table__  # type: ignore[attr-defined]
 
 
 def in_scope(start: datetime, end: datetime, department: str | None) -> ColumnElement[bool]:
@@ -33,8 +41,9 @@ def in_scope(start: datetime, end: datetime, department: str | None) -> ColumnEl
 def load_history(
     session: Session, start: datetime, end: datetime, department: str | None
 ) -> History:
-    """The tickets in scope, their status events and their first relayed staff answers."""
-    t, e = _TICKET.c, _EVENT.c
+    """The tickets in scope, their status events, their first relayed staff answers and the
+    ratings recorded in the period (recording one touches its ticket: it is in scope)."""
+    t, e, r = _TICKET.c, _EVENT.c, _RATING.c
     scope = in_scope(start, end, department)
     ids = select(t.id).where(scope)
     connection = session.connection()
@@ -46,10 +55,16 @@ def load_history(
         .where(e.kind == "status", e.ticket_id.in_(ids))
         .order_by(e.at, e.id)
     )
+    ratings = connection.execute(
+        select(r.ticket_id, r.at, r.score)
+        .where(r.ticket_id.in_(ids), r.at >= start, r.at < end)
+        .order_by(r.at, r.id)
+    )
     return History(
-        tuple(TicketFacts(*r) for r in tickets),
-        tuple(StatusEvent(*r) for r in events),
+        tuple(TicketFacts(*row) for row in tickets),
+        tuple(StatusEvent(*row) for row in events),
         tuple(_first_answers(session, ids)),
+        tuple(Score(*row) for row in ratings),
     )
 
 

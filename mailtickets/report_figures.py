@@ -21,6 +21,7 @@ from mailtickets.report_story import (
     DepartmentRules,
     Period,
     Row,
+    Score,
     Story,
     band_of,
     median,
@@ -48,7 +49,7 @@ class Group:
 @dataclass(frozen=True)
 class Column:
     """One value shown in the table, CSV and page: its key ("a.b" reaches into an object),
-    a heading, and how it reads (count, minutes or share)."""
+    a heading, and how it reads (count, minutes, share or average)."""
 
     key: str
     heading: str
@@ -174,6 +175,21 @@ def _backlog(group: Group) -> Row:
     return {"backlog": len(ages), "backlog_by_age": bands}
 
 
+def ratings(group: Group) -> list[Score]:
+    """The ratings of the group's tickets recorded in the period (one per closing at most)."""
+    return [r for s in group.stories for r in s.ratings if r.at in group.period]
+
+
+def _satisfaction(group: Group) -> Row:
+    scores = [r.score for r in ratings(group)]
+    average = round(sum(scores) / len(scores), 2) if scores else None
+    return {
+        "ratings": len(scores),
+        "satisfaction_average": average,
+        "satisfied_share": share(sum(1 for s in scores if s >= 4), len(scores)),
+    }
+
+
 def _c(key: str, heading: str, kind: str = "count") -> Column:
     return Column(key, heading, kind)
 
@@ -236,6 +252,16 @@ FIGURES: tuple[Figure, ...] = (
             *(_c(f"backlog_by_age.{b.key}", f"backlog {b.label}") for b in BANDS),
         ),
         _backlog,
+    ),
+    Figure(
+        "satisfaction",
+        "ratings of closings (1 to 5) recorded in the period, their average and share of 4-5",
+        (
+            _c("ratings", "ratings"),
+            _c("satisfaction_average", "satisfaction average", "average"),
+            _c("satisfied_share", "share rated 4 or 5", "share"),
+        ),
+        _satisfaction,
     ),
 )
 

@@ -49,13 +49,16 @@ def value(row: Row, key: str) -> Value:
 
 
 def shown(found: Value, kind: str) -> str:
-    """A value as a person reads it: "-" for none, minutes with one decimal, shares in %."""
+    """A value as a person reads it: "-" for none, minutes with one decimal, shares in %,
+    averages with two decimals."""
     if found is None:
         return "-"
     if kind == "share" and isinstance(found, int | float):
         return f"{found * 100:.0f}%"
     if kind == "minutes" and isinstance(found, int | float):
         return f"{found:.1f}"
+    if kind == "average" and isinstance(found, int | float):
+        return f"{found:.2f}"
     return str(found)
 
 

@@ -74,10 +74,20 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Score:
+    """A customer's rating of one closing (1 to 5) and when it was recorded."""
+
+    ticket_id: int
+    at: datetime
+    score: int
+
+
+@dataclass(frozen=True)
 class History:
     tickets: tuple[TicketFacts, ...]
     status_events: tuple[StatusEvent, ...]
     answers: tuple[Answer, ...]  # at least each ticket's first answer
+    ratings: tuple[Score, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,7 @@ class Story:
     rules: DepartmentRules
     changes: tuple[Change, ...]
     first_answer: Answer | None
+    ratings: tuple[Score, ...] = ()
     # Business spans already counted: the same one is asked for by a department's row, the
     # "all" row and the days (counting walks the calendar day by day).
     _spans: dict[tuple[datetime, datetime], timedelta] = field(
@@ -218,8 +229,17 @@ def stories(history: History, site: Site) -> list[Story]:
     first: dict[int, Answer] = {}
     for answer in sorted(history.answers, key=lambda a: a.at):
         first.setdefault(answer.ticket_id, answer)
+    ratings: dict[int, list[Score]] = {}
+    for rating in sorted(history.ratings, key=lambda r: r.at):
+        ratings.setdefault(rating.ticket_id, []).append(rating)
     return [
-        Story(t, site.rules_for(t.department), tuple(changes.get(t.id, ())), first.get(t.id))
+        Story(
+            t,
+            site.rules_for(t.department),
+            tuple(changes.get(t.id, ())),
+            first.get(t.id),
+            tuple(ratings.get(t.id, ())),
+        )
         for t in history.tickets
     ]
 
