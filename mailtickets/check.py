@@ -12,6 +12,7 @@ from typing import Any
 import aiosmtplib
 from jinja2 import TemplateError
 
+from mailtickets import digest
 from mailtickets.canned import canned_names, render_canned
 from mailtickets.db import open_database
 from mailtickets.errors import ConfigError, TemporaryError
@@ -21,6 +22,35 @@ from mailtickets.notifier import ticket_context
 from mailtickets.outbox import connect_relay
 from mailtickets.render import KINDS, Renderer
 from mailtickets.settings import ImapSettings, Settings, SmtpSettings
+
+
+def sample_digest(settings: Settings, opened: datetime) -> dict[str, Any]:
+    """The daily digest's variables (digest_job.py), one ticket in every section."""
+    row = {
+        "code": f"{settings.tickets.code_prefix}-GHJKMN",
+        "subject": "No carga la web",
+        "status": "new",
+        "priority": "high",
+        "department": settings.default_department.name,
+        "assignee": "ana@example.com",
+        "opened": opened,
+        "age_days": 3,
+        "due": opened,
+        "late": True,
+        "closes": opened,
+    }
+    section = {"rows": [row], "count": 31, "more": 30}
+    return {
+        "digest_day": opened,
+        "digest_department": settings.default_department.name,
+        "digest_open": 4,
+        "digest_bands": [{"key": key, "count": 1} for key in digest.BAND_KEYS],
+        "digest_within_minutes": 120,
+        "digest_at_risk": section,
+        "digest_waiting": section,
+        "digest_closing": section,
+        "digest_assigned": section,
+    }
 
 
 def sample_context(settings: Settings) -> dict[str, Any]:
@@ -104,6 +134,7 @@ def sample_context(settings: Settings) -> dict[str, Any]:
                 "updated": opened,
             }
         ],
+        **sample_digest(settings, opened),
     )
 
 

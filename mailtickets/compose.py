@@ -67,6 +67,7 @@ class Envelope:
     references: Sequence[str] = ()
     auto_submitted: str = ""  # "" for mail a person wrote, else auto-replied / auto-generated
     shown_to: Sequence[str] = ()  # the To header when it is not `to` (a participant's copy)
+    message_id: str = ""  # "": a new one; else this one (a digest's, the same on every worker)
 
 
 def new_message_id(code: str, from_address: str) -> str:
@@ -85,7 +86,7 @@ def compose(
     subject = rendered.subject
     if envelope.code and f"[{envelope.code}]" not in subject:
         subject = f"[{envelope.code}] {subject}"
-    message_id = new_message_id(envelope.code, envelope.from_address)
+    message_id = envelope.message_id or new_message_id(envelope.code, envelope.from_address)
     lines = [
         _mailbox_header("From", envelope.from_name, envelope.from_address),
         _list_header("To", [_address(a) for a in envelope.shown_to or envelope.to]),

@@ -7,7 +7,7 @@ import os
 import re
 import tomllib
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from mailtickets.settings import (
     SECURITY_MODES,
     UNKNOWN_SENDER_POLICIES,
     Department,
+    DigestSettings,
     HoursSettings,
     ImapSettings,
     Limits,
@@ -304,6 +305,7 @@ class _Reader:
             "metrics",
             "mailboxes",
             "checks",
+            "digest",
         }
         for key in self.data:
             if key not in known:
@@ -331,6 +333,7 @@ class _Reader:
             warnings=self.warnings(),
             metrics=self.metrics(),
             checks=self.checks(),
+            digest=self.digest(departments),
         )
         return settings
 
@@ -755,6 +758,41 @@ class _Reader:
         )
         s.done()
         return result
+
+    def digest(self, departments: tuple[Department, ...]) -> DigestSettings:
+        """SPEC §12 `[digest]`, with `[digest.departments]` naming who gets each digest."""
+        s = self.section("digest", required=False)
+        d = DigestSettings()
+        names = [dept.name for dept in departments]
+        table = _Section(self.path, "[digest.departments]", s.get("departments", dict, {}))
+        for name in table.data:
+            if name not in names:
+                raise table.error(name, f"not a [[departments]] name ({', '.join(names)})")
+        recipients = {name: table.addresses(name) for name in table.data}
+        table.done()
+        result = DigestSettings(
+            enabled=bool(s.get("enabled", bool, d.enabled)),
+            hour=self.clock(s, "hour", d.hour),
+            business_days_only=bool(s.get("business_days_only", bool, d.business_days_only)),
+            staff=bool(s.get("staff", bool, d.staff)),
+            at_risk_within=s.duration("at_risk_within", d.at_risk_within),
+            recipients=recipients,
+        )
+        s.done()
+        return result
+
+    @staticmethod
+    def clock(s: _Section, key: str, default: time) -> time:
+        """A time of day: "08:30" (or a TOML local time, 08:30:00)."""
+        raw = s.get(key, object, default)
+        if isinstance(raw, time):
+            return raw.replace(second=0, microsecond=0)
+        parts = str(raw).split(":")
+        if len(parts) == 2 and all(p.isascii() and p.isdigit() and len(p) == 2 for p in parts):
+            hours, minutes = int(parts[0]), int(parts[1])
+            if hours < 24 and minutes < 60:
+                return time(hours, minutes)
+        raise s.error(key, f'{raw!r} is not a time of day like "08:30"')
 
     @staticmethod
     def at_least_zero(s: _Section, key: str, default: int) -> int:

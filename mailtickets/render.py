@@ -39,6 +39,8 @@ KINDS = (
     "credential_refused",
     "staff_checks",
     "canned_list",
+    "digest",
+    "digest_assigned",
 )
 
 

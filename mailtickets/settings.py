@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -228,6 +229,22 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
+class DigestSettings:
+    """SPEC §12 `[digest]`: the daily mail to each department and to each staff member."""
+
+    enabled: bool = False
+    hour: time = time(8, 30)  # local, in [tickets] timezone
+    business_days_only: bool = True
+    staff: bool = True  # each staff member also gets the open tickets assigned to them
+    at_risk_within: timedelta = timedelta(hours=2)  # business time left on a first response
+    # Department name → who gets its digest; a department not named: its staff.
+    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def recipients_of(self, department: Department) -> tuple[str, ...]:
+        return self.recipients.get(department.name, department.staff)
+
+
+@dataclass(frozen=True)
 class Staff:
     email: str
     name: str
@@ -251,6 +268,7 @@ class Settings:
     # Empty only for settings built by hand with one [imap]: `mailbox_list` fills it in.
     mailboxes: tuple[MailboxSettings, ...] = ()
     checks: ChecksSettings = field(default_factory=ChecksSettings)  # SPEC §11
+    digest: DigestSettings = field(default_factory=DigestSettings)  # SPEC §12
 
     @property
     def mailbox_list(self) -> tuple[MailboxSettings, ...]:

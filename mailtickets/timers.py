@@ -1,4 +1,5 @@
-"""Reminders, auto-close and first-response SLAs: due times from the database, claimed once."""
+"""Reminders, auto-close, first-response SLAs and the daily digest: due from the database,
+claimed once."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from mailtickets import store
+from mailtickets import digest_job, store
 from mailtickets.business_hours import BusinessCalendar, holiday_checker
 from mailtickets.db import transaction
 from mailtickets.models import Ticket
@@ -30,8 +31,8 @@ log = logging.getLogger("mailtickets.timers")
 
 @dataclass(frozen=True)
 class Fired:
-    kind: str  # reminder | autoclose | sla_breach
-    code: str
+    kind: str  # reminder | autoclose | sla_breach | digest | digest_assigned
+    code: str  # the ticket's code; a digest's recipient
     detail: str
 
     def line(self) -> str:
@@ -77,6 +78,17 @@ class Timer:
     delivered: DeliveryHook | None = None
 
 
+@dataclass(frozen=True)
+class DailyTimer:
+    """A timer about no one ticket (the daily digest): `run` finds what is due at `now` and
+    claims it itself (the digest by the outbox's unique Message-ID)."""
+
+    name: str
+    description: str
+    run: Callable[[Sweeper, datetime], list[Fired]]
+    delivered: DeliveryHook | None = None
+
+
 class Sweeper:
     """One sweep: each due ticket is claimed by a conditional UPDATE before its mail is queued,
     so a second sweep or a second worker finds nothing left to do. The due tickets of a timer
@@ -90,6 +102,9 @@ class Sweeper:
         limit = self.settings.timers.batch_size
         fired: list[Fired] = []
         for timer in TIMERS:
+            if isinstance(timer, DailyTimer):
+                fired += self._run_daily(timer, now)
+                continue
             # Only the timer column is searched, so its index alone is read: set_status
             # clears remind_at and reminder_sent_at whenever a ticket stops waiting, and
             # the claim checks the status again.
@@ -103,6 +118,14 @@ class Sweeper:
         for item in fired:
             log.info("timer %s", item.line())
         return fired
+
+    def _run_daily(self, timer: DailyTimer, now: datetime) -> list[Fired]:
+        """A daily timer that fails (a broken site template) queued nothing: next sweep."""
+        try:
+            return timer.run(self, now)
+        except Exception:  # stage boundary: its transaction was rolled back
+            log.exception("timer %s failed; will retry next sweep", timer.name)
+            return []
 
     def _fire_batch(
         self, timer: Timer, ticket_ids: list[int], cutoff: datetime, now: datetime
@@ -336,7 +359,15 @@ def _escalate(work: Work, ticket: Ticket) -> str:
     return f"escalated → {', '.join(recipients)}"
 
 
-TIMERS: tuple[Timer, ...] = (
+def _digest(sweeper: Sweeper, now: datetime) -> list[Fired]:
+    settings = sweeper.settings
+    sent = digest_job.send_due(
+        settings, sweeper.engine, sweeper.renderer, now, lambda d: calendar_for(settings, d)
+    )
+    return [Fired(s.kind, s.recipient, s.detail) for s in sent]
+
+
+TIMERS: tuple[Timer | DailyTimer, ...] = (
     Timer(
         "reminder",
         "a waiting ticket with no customer reply for reminder_after",
@@ -361,5 +392,10 @@ TIMERS: tuple[Timer, ...] = (
         fire=_escalate,
         unanswered_only=True,
         stamp="sla_escalated_at",
+    ),
+    DailyTimer(
+        "digest",
+        "each department's and each staff member's daily digest, once a day per recipient",
+        run=_digest,
     ),
 )

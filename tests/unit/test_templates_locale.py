@@ -27,6 +27,20 @@ def one_line(text: str) -> str:
 
 def context(**changes: Any) -> dict[str, Any]:
     """Every variable the templates use, for a ticket of the Facturación department."""
+    digest_row = {
+        "code": "SOP-GHJKMN",
+        "subject": "",
+        "status": "new",
+        "priority": "high",
+        "department": "Facturación",
+        "assignee": "",
+        "opened": OPENED,
+        "age_days": 0,
+        "due": OPENED,
+        "late": False,
+        "closes": OPENED,
+    }
+    digest_section = {"rows": [digest_row], "count": 1, "more": 0}
     base: dict[str, Any] = {
         "code": "SOP-ABCDEF",
         "subject": "Factura duplicada",
@@ -73,6 +87,16 @@ def context(**changes: Any) -> dict[str, Any]:
             {"code": "SOP-GHJKMN", "subject": "", "status": "waiting", "updated": OPENED},
         ],
         "suggestions": [],  # help-centre articles (ack, staff_new): tests/unit/test_articles.py
+        # The daily digest (digest_job.py): one ticket in each section.
+        "digest_day": OPENED,
+        "digest_department": "Facturación",
+        "digest_open": 1,
+        "digest_bands": [{"key": "under_1d", "count": 1}],
+        "digest_within_minutes": 120,
+        "digest_at_risk": digest_section,
+        "digest_waiting": digest_section,
+        "digest_closing": digest_section,
+        "digest_assigned": digest_section,
     }
     return base | changes
 
