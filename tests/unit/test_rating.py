@@ -9,6 +9,7 @@ import pytest
 
 from mailtickets.decide import Action, Rated, Sender, Thread, TicketView, decide
 from mailtickets.rating import read_rating
+from mailtickets.render import Renderer
 from mailtickets.triage import Triage
 
 RATINGS = [
@@ -143,3 +144,31 @@ def test_a_number_on_an_open_ticket_is_a_reply() -> None:
 
 def test_a_closed_ticket_without_its_closing_time_has_nothing_to_rate() -> None:
     assert rate(LAURA, ticket("closed")) is Action.APPEND  # closed_at unknown: it reopens
+
+
+INVITATIONS = {
+    "es": "¿Qué tal le hemos atendido? Responda a este correo con un número del 1 al 5 "
+    "(y, si quiere, unas palabras: «5 muy bien»).",
+    "en": "How did we do? Reply to this mail with a number from 1 to 5 "
+    '(and a few words if you like: "5 very good").',
+}
+
+
+@pytest.mark.parametrize("locale", ["es", "en"])
+def test_the_closing_notices_invite_a_rating(locale: str) -> None:
+    renderer = Renderer(locale)
+    context = {
+        "code": "SOP-AAAAAA",
+        "subject": "Correo",
+        "customer_name": "Laura",
+        "reason": "",
+        "company": "Hosting Ejemplo",
+        "reopen_minutes": 7 * 24 * 60,
+    }
+    for kind, status in (("status", "closed"), ("autoclose", "closed")):
+        text = renderer.render(kind, context | {"status": status}).text
+        assert INVITATIONS[locale] in text, (kind, text)
+        assert "\n\n\n" not in text
+    for status in ("open", "waiting", "merged"):  # no closing, nothing to rate
+        text = renderer.render("status", context | {"status": status}).text
+        assert "1" not in text and "\n\n\n" not in text
