@@ -52,6 +52,11 @@ def queue_once(session: Session, values: dict[str, Any]) -> bool:
     worker wrote it first): True when this call wrote it."""
     dialect = session.connection().dialect.name
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = maker(_OUTBOX).values(values).on_conflict_do_nothing(index_elements=["message_id"])
-    result = session.connection().execute(statement)
-    return bool(getattr(result, "rowcount", 0) == 1)
+    statement = (
+        maker(_OUTBOX)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(_OUTBOX.c.id)
+    )
+    # RETURNING, not rowcount: the id is there only when this statement wrote the row.
+    return session.connection().execute(statement).first() is not None
