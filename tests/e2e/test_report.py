@@ -198,6 +198,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "resolution_p90_minutes": 1800.0,
         "backlog": 2,  # B (4 d 6 h old at the end), E (9 h)
         "backlog_by_age": {"under_1d": 1, "1d_to_3d": 0, "3d_to_7d": 1, "over_7d": 0},
+        "ratings": 0,  # nobody rated a closing (tests/e2e/test_rating.py)
+        "satisfaction_average": None,
+        "satisfied_share": None,
     },
     "Facturación": {
         "opened": 1,
@@ -218,6 +221,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "resolution_p90_minutes": 45.0,
         "backlog": 0,
         "backlog_by_age": {"under_1d": 0, "1d_to_3d": 0, "3d_to_7d": 0, "over_7d": 0},
+        "ratings": 0,
+        "satisfaction_average": None,
+        "satisfied_share": None,
     },
     "Dominios": {
         "opened": 2,  # D, H
@@ -238,6 +244,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "resolution_p90_minutes": None,
         "backlog": 3,  # H 2 d 4 h, D 6 d 8 h, G 14 d 14 h
         "backlog_by_age": {"under_1d": 0, "1d_to_3d": 1, "3d_to_7d": 1, "over_7d": 1},
+        "ratings": 0,
+        "satisfaction_average": None,
+        "satisfied_share": None,
     },
 }
 TOTAL = {
@@ -260,6 +269,9 @@ TOTAL = {
     "resolution_p90_minutes": 1800.0,
     "backlog": 5,
     "backlog_by_age": {"under_1d": 1, "1d_to_3d": 1, "3d_to_7d": 2, "over_7d": 1},
+    "ratings": 0,
+    "satisfaction_average": None,
+    "satisfied_share": None,
 }
 STAFF = [
     {
