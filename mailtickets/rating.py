@@ -68,10 +68,10 @@ def read_rating(reply: str) -> Rated | None:
     if found is None or _GLUED.match(found.group("tail")):
         return None
     comment = _comment(found.group("tail"))
+    if len(comment) > MAX_COMMENT or "?" in comment or NAMES_A_THING.search(comment):
+        return None
     words = _WORD.findall(fold(comment))
     if words and words[0] in _COUNTED:
-        return None
-    if len(comment) > MAX_COMMENT or "?" in comment or NAMES_A_THING.search(comment):
         return None
     return Rated(int(found.group("score")), comment)
 
