@@ -64,7 +64,7 @@ def send_due(
     with transaction(engine) as session:
         done = digest_store.queued_already(session, [t.message_id for t in threads.values()])
         missing = [t for t in found if threads[t].message_id not in done]
-        if not missing:
+        if not missing or _decided(found, missing):
             return []
         bounced = store.suppressed(session, {t.recipient for t in missing})
         tickets = digest_store.open_tickets(session)
@@ -80,6 +80,16 @@ def send_due(
             if digest_store.queue_once(session, values):
                 sent.append(Sent(target.kind, target.recipient, detail))
     return sent
+
+
+def _decided(found: list[Target], missing: list[Target]) -> bool:
+    """Whether the day's mails were decided already: the department digests, always sent,
+    are queued, so the lists still missing were empty then. They are not looked at again
+    (a ticket assigned at 11:00 waits for tomorrow's list, it brings no list at 11:01), and
+    the open tickets are read once a day, not at every sweep after the hour."""
+    return any(t.kind == digest.DEPARTMENT for t in found) and not any(
+        t.kind == digest.DEPARTMENT for t in missing
+    )
 
 
 class _Mail:

@@ -154,9 +154,13 @@ def test_one_digest_per_recipient_once_a_business_day_threaded_per_day(world: Wo
     assert str(domains.message["In-Reply-To"]) == str(billing.message["Message-ID"])
     # Pablo is assigned nothing: no empty list of his own.
 
-    # The same day: another sweep, later, another process: nothing more.
+    # The same day: another sweep, later, another process: nothing more, not even to Pablo
+    # once a ticket is assigned to him (his list of the day was decided at 08:31).
     before = len(world.sink.received)
     assert sweep(world, madrid(30, 8, 31)) == []
+    world.deliver(mail_from(PABLO, f"Re: [{codes['jose']}] x", f"#asignar {PABLO}\nLo miro."))
+    world.cycle(clock=at(madrid(30, 12)))
+    assert world.show(codes["jose"])["assignee"] == PABLO
     assert sweep(world, madrid(30, 17)) == []  # Laura's ticket is closed by now
     assert digests(world, before) == []
     assert world.show(codes["laura"])["status"] == "closed"
@@ -164,9 +168,10 @@ def test_one_digest_per_recipient_once_a_business_day_threaded_per_day(world: Wo
     # Tuesday, two workers at once: one digest each, a new thread.
     before = len(world.sink.received)
     outs = sweep_together(world, madrid(1, 8, 31, month=12))
-    assert sum(line.startswith("digest") for out in outs for line in out.splitlines()) == 4
+    assert sum(line.startswith("digest") for out in outs for line in out.splitlines()) == 5
     tuesday = by_recipient(digests(world, before))
-    assert [len(tuesday.get(r, [])) for r in (ANA, JEFA, PABLO)] == [1, 1, 2]
+    assert [len(tuesday.get(r, [])) for r in (ANA, JEFA, PABLO)] == [1, 1, 3]
+    assert codes["jose"] in tuesday[PABLO][2].text  # assigned to him on Monday at 12:00
     monday_ids = {str(m.message["Message-ID"]) for ms in monday.values() for m in ms}
     for mail in (m for ms in tuesday.values() for m in ms):
         assert str(mail.message["Message-ID"]) not in monday_ids
