@@ -78,6 +78,15 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         }
         for r in ratings_of(session, ticket.id)
     ]
+    # SPEC §2: the internal notes on their own (staff #nota, the automatic checks' note)
+    # and the customer's latest rating (null when none).
+    detail["notes"] = [
+        {"at": m["date"], "author": m["sender"], "text": m["text"]}
+        for m in detail["messages"]
+        if m["direction"] == "internal"
+    ]
+    latest = max(detail["ratings"], key=lambda r: r["at"] or "", default=None)
+    detail["rating"] = latest["score"] if latest else None
     return detail
 
 

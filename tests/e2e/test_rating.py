@@ -36,6 +36,7 @@ def test_a_rating_is_recorded_once_per_closing_and_the_ticket_stays_closed(world
     assert [t["code"] for t in world.tickets()] == [code]  # no new linked ticket either
     [rated] = ticket["ratings"]
     assert (rated["score"], rated["comment"], rated["by"]) == (5, "muy bien", LAURA)
+    assert ticket["rating"] == 5  # SPEC §2's field
     closed_at = rated["closed_at"]
     assert ticket["messages"][-1]["text"].startswith("5 muy bien")
     assert "escribió:" not in ticket["messages"][-1]["text"]  # the quoted notice is cut

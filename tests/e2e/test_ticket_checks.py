@@ -70,6 +70,9 @@ def test_the_checks_summary_heads_the_staff_notice_and_stays_as_a_note(
     assert len(notes) == 1 and "sinmx.test no tiene registro MX" in notes[0]["text"]
     assert "caduca en 3 días" in notes[0]["text"], notes[0]["text"]
     assert any(e["kind"] == "checks_done" for e in shown["events"])
+    (note,) = shown["notes"]  # SPEC §2: the checks' note among the ticket's notes
+    assert note["author"] == "mailtickets" and note["text"] == notes[0]["text"]
+    assert shown["rating"] is None
     # Reported once: later cycles run nothing again and send nothing more.
     again = world.cycle()
     assert again.checks_run == 0 and len(world.sink.to(ANA)) == 1
