@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from mailtickets.report import Report
 from mailtickets.report_figures import Column, columns
-from mailtickets.report_story import Row, Value
+from mailtickets.report_story import Row, Value, period_head
 
 SCHEMA = 1  # bumped when a JSON key changes meaning or goes away (new keys do not bump it)
 
@@ -19,10 +19,7 @@ def as_json(report: Report, generated_at: datetime) -> dict[str, Any]:
     """The object `report --json` prints; docs/reports.md lists the keys."""
     period = report.period
     return {
-        "schema": SCHEMA,
-        "from": period.first_day.isoformat(),
-        "to": period.last_day.isoformat(),
-        "timezone": period.tz.key,
+        **period_head(period, SCHEMA),
         "start": _iso(period.start, period.tz),
         "end": _iso(period.end, period.tz),
         "as_of": _iso(period.as_of, period.tz),

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from mailtickets.business_hours import BusinessCalendar
@@ -276,3 +277,13 @@ def share(part: int, whole: int) -> float | None:
 def band_of(age: timedelta) -> str:
     """The backlog band of an age: the last band whose lower bound it reaches."""
     return [band.key for band in BANDS if age >= band.lower][-1]
+
+
+def period_head(period: Period, schema: int) -> dict[str, Any]:
+    """The keys every report's JSON opens with: its schema and the period's days and zone."""
+    return {
+        "schema": schema,
+        "from": period.first_day.isoformat(),
+        "to": period.last_day.isoformat(),
+        "timezone": period.tz.key,
+    }

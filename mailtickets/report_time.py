@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mailtickets.report_story import Period
+from mailtickets.report_story import Period, period_head
 
 SCHEMA = 1  # bumped when a JSON key changes meaning or goes away
 CSV_COLUMNS = ("customer", "staff", "minutes", "hours")
@@ -104,12 +104,8 @@ def _staff_json(total: StaffTotal) -> dict[str, Any]:
 
 def time_json(report: TimeReport) -> dict[str, Any]:
     """The object `report --time --json` prints."""
-    period = report.period
     return {
-        "schema": SCHEMA,
-        "from": period.first_day.isoformat(),
-        "to": period.last_day.isoformat(),
-        "timezone": period.tz.key,
+        **period_head(report.period, SCHEMA),
         "department": report.department,
         "minutes": report.minutes,
         "hours": hours(report.minutes),
