@@ -16,12 +16,12 @@ from datetime import datetime
 
 import aiosmtplib
 from imapclient.exceptions import LoginError
-from sqlalchemy import Update, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from mailtickets.db import transaction
+from mailtickets.db import changed, transaction
 from mailtickets.models import Alert
 from mailtickets.oauth2 import CredentialRefused
 from mailtickets.render import Renderer
@@ -93,12 +93,12 @@ class Alerts:
         if key in self._checked and key not in self._raised:
             return
         with transaction(self.engine) as session:
-            cleared = _changed(
-                session,
+            clear = (
                 update(Alert)
                 .where(col(Alert.key) == key, col(Alert.cleared_at).is_(None))
-                .values(cleared_at=self.clock()),
+                .values(cleared_at=self.clock())
             )
+            cleared = changed(session.execute(clear))
         self._checked.add(key)
         self._raised.discard(key)
         if cleared:
@@ -115,15 +115,17 @@ class Alerts:
 
 def _raise(session: Session, key: str, detail: str, now: datetime) -> bool:
     """Open `key`'s alert; True when it was not open before (this call raised it)."""
-    reopened = _changed(
-        session,
+    reopen = (
         update(Alert)
         .where(col(Alert.key) == key, col(Alert.cleared_at).is_not(None))
-        .values(detail=detail, raised_at=now, cleared_at=None),
+        .values(detail=detail, raised_at=now, cleared_at=None)
     )
+    reopened = changed(session.execute(reopen))
     if reopened:
         return True
-    still = _changed(session, update(Alert).where(col(Alert.key) == key).values(detail=detail))
+    still = changed(
+        session.execute(update(Alert).where(col(Alert.key) == key).values(detail=detail))
+    )
     if still:
         return False
     try:
@@ -132,8 +134,3 @@ def _raise(session: Session, key: str, detail: str, now: datetime) -> bool:
     except IntegrityError:  # another worker raised it a moment ago: theirs to tell
         return False
     return True
-
-
-def _changed(session: Session, statement: Update) -> int:
-    """How many rows an UPDATE changed."""
-    return int(getattr(session.execute(statement), "rowcount", 0))

@@ -78,3 +78,8 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def changed(result: object) -> int:
+    """How many rows an UPDATE or DELETE changed (Result types do not all declare it)."""
+    return int(getattr(result, "rowcount", 0))

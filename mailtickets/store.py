@@ -266,7 +266,7 @@ def pending_inbound(
                 table.c.attempts == 0,
                 table.c.attempted_by.is_(None),
                 table.c.attempted_by == by.worker_id,
-                table.c.attempted_by.not_in(_live_workers(by.live_since)),
+                table.c.attempted_by.not_in(live_workers(by.live_since)),
             ),
             ~_behind_another_worker(table, by),
         )
@@ -292,7 +292,7 @@ def _behind_other_hands(table: Any, me: Any, live_since: Any) -> ColumnElement[b
         earlier.c.state.in_(("pending", "working")),
         earlier.c.attempted_by.is_not(None),
         earlier.c.attempted_by != me,
-        earlier.c.attempted_by.in_(_live_workers(live_since)),
+        earlier.c.attempted_by.in_(live_workers(live_since)),
     )
 
 
@@ -309,7 +309,7 @@ def answered_mail_in_other_hands(
         table.c.state.in_(("pending", "working")),
         table.c.attempted_by.is_not(None),
         table.c.attempted_by != by.worker_id,
-        table.c.attempted_by.in_(_live_workers(by.live_since)),
+        table.c.attempted_by.in_(live_workers(by.live_since)),
     )
     return str(_read(session, query.limit(1)).scalar() or "")
 
@@ -357,8 +357,9 @@ def _claim_inbound(session: Session, by: Attempter, **which: Any) -> list[int]:
     return sorted(i for (i,) in _write(session, statement, [params]))
 
 
-def _live_workers(live_since: datetime) -> Any:
-    """The ids of workers whose heartbeat is at `live_since` or later (workers.py)."""
+def live_workers(live_since: datetime) -> Any:
+    """The ids of workers whose heartbeat is at `live_since` or later (workers.py): a
+    claim by one of them still holds."""
     return select_core(_WORKER.c.id).where(_WORKER.c.heartbeat_at >= live_since)
 
 
@@ -759,7 +760,7 @@ def _claimable(live_since: datetime, worker_id: str) -> ColumnElement[bool]:
     return or_(
         col(Outbox.claimed_by).is_(None),
         col(Outbox.claimed_by) == worker_id,
-        col(Outbox.claimed_by).not_in(_live_workers(live_since)),
+        col(Outbox.claimed_by).not_in(live_workers(live_since)),
     )
 
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Select, and_, case, func, or_, update
-from sqlalchemy import select as select_core
+from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from mailtickets import store
 from mailtickets.assistant.findings import Finding
 from mailtickets.assistant.registry import Registry, by_name, load_checks
 from mailtickets.assistant.report import note, summary
@@ -31,10 +31,10 @@ from mailtickets.assistant.runner import run_check
 from mailtickets.assistant.settings import ChecksSettings
 from mailtickets.assistant.targets import Targets, choose_targets
 from mailtickets.compose import with_preface
-from mailtickets.db import transaction
+from mailtickets.db import changed, transaction
 from mailtickets.mail import ParsedMail
 from mailtickets.mentions import mentions
-from mailtickets.models import Message, Outbox, Ticket, TicketCheck, Worker
+from mailtickets.models import Message, Outbox, Ticket, TicketCheck
 from mailtickets.render import Renderer
 from mailtickets.settings import Settings
 from mailtickets.work import Work, open_work
@@ -140,7 +140,7 @@ def _claim(engine: Engine, holder: Heartbeat, now: datetime) -> list[TicketCheck
             or_(
                 col(TicketCheck.claimed_by).is_(None),
                 col(TicketCheck.claimed_by) == holder.id,
-                col(TicketCheck.claimed_by).not_in(_live(live_since)),
+                col(TicketCheck.claimed_by).not_in(store.live_workers(live_since)),
             ),
         )
         ids = list(
@@ -166,11 +166,6 @@ def _claim(engine: Engine, holder: Heartbeat, now: datetime) -> list[TicketCheck
         for row in mine:
             session.expunge(row)
         return mine
-
-
-def _live(live_since: datetime) -> Select[tuple[str]]:
-    """The workers alive since `live_since` (whose claims still hold)."""
-    return select_core(col(Worker.id)).where(col(Worker.heartbeat_at) >= live_since)  # type: ignore[return-value]
 
 
 def _run(checks: ChecksSettings, row: TicketCheck, now: datetime, left: float) -> list[Finding]:
@@ -205,7 +200,7 @@ def _record(
             .values(state="done", findings=data, finished_at=now, claimed_by=None)
             .execution_options(synchronize_session=False)
         )
-        return int(getattr(kept, "rowcount", 0))
+        return changed(kept)
 
 
 def _report_complete(settings: Settings, engine: Engine, renderer: Renderer, now: datetime) -> int:
@@ -225,7 +220,7 @@ def _report_complete(settings: Settings, engine: Engine, renderer: Renderer, now
                 .values(reported_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if not getattr(claimed, "rowcount", 0):
+            if not changed(claimed):
                 continue  # another worker reports it
             ticket = session.get(Ticket, ticket_id)
             if ticket is None:
@@ -275,7 +270,7 @@ def _tell(work: Work, ticket: Ticket, number: int, rows: list[TicketCheck]) -> N
     work.write.event(ticket, "checks_done", SYSTEM, f"{len(findings)} finding(s)")
     brief = summary(findings, locale)
     notice = _staff_notice(work, ticket)
-    if notice is not None and _held(notice, work.now) and _preface(work, notice, brief):
+    if notice is not None and _preface(work, notice, brief):
         return
     context = work.tell.context(ticket, summary=brief, note=note(findings, locale, targets))
     recipients = work.tell.staff_recipients(ticket)
@@ -298,26 +293,16 @@ def _staff_notice(work: Work, ticket: Ticket) -> Outbox | None:
 def _preface(work: Work, notice: Outbox, brief: str) -> bool:
     """Put `brief` on top of the held notice and release it, unless a flush took it
     meanwhile (its hold ran out): a conditional UPDATE, so the relay never gets half."""
-    changed = work.session.execute(
+    released = work.session.execute(
         update(Outbox)
         .where(
             col(Outbox.id) == notice.id,
             col(Outbox.state) == "pending",
             col(Outbox.claimed_by).is_(None),
             col(Outbox.next_attempt_at) > work.now,
+            col(Outbox.attempts) == 0,  # held for the checks, not backing off after a 4xx
         )
         .values(raw=with_preface(notice.raw, brief), next_attempt_at=work.now)
         .execution_options(synchronize_session=False)
     )
-    return bool(getattr(changed, "rowcount", 0))
-
-
-def _held(notice: Outbox, now: datetime) -> bool:
-    """Still waiting for the checks: pending, never tried, held past now, held by no worker
-    (a claimed one may be on its way to the relay)."""
-    return (
-        notice.state == "pending"
-        and notice.attempts == 0
-        and notice.claimed_by is None
-        and notice.next_attempt_at > now
-    )
+    return bool(changed(released))
