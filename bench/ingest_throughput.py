@@ -17,6 +17,11 @@ mail to its acknowledgement reaching the sink, for mails arriving one by one.
 
     python bench/ingest_throughput.py [--sizes 500,5000] [--batches 50,500]
                                       [--latency-samples 100] [--profile FILE]
+                                      [--statements]
+
+--statements counts the SQL statements of the first ingest by their first words and
+prints the most frequent: what a mail costs in round trips to the database. Counting
+turns off the fast path of mailtickets/prepared.py, so that run's timings are not figures.
 """
 
 from __future__ import annotations
@@ -32,11 +37,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -124,10 +133,13 @@ class Run:
     sent: int
 
 
-def run_once(config: Path, profile: Path | None) -> Run:
-    """What `run --once` does (one cycle), timed before and after delivery."""
+def run_once(config: Path, profile: Path | None, statements: Counter[str] | None = None) -> Run:
+    """What `run --once` does (one cycle), timed before and after delivery; the ingest's
+    SQL statements counted into `statements` when given."""
     settings = load_settings(config)
     engine = open_database(settings.database_url)
+    if statements is not None:
+        _count_statements(engine, statements)
     daemon = Daemon(settings, engine, lambda: datetime.now(UTC))
     with daemon.worker:
         started = time.perf_counter()
@@ -142,6 +154,8 @@ def run_once(config: Path, profile: Path | None) -> Run:
                 worker=daemon.worker,
             )
         ingested = time.perf_counter()
+        if statements is not None:
+            event.remove(engine, "before_cursor_execute", _COUNTERS.pop(engine))
         with _profiled(profile and profile.with_suffix(".delivery.prof")):
             report = outbox.flush(settings.smtp, engine, datetime.now(UTC), daemon.worker)
         delivered = time.perf_counter()
@@ -151,6 +165,20 @@ def run_once(config: Path, profile: Path | None) -> Run:
     assert states == {"done"}, f"not every mail was processed: {states}"
     assert report.retried == report.failed == 0, report
     return Run(ingested - started, delivered - ingested, len(results), report.sent)
+
+
+def _count_statements(engine: Engine, into: Counter[str]) -> None:
+    """Count every statement `engine` sends, by its first 90 characters (an executemany
+    once: one round trip)."""
+
+    def count(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        into[" ".join(sql.split())[:90] + (" [many]" if many else "")] += 1
+
+    _COUNTERS[engine] = count
+    event.listen(engine, "before_cursor_execute", count)
+
+
+_COUNTERS: dict[Engine, Any] = {}  # engine → its counting listener, removed after ingest
 
 
 @contextmanager
@@ -218,6 +246,7 @@ def main() -> None:
     parser.add_argument("--latency-samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--statements", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
@@ -235,7 +264,10 @@ def main() -> None:
                 base = baseline(dovecot, user, batch)
                 config = write_config(folder, dovecot, user, sink, batch)
                 profile = args.profile if args.profile and not rows else None
-                run = run_once(config, profile)
+                counted: Counter[str] | None = Counter() if args.statements and not rows else None
+                run = run_once(config, profile, counted)
+                if counted is not None:
+                    show_statements(counted, size)
                 rows.append((size, batch, base, run))
                 print(_line(size, batch, base, run), flush=True)
         idle = latency(dovecot, sink, folder, args.latency_samples) if args.latency_samples else []
@@ -254,6 +286,16 @@ def main() -> None:
     if args.profile:
         show_profile(args.profile)
         show_profile(args.profile.with_suffix(".delivery.prof"))
+
+
+def show_statements(counted: Counter[str], mails: int, top: int = 40) -> None:
+    total = sum(counted.values())
+    print(
+        f"\nSQL statements of the first ingest: {total} for {mails} mails "
+        f"({total / mails:.1f} a mail); the {top} most frequent:"
+    )
+    for text, n in counted.most_common(top):
+        print(f"{n:7d}  {n / mails:5.2f}/mail  {text}")
 
 
 def _line(size: int, batch: int, base: float, run: Run) -> str:

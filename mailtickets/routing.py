@@ -29,9 +29,14 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()  # the same as casefold for ASCII, and no accents to drop
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    if any(ord(c) > 0xFFFF for c in decomposed):  # rare: the table covers the BMP only
+    if _ASTRAL.search(decomposed):  # rare: the table covers the BMP only
         return "".join(c for c in decomposed if not unicodedata.combining(c))
     return decomposed.translate(_combining_marks())
+
+
+# A character beyond the BMP, found in C: a Python test of every character of a long body
+# cost more than the rest of routing.
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 @cache
@@ -78,14 +83,19 @@ def _by_keywords(mail: ParsedMail, depts: tuple[Department, ...]) -> tuple[str, 
     best: tuple[int, str, str] | None = None
     for dept in depts:
         for keyword in dept.keywords:
-            score, where = _keyword_score(fold(keyword), subject, body)
+            score, where = _keyword_score(_keyword_pattern(keyword), subject, body)
             if score and (best is None or score > best[0]):
                 best = (score, dept.name, f"keyword '{keyword}' in {where} → {dept.name}")
     return (best[1], best[2]) if best else None
 
 
-def _keyword_score(keyword: str, subject: str, body: str) -> tuple[int, str]:
-    pattern = re.compile(rf"(?<!\w){re.escape(keyword)}(?!\w)")
+@cache
+def _keyword_pattern(keyword: str) -> re.Pattern[str]:
+    # Folded and compiled once per keyword of the configuration, not once per mail.
+    return re.compile(rf"(?<!\w){re.escape(fold(keyword))}(?!\w)")
+
+
+def _keyword_score(pattern: re.Pattern[str], subject: str, body: str) -> tuple[int, str]:
     in_subject = len(pattern.findall(subject)) * SUBJECT_WEIGHT
     in_body = len(pattern.findall(body)) * BODY_WEIGHT
     return in_subject + in_body, "subject" if in_subject else "body"

@@ -47,6 +47,7 @@ from mailtickets.models import (
     Ticket,
     Worker,
 )
+from mailtickets.prepared import Prepared
 
 OPEN_STATUSES = ("new", "open", "waiting")
 
@@ -76,6 +77,8 @@ def _read(
     it before every query was a third of the ORM's cost per mail."""
     if tickets or session.new or session.deleted:
         session.flush()
+    if isinstance(statement, Prepared):
+        return statement.run(session.connection(), (params,) if params else ())
     return session.connection().execute(statement, params)
 
 
@@ -83,6 +86,8 @@ def _write(session: Session, statement: Any, rows: Sequence[dict[str, Any]] = ()
     """A Core INSERT/UPDATE/DELETE inside the session's transaction: one row of values is a
     single execution (RETURNING works), several an executemany."""
     connection = session.connection()
+    if isinstance(statement, Prepared):
+        return statement.run(connection, rows)
     if not rows:
         return connection.execute(statement)
     return connection.execute(statement, rows[0] if len(rows) == 1 else list(rows))
@@ -105,27 +110,29 @@ def _free_rows_on(dialect: str, table: Any, *conditions: Any) -> Any:
 
 # Built once: a statement object reused with bound parameters is compiled once and found
 # in SQLAlchemy's cache by identity, instead of being rebuilt and keyed for every mail.
-_CONTACT_OF = select_core(_CONTACT.c.customer_id, _CONTACT.c.notify).where(
-    _CONTACT.c.email == bindparam("email")
+_CONTACT_OF = Prepared(
+    select_core(_CONTACT.c.customer_id, _CONTACT.c.notify).where(
+        _CONTACT.c.email == bindparam("email")
+    )
 )
-_NOTIFIED_CONTACTS = (
+_NOTIFIED_CONTACTS = Prepared(
     select_core(_CONTACT.c.email)
     .where(_CONTACT.c.customer_id == bindparam("customer_id"), _CONTACT.c.notify.is_(True))
     .order_by(_CONTACT.c.id)
 )
-_CONTACT_EMAILS = (
+_CONTACT_EMAILS = Prepared(
     select_core(_CONTACT.c.email)
     .where(_CONTACT.c.customer_id == bindparam("customer_id"))
     .order_by(_CONTACT.c.id)
 )
-_CUSTOMER_NAME = select_core(_CUSTOMER.c.name).where(_CUSTOMER.c.id == bindparam("id"))
-_PARTICIPANTS = (
+_CUSTOMER_NAME = Prepared(select_core(_CUSTOMER.c.name).where(_CUSTOMER.c.id == bindparam("id")))
+_PARTICIPANTS = Prepared(
     select_core(_PARTICIPANT.c.email)
     .where(_PARTICIPANT.c.ticket_id == bindparam("ticket_id"))
     .order_by(_PARTICIPANT.c.id)
 )
-_CODE_TAKEN = select_core(_TICKET.c.id).where(_TICKET.c.code == bindparam("code"))
-_THREAD = (
+_CODE_TAKEN = Prepared(select_core(_TICKET.c.id).where(_TICKET.c.code == bindparam("code")))
+_THREAD = Prepared(
     select_core(_MESSAGE.c.message_id)
     .where(_MESSAGE.c.ticket_id == bindparam("ticket_id"), _MESSAGE.c.direction != "internal")
     .order_by(_MESSAGE.c.id.desc())
@@ -134,18 +141,22 @@ _THREAD = (
 _SUPPRESSED = select_core(_SUPPRESSION.c.email).where(
     _SUPPRESSION.c.email.in_(bindparam("emails", expanding=True))
 )
-_LIFT_SUPPRESSION = delete(_SUPPRESSION).where(_SUPPRESSION.c.email == bindparam("email"))
-_FORGET_AUTO_MAIL = delete(_AUTO_MAIL).where(
-    _AUTO_MAIL.c.email == bindparam("email"), _AUTO_MAIL.c.at < bindparam("since")
+_LIFT_SUPPRESSION = Prepared(delete(_SUPPRESSION).where(_SUPPRESSION.c.email == bindparam("email")))
+_FORGET_AUTO_MAIL = Prepared(
+    delete(_AUTO_MAIL).where(
+        _AUTO_MAIL.c.email == bindparam("email"), _AUTO_MAIL.c.at < bindparam("since")
+    )
 )
-_AUTO_MAIL_COUNT = select_core(func.count()).where(
-    _AUTO_MAIL.c.email == bindparam("email"), _AUTO_MAIL.c.at >= bindparam("since")
+_AUTO_MAIL_COUNT = Prepared(
+    select_core(func.count()).where(
+        _AUTO_MAIL.c.email == bindparam("email"), _AUTO_MAIL.c.at >= bindparam("since")
+    )
 )
 _FORGET_AUTO_MAILS = delete(_AUTO_MAIL).where(
     _AUTO_MAIL.c.email.in_(bindparam("emails", expanding=True)),
     _AUTO_MAIL.c.at < bindparam("since"),
 )
-_SET_REMINDER_MAIL = (
+_SET_REMINDER_MAIL = Prepared(
     update(_TICKET)
     .where(_TICKET.c.id == bindparam("ticket_id"))
     .values(
@@ -154,9 +165,26 @@ _SET_REMINDER_MAIL = (
         .scalar_subquery()
     )
 )
-_INSERT_EVENT = insert(_EVENT)
-_INSERT_MESSAGE = insert(_MESSAGE).returning(_MESSAGE.c.id)
-_INSERT_OUTBOX = insert(_OUTBOX)
+_INSERT_EVENT = Prepared(insert(_EVENT))
+_INSERT_MESSAGE = Prepared(insert(_MESSAGE).returning(_MESSAGE.c.id))
+_INSERT_OUTBOX = Prepared(insert(_OUTBOX))
+_INSERT_ATTACHMENT = Prepared(insert(_ATTACHMENT))
+_INSERT_AUTO_MAIL = Prepared(insert(_AUTO_MAIL))
+_INSERT_PARTICIPANT = Prepared(insert(_PARTICIPANT))
+_INSERT_INBOUND_BODY = Prepared(insert(_INBOUND_BODY))
+_INSERT_CUSTOMER = Prepared(insert(_CUSTOMER).returning(_CUSTOMER.c.id))
+_INSERT_CONTACT = Prepared(insert(_CONTACT))
+_OPEN_TICKETS_OF = Prepared(
+    select_core(_TICKET.c.code, _TICKET.c.subject, _TICKET.c.status)
+    .where(
+        _TICKET.c.customer_id == bindparam("customer_id"),
+        # Each status its own test: an IN list expands at every execution.
+        or_(*(_TICKET.c.status == s for s in OPEN_STATUSES)),
+        _TICKET.c.id != bindparam("but"),
+    )
+    .order_by(_TICKET.c.created_at)
+    .limit(10)
+)
 
 
 # --- mailbox checkpoint and inbound rows -------------------------------------------------
@@ -199,7 +227,7 @@ def add_inbound(session: Session, row: Inbound, raw: bytes | bytearray) -> None:
     """Save a fetched message and its bytes."""
     session.add(row)
     session.flush()
-    _write(session, insert(_INBOUND_BODY), [{"inbound_id": row.id, "raw": raw}])
+    _write(session, _INSERT_INBOUND_BODY, [{"inbound_id": row.id, "raw": raw}])
 
 
 def add_inbound_in_pieces(
@@ -442,12 +470,10 @@ def contact_info(session: Session, email: str) -> ContactInfo | None:
 
 def add_customer_with_contact(session: Session, email: str, name: str, now: datetime) -> int:
     """A new customer whose one contact is `email`, authorised; the customer's id."""
-    customer = _write(
-        session,
-        insert(_CUSTOMER).values(name=name or email, created_at=now).returning(_CUSTOMER.c.id),
-    ).scalar_one()
+    new = {"name": name or email, "created_at": now}
+    customer = _write(session, _INSERT_CUSTOMER, [new]).scalar_one()
     values = {"customer_id": customer, "email": email.lower(), "name": name, "notify": True}
-    _write(session, insert(_CONTACT).values(**values))
+    _write(session, _INSERT_CONTACT, [values])
     return int(customer)
 
 
@@ -472,7 +498,7 @@ def add_participants(session: Session, ticket_id: int, emails: Iterable[str]) ->
     existing = set(participants(session, ticket_id))
     new = [e for e in dict.fromkeys(emails) if e not in existing]
     if new:
-        _write(session, insert(_PARTICIPANT), [{"ticket_id": ticket_id, "email": e} for e in new])
+        _write(session, _INSERT_PARTICIPANT, [{"ticket_id": ticket_id, "email": e} for e in new])
 
 
 # --- tickets -------------------------------------------------------------------------------
@@ -526,14 +552,8 @@ class TicketLine:
 
 def open_tickets_of(session: Session, customer_id: int, but: int | None) -> list[TicketLine]:
     """Up to ten of the customer's open tickets other than `but`, oldest first."""
-    t = _TICKET.c
-    query = (
-        select_core(t.code, t.subject, t.status)
-        .where(t.customer_id == customer_id, t.status.in_(OPEN_STATUSES), t.id != but)
-        .order_by(t.created_at)
-        .limit(10)
-    )
-    return [TicketLine(*row) for row in _read(session, query, tickets=True)]
+    params = {"customer_id": customer_id, "but": but}
+    return [TicketLine(*row) for row in _read(session, _OPEN_TICKETS_OF, params, tickets=True)]
 
 
 def list_tickets(session: Session, status: str | None, department: str | None) -> list[Ticket]:
@@ -587,7 +607,7 @@ def add_message(
     """Insert one message of a ticket and its attachments; the message's id."""
     new_id = int(_write(session, _INSERT_MESSAGE, [message]).scalar_one())
     if attachments:
-        _write(session, insert(_ATTACHMENT), [{**a, "message_id": new_id} for a in attachments])
+        _write(session, _INSERT_ATTACHMENT, [{**a, "message_id": new_id} for a in attachments])
     return new_id
 
 
@@ -600,7 +620,7 @@ def add_outbox(session: Session, values: dict[str, Any], automatic_to: Sequence[
         return
     _write(session, _INSERT_OUTBOX, [values])
     if counts:
-        _write(session, insert(_AUTO_MAIL), counts)
+        _write(session, _INSERT_AUTO_MAIL, counts)
 
 
 def set_reminder_mail(session: Session, ticket_id: int, message_id: str) -> None:
@@ -652,12 +672,12 @@ def write_held(session: Session, held: Held) -> None:
     """The held rows, the outbox first: a reminder mark finds its row by Message-ID."""
     for statement, rows in (
         (_INSERT_OUTBOX, held.outbox),
-        (insert(_AUTO_MAIL), held.automail),
+        (_INSERT_AUTO_MAIL, held.automail),
         (_INSERT_EVENT, held.events),
         (_SET_REMINDER_MAIL, held.reminders),
     ):
         if rows:
-            session.connection().execute(statement, rows)
+            _write(session, statement, rows)
 
 
 @dataclass(frozen=True)

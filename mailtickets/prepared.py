@@ -1,0 +1,146 @@
+"""Hot-path Core statements compiled once per dialect and run on the DB-API cursor of
+the session's own connection, inside its transaction.
+
+SQLAlchemy's execution (context, cache key, result object) costs about 30 µs a statement
+where SQLite itself takes 5 µs (docs/performance.md), and a new ticket makes some thirty.
+The statement is still SQLAlchemy's: compiled by it, its parameters and result values
+converted by its type processors, so the rows are the ones `Connection.execute` returns.
+What the fast path cannot do the same way (an expanding IN, Python-side column defaults,
+a row of other keys) goes through `Connection.execute` as before, and so does every
+statement while an engine has `before_cursor_execute` listeners (tests that count
+statements see each one)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import Dialect
+
+Processor = Callable[[Any], Any] | None
+
+
+class Rows:
+    """What a prepared statement returned: its rows, as tuples, and for an UPDATE or
+    DELETE how many rows it changed; the few Result methods the hot path uses."""
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self.rows]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def scalar_one(self) -> Any:
+        if len(self.rows) != 1:
+            raise LookupError(f"expected one row, got {len(self.rows)}")
+        return self.rows[0][0]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    compiled: Any  # SQLAlchemy's Compiled: construct_params gives literals their values
+    positions: tuple[str, ...] | None  # bind names in order, for positional paramstyles
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # the names that need converting
+    results: tuple[Processor, ...]
+    returns_rows: bool
+
+
+class Prepared:
+    """One statement, compiled on first use for each dialect and set of value keys."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled | None] = {}
+
+    def run(self, connection: Connection, params: Sequence[dict[str, Any]] = ()) -> Any:
+        """Execute with one row of values (or none), or executemany with several rows of
+        the same keys; a `Rows`, or SQLAlchemy's Result when it had to run it."""
+        keys = tuple(params[0]) if params else ()
+        if connection.dispatch.before_cursor_execute or (
+            len(params) > 1 and any(tuple(p) != keys for p in params)
+        ):
+            return self._fallback(connection, params)
+        dialect = connection.dialect
+        found = self._compiled.get((dialect.name, keys), _MISSING)
+        if found is _MISSING:
+            found = self._compiled[(dialect.name, keys)] = _compile(self.statement, dialect, keys)
+        if found is None:
+            return self._fallback(connection, params)
+        assert isinstance(found, _Compiled)
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if len(params) > 1:
+                cursor.executemany(found.sql, [_values(found, p) for p in params])
+                return Rows([], cursor.rowcount)
+            cursor.execute(found.sql, _values(found, params[0] if params else {}))
+            rows = cursor.fetchall() if found.returns_rows else []
+            if rows and any(found.results):
+                rows = [_converted(found.results, row) for row in rows]
+            return Rows([tuple(r) for r in rows], cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def _fallback(self, connection: Connection, params: Sequence[dict[str, Any]]) -> Any:
+        if not params:
+            return connection.execute(self.statement)
+        return connection.execute(self.statement, params[0] if len(params) == 1 else list(params))
+
+
+_MISSING: Any = object()
+
+
+def _compile(statement: Any, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled | None:
+    """The statement as the dialect writes it for these value keys; None when only
+    SQLAlchemy's own execution does it right."""
+    compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys) or None)
+    if (
+        compiled.post_compile_params
+        or compiled.literal_execute_params
+        or compiled.insert_prefetch
+        or compiled.update_prefetch
+        or getattr(compiled, "escaped_bind_names", None)
+        or dialect.paramstyle not in ("qmark", "format", "pyformat", "named")
+    ):
+        return None
+    processors = compiled._bind_processors  # SQLAlchemy's own conversions, by bind name
+    positions = tuple(compiled.positiontup) if compiled.positional else None
+    results = tuple(
+        column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
+    )
+    return _Compiled(
+        sql=compiled.string,
+        compiled=compiled,
+        positions=positions,
+        binds=tuple(processors.items()),
+        results=results,
+        returns_rows=bool(compiled._result_columns) or bool(compiled.effective_returning),
+    )
+
+
+def _values(found: _Compiled, params: dict[str, Any]) -> Any:
+    values = found.compiled.construct_params(params)
+    for name, process in found.binds:
+        if name in values:
+            values[name] = process(values[name])
+    if found.positions is None:
+        return values
+    return tuple(values[name] for name in found.positions)
+
+
+def _converted(results: tuple[Processor, ...], row: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(v if p is None else p(v) for p, v in zip(results, row, strict=False))

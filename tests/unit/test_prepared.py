@@ -1,0 +1,114 @@
+"""Prepared statements on the DB-API cursor give what SQLAlchemy's execution gives (real
+SQLite and PostgreSQL), and step aside where they could not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy.engine import Engine
+
+from mailtickets.db import transaction
+from mailtickets.models import Contact, Customer, Event, Ticket
+from mailtickets.prepared import Prepared, Rows
+from tests.conftest import both_databases
+
+NOW = datetime(2026, 12, 1, 10, 15, 30, 123456, tzinfo=UTC)
+_CUSTOMER = Customer.__table__  # type: ignore[attr-defined]
+_CONTACT = Contact.__table__  # type: ignore[attr-defined]
+_TICKET = Ticket.__table__  # type: ignore[attr-defined]
+_EVENT = Event.__table__  # type: ignore[attr-defined]
+
+
+def _ticket(engine: Engine) -> int:
+    with transaction(engine) as session:
+        customer = Customer(name="Ana", created_at=NOW)
+        session.add(customer)
+        session.flush()
+        session.add(Contact(customer_id=customer.id or 0, email="ana@ej.es", notify=True))
+        ticket = Ticket(
+            code="T-AAAA1111",
+            subject="Mi web",
+            status="open",
+            priority="normal",
+            department="Soporte",
+            requester="ana@ej.es",
+            customer_id=customer.id or 0,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        session.add(ticket)
+        session.flush()
+        return ticket.id or 0
+
+
+@both_databases
+def test_rows_and_their_types_are_sqlalchemys(engine: Engine) -> None:
+    ticket_id = _ticket(engine)
+    events = [
+        {"ticket_id": ticket_id, "at": NOW + timedelta(minutes=i), "kind": "k", "actor": "a"}
+        | {"detail": f"d{i}"}
+        for i in range(3)
+    ]
+    with transaction(engine) as session:
+        Prepared(insert(_EVENT)).run(session.connection(), events)  # an executemany
+    query = (
+        select(_EVENT.c.at, _EVENT.c.detail, _TICKET.c.status, _CONTACT.c.notify)
+        .join(_TICKET, _TICKET.c.id == _EVENT.c.ticket_id)
+        .join(_CONTACT, _CONTACT.c.customer_id == _TICKET.c.customer_id)
+        .where(_EVENT.c.ticket_id == bindparam("t"), _TICKET.c.status != "closed")
+        .order_by(_EVENT.c.id)
+    )
+    with engine.connect() as connection:
+        prepared = Prepared(query).run(connection, [{"t": ticket_id}])
+        plain = connection.execute(query, {"t": ticket_id})
+        assert isinstance(prepared, Rows)
+        assert prepared.all() == [tuple(r) for r in plain]
+    # Read back as SQLAlchemy reads them: aware datetimes, booleans.
+    assert prepared.first() == (NOW, "d0", "open", True)
+    assert prepared.scalars() == [NOW + timedelta(minutes=i) for i in range(3)]
+
+
+@both_databases
+def test_returning_and_rowcount_are_sqlalchemys(engine: Engine) -> None:
+    ticket_id = _ticket(engine)
+    returning = insert(_CUSTOMER).returning(_CUSTOMER.c.id, _CUSTOMER.c.created_at)
+    with transaction(engine) as session:
+        values = {"name": "Luis", "created_at": NOW, "plan": "", "domains": "[]"}
+        new = Prepared(returning).run(session.connection(), [values]).all()
+    assert len(new) == 1 and new[0][1] == NOW and new[0][0] > 0
+    change = update(_TICKET).where(_TICKET.c.id == bindparam("t")).values(status=bindparam("s"))
+    with transaction(engine) as session:
+        changed = Prepared(change).run(session.connection(), [{"t": ticket_id, "s": "waiting"}])
+        missed = Prepared(change).run(session.connection(), [{"t": ticket_id + 99, "s": "x"}])
+    assert (changed.rowcount, missed.rowcount) == (1, 0)
+    with engine.connect() as connection:
+        status = select(_TICKET.c.status).where(_TICKET.c.id == bindparam("t"))
+        assert Prepared(status).run(connection, [{"t": ticket_id}]).scalar_one() == "waiting"
+
+
+@both_databases
+def test_what_it_cannot_run_the_same_way_sqlalchemy_runs(engine: Engine) -> None:
+    _ticket(engine)
+    expanding = select(_CONTACT.c.email).where(
+        _CONTACT.c.email.in_(bindparam("emails", expanding=True))
+    )
+    with engine.connect() as connection:
+        found = Prepared(expanding).run(connection, [{"emails": ["ana@ej.es", "x@y.es"]}])
+        assert not isinstance(found, Rows)  # SQLAlchemy's Result: it expands the list
+        assert list(found.scalars()) == ["ana@ej.es"]
+    # A statement counted by a listener (a test that counts statements) is SQLAlchemy's.
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, sql: str, *rest: Any) -> None:
+        seen.append(sql)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with engine.connect() as connection:
+            names = Prepared(select(_CUSTOMER.c.name)).run(connection)
+            assert list(names.scalars()) == ["Ana"]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(seen) == 1 and seen[0].startswith("SELECT customer.name")
