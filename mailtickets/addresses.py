@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from email import errors, policy
 from email.headerregistry import Address
+from functools import lru_cache
 
 # A header this long is no person's address list; it is not parsed at all. The stdlib
 # parser is slow (worse than linear) on hostile runs of quotes, backslashes or commas, so a
@@ -32,6 +33,10 @@ class Mailbox:
     problem: str = ""
 
 
+# The stdlib registry takes a few hundred µs a header, and the same headers come again and
+# again (every customer writes To: our address; a customer's From in each of their mails).
+# The result is immutable, and headers are bounded (MAX_FROM_HEADER, MAX_PIECE).
+@lru_cache(maxsize=4096)
 def _parsed(value: str) -> tuple[tuple[Address, ...], tuple[str | None, ...], bool]:
     """Addresses, the group names they came in (None outside a group), and whether the
     header was malformed in a way that makes its addresses untrustworthy."""

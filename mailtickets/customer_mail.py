@@ -18,7 +18,7 @@ from mailtickets.contacts import CustomerProfile, customer_profile
 from mailtickets.decide import Decision, status_after
 from mailtickets.mail import ParsedMail
 from mailtickets.mentions import DOMAIN_OR_URL
-from mailtickets.models import Inbound, Ticket
+from mailtickets.models import Ticket
 from mailtickets.notifier import Queued
 from mailtickets.people import Admission
 from mailtickets.quoting import latest_reply
@@ -37,7 +37,7 @@ class Incoming:
 
     decision: Decision
     mail: ParsedMail
-    row: Inbound
+    row: store.InHand
     bounce: Bounce | None = None
 
     @cached_property

@@ -180,7 +180,7 @@ class Pipeline:
     def _in_savepoint(self, session: Session, inbound_id: int, by: store.Attempter) -> Result:
         try:
             with session.begin_nested(), time_limit(self._seconds):
-                row = session.get(Inbound, inbound_id)
+                row = store.inbound_in_hand(session, inbound_id)
                 assert row is not None
                 result = self._apply(session, row, by)
         except PutOff as why:
@@ -239,7 +239,9 @@ class Pipeline:
                 return None  # another worker counted it first and has it
         return True
 
-    def _apply(self, session: Session, row: Inbound, by: store.Attempter = store.ALONE) -> Result:
+    def _apply(
+        self, session: Session, row: store.InHand, by: store.Attempter = store.ALONE
+    ) -> Result:
         now = self.clock()
         raw = store.inbound_raw(session, row.id or 0)
         held = self._spam(raw, row)
@@ -273,12 +275,14 @@ class Pipeline:
         arrived = row.internal_date
         work.tell.quiet = arrived is not None and now - arrived > box.imap.quiet_older_than
         outcome = apply(work, Incoming(decision, mail, row, bounce))
-        row.state = outcome.state
-        row.outcome = f"{outcome.action}: {outcome.detail}"
-        row.ticket_code = outcome.ticket_code
-        row.processed_at = now
-        row.error = ""
-        session.add(row)
+        store.finish_inbound(
+            session,
+            row.id,
+            outcome.state,
+            f"{outcome.action}: {outcome.detail}",
+            outcome.ticket_code,
+            now,
+        )
         first = work.write.first_answer
         return Result(
             row.id or 0,
@@ -291,7 +295,7 @@ class Pipeline:
             first_response=first[1] if first else None,
         )
 
-    def _spam(self, raw: bytes, row: Inbound) -> SpamVerdict:
+    def _spam(self, raw: bytes, row: store.InHand) -> SpamVerdict:
         """The site's own spam verdict, before anything else is read: a mail it marked opens
         nothing and is answered by no one (SPEC §8, no backscatter to forged senders). That
         holds for a mail naming a ticket or sent from a staff address too: both are written
@@ -303,13 +307,11 @@ class Pipeline:
         return spam_verdict(header_fields(raw), names)
 
     def _hold_as_spam(
-        self, session: Session, row: Inbound, held: SpamVerdict, now: datetime
+        self, session: Session, row: store.InHand, held: SpamVerdict, now: datetime
     ) -> Result:
         """Kept in the inbound table with state "spam" and why, for `spam list|release`."""
-        row.state, row.outcome = "spam", f"spam: {held.reason}"
-        row.ticket_code, row.processed_at, row.error = "", now, ""
-        session.add(row)
-        return Result(row.id or 0, row.uid, row.message_id, "spam", "", f"spam ({held.reason})")
+        store.finish_inbound(session, row.id, "spam", f"spam: {held.reason}", "", now)
+        return Result(row.id, row.uid, row.message_id, "spam", "", f"spam ({held.reason})")
 
     def _thread(self, session: Session, mail: ParsedMail, bounce: Bounce | None) -> Thread:
         if bounce is not None:

@@ -113,6 +113,9 @@ class Renderer:
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
             keep_trailing_newline=True,
+            # Files are read again on SIGHUP (reload), not checked on disk at every render:
+            # a stat of each file per notice cost a tenth of rendering a reminder.
+            auto_reload=False,
         )
         self.env.filters.update(date_filters(locale))
         # Kinds with no HTML file: searching every folder for it again, and raising, cost

@@ -373,7 +373,7 @@ def _claim_statement(dialect: str, which: str, watched: bool) -> Any:
         live_since: Any = bindparam("live_since")
         conditions.append(~_behind_other_hands(table, me, live_since))
     where = _free_rows_on(dialect, table, *conditions)
-    return update(table).where(where).values(state="working").returning(table.c.id)
+    return Prepared(update(table).where(where).values(state="working").returning(table.c.id))
 
 
 def _claim_inbound(session: Session, by: Attempter, **which: Any) -> list[int]:
@@ -417,6 +417,8 @@ def claim_inbound_rows(session: Session, ids: Sequence[int], by: Attempter = ALO
     worker: see pending_inbound); the ids claimed, in order."""
     if not ids:
         return []
+    if len(ids) == 1:  # a batch claims one mail at a time: no IN list to expand
+        return _claim_inbound(session, by, one_id=ids[0])
     return _claim_inbound(session, by, ids=list(ids))
 
 
@@ -441,12 +443,57 @@ def count_attempt(session: Session, inbound_id: int, seen: int, by: Attempter = 
     return getattr(result, "rowcount", 0) == 1
 
 
-def claim_inbound(session: Session, inbound_id: int, by: Attempter = ALONE) -> Inbound | None:
+def claim_inbound(session: Session, inbound_id: int, by: Attempter = ALONE) -> InHand | None:
     """The row if it is still pending and waits for no other worker; the UPDATE makes a
     second worker's claim fail."""
     if not _claim_inbound(session, by, one_id=inbound_id):
         return None
-    return session.get(Inbound, inbound_id)
+    return inbound_in_hand(session, inbound_id)
+
+
+@dataclass(frozen=True)
+class InHand:
+    """What processing reads of the inbound row it claimed. A plain copy, not an ORM
+    object: loading the row through the session and flushing its new state cost more than
+    a mail's other statements together (`finish_inbound` writes that state)."""
+
+    id: int
+    uid: int
+    message_id: str
+    mailbox: str
+    internal_date: datetime | None
+    spam_released_at: datetime | None
+
+
+_IN_HAND = Prepared(
+    select_core(*(_INBOUND.c[name] for name in InHand.__dataclass_fields__ if name != "id")).where(
+        _INBOUND.c.id == bindparam("id")
+    )
+)
+_FINISH_INBOUND = Prepared(
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("inbound_id"))
+    .values(
+        state=bindparam("new_state"),
+        outcome=bindparam("new_outcome"),
+        ticket_code=bindparam("new_code"),
+        processed_at=bindparam("at"),
+        error="",
+    )
+)
+
+
+def inbound_in_hand(session: Session, inbound_id: int) -> InHand | None:
+    row = _read(session, _IN_HAND, {"id": inbound_id}).first()
+    return InHand(inbound_id, *row) if row is not None else None
+
+
+def finish_inbound(
+    session: Session, inbound_id: int, state: str, outcome: str, code: str, at: datetime
+) -> None:
+    """The row's new state once processed (done, ignored, spam...), its error cleared."""
+    values = {"inbound_id": inbound_id, "new_state": state, "new_outcome": outcome}
+    _write(session, _FINISH_INBOUND, [values | {"new_code": code, "at": at}])
 
 
 # --- people --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from mailtickets import store
 from mailtickets.mail import ParsedMail
-from mailtickets.models import Inbound, Ticket
+from mailtickets.models import Ticket
 from mailtickets.people import Admission, admit_participants, new_participants
 from mailtickets.settings import Settings
 
@@ -31,7 +31,7 @@ class TicketWriter:
         return ticket
 
     def store_message(
-        self, ticket: Ticket, mail: ParsedMail, row: Inbound, direction: str, text: str
+        self, ticket: Ticket, mail: ParsedMail, row: store.InHand, direction: str, text: str
     ) -> None:
         """The mail as one message of the ticket, with its attachments."""
         assert ticket.id is not None

@@ -140,6 +140,13 @@ def test_the_notifier_is_quiet_for_backlog_mail_and_skips_suppressed_addresses(
     assert outbox(session) == [] and "hard bounce" in events(session, "not_sent")[1]
 
 
+def in_hand(session: Session, row: Inbound) -> store.InHand:
+    """The saved row as the pipeline hands it to the handlers."""
+    found = store.inbound_in_hand(session, row.id or 0)
+    assert found is not None
+    return found
+
+
 def test_a_staff_reply_applies_its_commands_and_relays_the_rest(
     settings: Settings, session: Session
 ) -> None:
@@ -149,7 +156,7 @@ def test_a_staff_reply_applies_its_commands_and_relays_the_rest(
     session.add(row)
     session.flush()
     decision = Decision(Action.STAFF_REPLY, "staff answer")
-    done = apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, row, None))
+    done = apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, in_hand(session, row), None))
     assert done == "priority high; answer relayed"
     assert (ticket.priority, ticket.status) == ("high", "waiting")
     assert ticket.remind_at == NOW + settings.tickets.reminder_after
@@ -167,7 +174,7 @@ def test_a_wrong_command_changes_nothing_and_tells_the_staff_member(
     session.add(row)
     session.flush()
     decision = Decision(Action.STAFF_REPLY, "staff")
-    apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, row, None))
+    apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, in_hand(session, row), None))
     assert (ticket.priority, ticket.status) == ("normal", "new")
     (error,) = outbox(session)
     assert error.kind == "command_error" and json.loads(error.recipients) == [ANA]
