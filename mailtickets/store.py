@@ -317,7 +317,8 @@ def _behind_other_hands(table: Any, me: Any, live_since: Any) -> ColumnElement[b
         earlier.c.sender == table.c.sender,
         earlier.c.sender != "",
         earlier.c.id < table.c.id,
-        earlier.c.state.in_(("pending", "working")),
+        # Not IN (...): a list expands at every execution, and this claim is prepared.
+        or_(earlier.c.state == "pending", earlier.c.state == "working"),
         earlier.c.attempted_by.is_not(None),
         earlier.c.attempted_by != me,
         earlier.c.attempted_by.in_(live_workers(live_since)),
@@ -517,7 +518,8 @@ def contact_info(session: Session, email: str) -> ContactInfo | None:
 
 def add_customer_with_contact(session: Session, email: str, name: str, now: datetime) -> int:
     """A new customer whose one contact is `email`, authorised; the customer's id."""
-    new = {"name": name or email, "created_at": now}
+    # Every column given: a Python-side default would keep the insert off the prepared path.
+    new = {"name": name or email, "created_at": now, "plan": "", "domains": "[]"}
     customer = _write(session, _INSERT_CUSTOMER, [new]).scalar_one()
     values = {"customer_id": customer, "email": email.lower(), "name": name, "notify": True}
     _write(session, _INSERT_CONTACT, [values])
@@ -1068,7 +1070,21 @@ def suppressed(session: Session, emails: Iterable[str]) -> set[str]:
     wanted = list(emails)
     if not wanted:
         return set()
-    return set(_read(session, _SUPPRESSED, {"emails": wanted}).scalars())
+    if len(wanted) > _FEW:
+        return set(_read(session, _SUPPRESSED, {"emails": wanted}).scalars())
+    values = {f"e{i}": e for i, e in enumerate(wanted)}
+    return set(_read(session, _suppressed_among(len(wanted)), values).scalars())
+
+
+_FEW = 8  # up to this many addresses, a statement of its own per count, prepared
+
+
+@cache
+def _suppressed_among(count: int) -> Prepared:
+    """Which of `count` bound addresses (e0, e1...) are suppressed: a notice has one or two
+    recipients, and an IN list that expands at every execution cannot be prepared."""
+    wanted: list[Any] = [bindparam(f"e{i}") for i in range(count)]
+    return Prepared(select_core(_SUPPRESSION.c.email).where(_SUPPRESSION.c.email.in_(wanted)))
 
 
 def suppress(session: Session, email: str, reason: str, at: datetime) -> None:
