@@ -53,8 +53,9 @@ class Rows:
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    compiled: Any  # SQLAlchemy's Compiled: construct_params gives literals their values
-    positions: tuple[str, ...] | None  # bind names in order, for positional paramstyles
+    literals: dict[str, Any]  # the values the statement itself holds ("internal", LIMIT 10)
+    names: tuple[str, ...]  # every bind name, in order for a positional paramstyle
+    positional: bool
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # the names that need converting
     results: tuple[Processor, ...]
     returns_rows: bool
@@ -117,15 +118,21 @@ def _compile(statement: Any, dialect: Dialect, keys: tuple[str, ...]) -> _Compil
         or dialect.paramstyle not in ("qmark", "format", "pyformat", "named")
     ):
         return None
+    # What SQLAlchemy's construct_params does for every execution, done once: the values
+    # written in the statement, and a check that every bound name is given a value.
+    defaults = compiled.construct_params(_check=False)
+    required = {name for name, bind in compiled.binds.items() if bind.required}
+    if not required <= set(keys):
+        return None  # SQLAlchemy says which value is missing
     processors = compiled._bind_processors  # SQLAlchemy's own conversions, by bind name
-    positions = tuple(compiled.positiontup) if compiled.positional else None
     results = tuple(
         column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
     )
     return _Compiled(
         sql=compiled.string,
-        compiled=compiled,
-        positions=positions,
+        literals={k: v for k, v in defaults.items() if k not in required},
+        names=tuple(compiled.positiontup) if compiled.positional else tuple(defaults),
+        positional=bool(compiled.positional),
         binds=tuple(processors.items()),
         results=results,
         returns_rows=bool(compiled._result_columns) or bool(compiled.effective_returning),
@@ -133,13 +140,12 @@ def _compile(statement: Any, dialect: Dialect, keys: tuple[str, ...]) -> _Compil
 
 
 def _values(found: _Compiled, params: dict[str, Any]) -> Any:
-    values = found.compiled.construct_params(params)
+    values = {**found.literals, **params}
     for name, process in found.binds:
-        if name in values:
-            values[name] = process(values[name])
-    if found.positions is None:
-        return values
-    return tuple(values[name] for name in found.positions)
+        values[name] = process(values[name])
+    if found.positional:
+        return tuple([values[name] for name in found.names])
+    return {name: values[name] for name in found.names}
 
 
 def _converted(results: tuple[Processor, ...], row: Sequence[Any]) -> tuple[Any, ...]:
