@@ -339,9 +339,9 @@ class Mailbox:
                 body = fetched[uid][b"BODY[]"]
                 row = self._row(uidvalidity, uid, key, message_id, fetched[uid], now)
                 if isinstance(body, _Pieces):
-                    store.add_inbound_in_pieces(session, row, body, body.size)
+                    store.add_inbound_in_pieces(session, Inbound(**row), body, body.size)
                 else:
-                    store.add_inbound(session, row, body)
+                    store.save_inbound(session, row, body)
                 added += 1
             store.save_checkpoint(session, self.key, uidvalidity, max(batch))
         return added, dupes
@@ -363,13 +363,13 @@ class Mailbox:
         message_id: str,
         data: dict[bytes, Any],
         now: datetime,
-    ) -> Inbound:
+    ) -> dict[str, Any]:
         arrived = data.get(b"INTERNALDATE")
         if isinstance(arrived, datetime) and arrived.tzinfo is None:  # a server sent no offset
             arrived = arrived.replace(tzinfo=UTC)
         raw = data[b"BODY[]"]
         head = raw.first if isinstance(raw, _Pieces) else raw
-        return Inbound(
+        return dict(
             mailbox=self.key,
             uidvalidity=uidvalidity,
             uid=uid,

@@ -83,18 +83,27 @@ class Prepared:
         if found is None:
             return self._fallback(connection, params)
         assert isinstance(found, _Compiled)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        values: Any = None
+        cursor: Any = None
         try:
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             if len(params) > 1:
-                cursor.executemany(found.sql, [_values(found, p) for p in params])
+                values = [_values(found, p) for p in params]
+                cursor.executemany(found.sql, values)
                 return Rows([], cursor.rowcount)
-            cursor.execute(found.sql, _values(found, params[0] if params else {}))
+            values = _values(found, params[0] if params else {})
+            cursor.execute(found.sql, values)
             rows = cursor.fetchall() if found.returns_rows else []
             if rows and any(found.results):
                 rows = [_converted(found.results, row) for row in rows]
             return Rows([tuple(r) for r in rows], cursor.rowcount)
+        except BaseException as exc:
+            # As SQLAlchemy's own execution does: the DB-API error wrapped in its exception
+            # (IntegrityError, OperationalError...), a dropped connection invalidated.
+            connection._handle_dbapi_exception(exc, found.sql, values, cursor, None)
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
 
     def _fallback(self, connection: Connection, params: Sequence[dict[str, Any]]) -> Any:
         if not params:

@@ -223,6 +223,30 @@ def _sqlite_dbapi(session: Session) -> Any:
     return session.connection().connection.dbapi_connection
 
 
+def _defaults(table: Any) -> dict[str, Any]:
+    """Every column's value when none is given (its scalar default, else NULL), the key
+    excepted: an insert naming every column runs prepared (prepared.py)."""
+    return {
+        c.key: c.default.arg if c.default is not None and c.default.is_scalar else None
+        for c in table.c
+        if not c.primary_key
+    }
+
+
+_INSERT_INBOUND = Prepared(insert(_INBOUND).returning(_INBOUND.c.id))
+_INBOUND_DEFAULTS = _defaults(_INBOUND)
+
+
+def save_inbound(session: Session, values: dict[str, Any], raw: bytes | bytearray) -> int:
+    """Save a fetched message (`values`: inbound columns, the others their defaults) and its
+    bytes; the row's id. Core, not an ORM object: building and flushing one cost twice the
+    insert, for each mail fetched."""
+    row = {**_INBOUND_DEFAULTS, **values}
+    new_id = int(_write(session, _INSERT_INBOUND, [row]).scalar_one())
+    _write(session, _INSERT_INBOUND_BODY, [{"inbound_id": new_id, "raw": raw}])
+    return new_id
+
+
 def add_inbound(session: Session, row: Inbound, raw: bytes | bytearray) -> None:
     """Save a fetched message and its bytes."""
     session.add(row)

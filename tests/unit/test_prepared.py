@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from mailtickets.db import transaction
 from mailtickets.models import Contact, Customer, Event, Ticket
@@ -112,3 +114,14 @@ def test_what_it_cannot_run_the_same_way_sqlalchemy_runs(engine: Engine) -> None
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert len(seen) == 1 and seen[0].startswith("SELECT customer.name")
+
+
+@both_databases
+def test_a_database_error_is_sqlalchemys_exception(engine: Engine) -> None:
+    # Code above catches SQLAlchemy's exceptions (a duplicate inbound row is IntegrityError
+    # in ingest.py): the prepared path raises those, not the driver's own.
+    _ticket(engine)
+    duplicate = insert(_CONTACT)
+    values = {"customer_id": 1, "email": "ana@ej.es", "name": "", "notify": True}
+    with engine.connect() as connection, pytest.raises(IntegrityError):
+        Prepared(duplicate).run(connection, [values])
