@@ -108,8 +108,7 @@ def new_ticket(work: Work, incoming: Incoming) -> Outcome:
     department = work.settings.department(chosen.department)
     if department.first_response is not None:
         ticket.first_response_due = first_response_due(work.settings, department, work.now)
-    session.add(ticket)
-    session.flush()
+    store.add_ticket(session, ticket)
     work.write.store_message(ticket, mail, incoming.row, "in", mail.text)
     admission = work.write.add_participants(ticket, mail, decision.copies_verified)
     work.write.event(ticket, "created", mail.from_addr, decision.reason)
