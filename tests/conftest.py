@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ from mailtickets.config import load_settings
 from mailtickets.daemon import CycleReport, Daemon
 from mailtickets.db import connect, open_database
 from mailtickets.settings import Settings
-from tests.servers import Dovecot, Postgres, SmtpSink
+from tests.servers import CliServer, Dovecot, Postgres, SmtpSink
 
 DATA = Path(__file__).parent / "data"
 
@@ -143,14 +141,8 @@ class World:
             engine.dispose()
 
     def cli(self, *args: str) -> tuple[int, str, str]:
-        """The real command line in a subprocess: exit code, stdout, stderr."""
-        proc = subprocess.run(
-            [sys.executable, "-m", "mailtickets", "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return proc.returncode, proc.stdout, proc.stderr
+        """The real command line in a process of its own: exit code, stdout, stderr."""
+        return cli_server().run(["--config", str(self.config), *args], timeout=120)
 
     def tickets(self) -> list[dict[str, Any]]:
         code, out, err = self.cli("tickets", "--json")
@@ -173,6 +165,23 @@ class World:
                 return [tuple(row) for row in conn.execute(text(sql), params)]
         finally:
             engine.dispose()
+
+
+_CLI_SERVERS: list[CliServer] = []
+
+
+def cli_server() -> CliServer:
+    """This test process's CliServer, started on first use (World.cli's `python -m`)."""
+    if not _CLI_SERVERS:
+        _CLI_SERVERS.append(CliServer())
+    return _CLI_SERVERS[0]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_cli_server() -> Iterator[None]:
+    yield
+    while _CLI_SERVERS:
+        _CLI_SERVERS.pop().stop()
 
 
 @pytest.fixture(scope="session")

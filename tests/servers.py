@@ -7,6 +7,7 @@ import base64
 import contextlib
 import email
 import json
+import locale
 import os
 import pwd
 import re
@@ -16,6 +17,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -354,6 +356,153 @@ class SmtpSink:
 
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.rcpt_tos]
+
+
+# The program of a CliServer, run as `python -c`: it imports the command line once; then,
+# for each request, a supervisor process forks from that state the process that runs
+# `python -m mailtickets ARGS` (runpy's own entry point for -m) with the caller's stdin,
+# stdout, stderr, cwd and environment, and reports its pid and exit code. The server runs
+# nothing itself, so each run starts from a freshly imported interpreter, as a new one would.
+_CLI_SERVER = r"""
+import json, os, runpy, signal, socket, sys, threading
+import mailtickets.cli
+
+
+def serve(path, parent):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    listener.settimeout(1.0)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
+    print("ready", flush=True)
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the test process is gone: so is its server
+                os._exit(0)
+            continue
+        if os.fork() == 0:
+            listener.close()
+            if supervise(conn):
+                return  # the forked command process: it runs the command line below
+        conn.close()
+
+
+def supervise(conn):
+    # In the supervisor: run one command and exit. In the command's process: True.
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        message, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+        while chunk := conn.recv(1 << 16):
+            message += chunk
+        request = json.loads(message)
+        pid = os.fork()
+    except BaseException:
+        os._exit(1)
+    if pid == 0:
+        conn.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.path[0] = os.getcwd()  # as `python -m` sets it
+        sys.argv = ["-m", *request["argv"]]
+        return True
+    try:
+        for fd in fds:
+            os.close(fd)
+        conn.sendall(f"{pid}\n".encode())
+        _, status = os.waitpid(pid, 0)
+        conn.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+    finally:
+        os._exit(0)
+
+
+if threading.active_count() != 1:  # fork copies one thread: the imports must start none
+    sys.exit("mailtickets.cli started a thread at import: a fork of it would lack it")
+serve(sys.argv[1], int(sys.argv[2]))
+del serve, supervise
+runpy._run_module_as_main("mailtickets")
+"""
+
+# Environment variables whose change does not make a started CliServer stale.
+_PER_TEST_ENV = ("PYTEST_CURRENT_TEST",)
+
+
+class CliServer:
+    """Runs `python -m mailtickets ARGS` as a new process, without paying the command line's
+    import time (about a second of CPU) each time: the process is forked from a server that
+    imported mailtickets.cli once and ran nothing. A caller whose environment differs from
+    the server's (a test's setenv may matter at import time) gets a plain `python -m`."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="mt-cli-"))
+        self.path = self.base / "cli.sock"
+        self.env = _import_env()
+        self.log = (self.base / "server.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _CLI_SERVER, str(self.path), str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline() != b"ready\n":
+            self.proc.wait(timeout=30)
+            log = (self.base / "server.log").read_text(errors="replace")
+            raise RuntimeError(f"the command line server did not start:\n{log}")
+
+    def run(self, argv: list[str], timeout: float) -> tuple[int, str, str]:
+        """Exit code, stdout and stderr of `python -m mailtickets *argv`, as subprocess.run
+        with capture_output and text would give them."""
+        if _import_env() != self.env:
+            cmd = [sys.executable, "-m", "mailtickets", *argv]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            return done.returncode, done.stdout, done.stderr
+        with (
+            tempfile.TemporaryFile() as out,
+            tempfile.TemporaryFile() as err,
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn,
+        ):
+            conn.settimeout(timeout)
+            conn.connect(str(self.path))
+            request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+            message = json.dumps(request).encode()
+            socket.send_fds(conn, [message[: 1 << 15]], [0, out.fileno(), err.fileno()])
+            conn.sendall(message[1 << 15 :])
+            conn.shutdown(socket.SHUT_WR)
+            answer = conn.makefile("rb")
+            pid = int(answer.readline())
+            try:
+                code = answer.readline()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                raise subprocess.TimeoutExpired(["mailtickets", *argv], timeout) from None
+            if not code:
+                raise RuntimeError(f"the command line server lost `mailtickets {argv}`")
+            return int(code), _text(out), _text(err)
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _import_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _PER_TEST_ENV}
+
+
+def _text(stream: Any) -> str:
+    """What subprocess's text mode makes of the bytes: locale encoding, universal newlines."""
+    stream.seek(0)
+    raw: bytes = stream.read()
+    decoded = raw.decode(locale.getpreferredencoding(False))
+    return decoded.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _postgres_bindir() -> Path:
