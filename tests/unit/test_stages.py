@@ -156,7 +156,9 @@ def test_a_staff_reply_applies_its_commands_and_relays_the_rest(
     session.add(row)
     session.flush()
     decision = Decision(Action.STAFF_REPLY, "staff answer")
-    done = apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, in_hand(session, row), None))
+    done = apply_staff_reply(
+        work, decision, ticket, Incoming(decision, parsed, in_hand(session, row), None)
+    )
     assert done == "priority high; answer relayed"
     assert (ticket.priority, ticket.status) == ("high", "waiting")
     assert ticket.remind_at == NOW + settings.tickets.reminder_after
@@ -174,7 +176,9 @@ def test_a_wrong_command_changes_nothing_and_tells_the_staff_member(
     session.add(row)
     session.flush()
     decision = Decision(Action.STAFF_REPLY, "staff")
-    apply_staff_reply(work, decision, ticket, Incoming(decision, parsed, in_hand(session, row), None))
+    apply_staff_reply(
+        work, decision, ticket, Incoming(decision, parsed, in_hand(session, row), None)
+    )
     assert (ticket.priority, ticket.status) == ("normal", "new")
     (error,) = outbox(session)
     assert error.kind == "command_error" and json.loads(error.recipients) == [ANA]
