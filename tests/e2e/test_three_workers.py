@@ -154,9 +154,12 @@ def test_three_workers_one_killed_mid_batch_lose_and_double_nothing(world: World
     repeated = {m: n for m, n in Counter(received_ids(world)).items() if n > 1}
     assert set(repeated) <= may_repeat, f"sent twice: {sorted(repeated)}"
     assert all(n == 2 for n in repeated.values()), repeated
-    # The work was shared: more than one process's log shows mail it sent.
-    senders = [p.name for p in world.tmp.glob("worker*.log") if " sent → " in p.read_text()]
-    assert len(senders) >= 2, senders
+    # The work was shared: more than one process's log shows mail it processed or sent.
+    # Sends alone were timing-bound: the relay held the killed holder's mail until its
+    # death, and a fast survivor could send all the rest before the third polled.
+    logs = {p.name: p.read_text() for p in world.tmp.glob("worker*.log")}
+    took_part = [n for n, text in logs.items() if " sent → " in text or " done ticket=" in text]
+    assert len(took_part) >= 2, took_part
     assert count(world, "SELECT count(*) FROM worker") == 0  # clean stops and the dead one reaped
     # Nothing left unseen on the server.
     with world.dovecot.client(world.user) as client:
