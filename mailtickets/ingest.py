@@ -339,7 +339,7 @@ class Mailbox:
                 body = fetched[uid][b"BODY[]"]
                 row = self._row(uidvalidity, uid, key, message_id, fetched[uid], now)
                 if isinstance(body, _Pieces):
-                    store.add_inbound_in_pieces(session, Inbound(**row), body, body.size)
+                    store.add_inbound_in_pieces(session, row, body, body.size)
                 else:
                     store.save_inbound(session, row, body)
                 added += 1

@@ -223,6 +223,7 @@ def _sqlite_dbapi(session: Session) -> Any:
     return session.connection().connection.dbapi_connection
 
 
+@cache
 def _defaults(table: Any) -> dict[str, Any]:
     """Every column's value when none is given (its scalar default, else NULL), the key
     excepted: an insert naming every column runs prepared (prepared.py)."""
@@ -241,40 +242,42 @@ def save_inbound(session: Session, values: dict[str, Any], raw: bytes | bytearra
     """Save a fetched message (`values`: inbound columns, the others their defaults) and its
     bytes; the row's id. Core, not an ORM object: building and flushing one cost twice the
     insert, for each mail fetched."""
-    row = {**_INBOUND_DEFAULTS, **values}
-    new_id = int(_write(session, _INSERT_INBOUND, [row]).scalar_one())
+    new_id = _insert_inbound_row(session, values)
     _write(session, _INSERT_INBOUND_BODY, [{"inbound_id": new_id, "raw": raw}])
     return new_id
 
 
+def _insert_inbound_row(session: Session, values: dict[str, Any]) -> int:
+    row = {**_INBOUND_DEFAULTS, **values}
+    return int(_write(session, _INSERT_INBOUND, [row]).scalar_one())
+
+
 def add_inbound(session: Session, row: Inbound, raw: bytes | bytearray) -> None:
-    """Save a fetched message and its bytes."""
-    session.add(row)
-    session.flush()
-    _write(session, _INSERT_INBOUND_BODY, [{"inbound_id": row.id, "raw": raw}])
+    """`save_inbound` for a row built as a model object (tests, tools); its id is set."""
+    row.id = save_inbound(session, row.model_dump(exclude={"id"}), raw)
 
 
 def add_inbound_in_pieces(
-    session: Session, row: Inbound, pieces: Iterable[bytes], size: int
-) -> None:
-    """Save a fetched message that arrives in pieces. On SQLite they are written into a
-    blob of the message's size, one at a time, so the whole message is never in this
+    session: Session, values: dict[str, Any], pieces: Iterable[bytes], size: int
+) -> int:
+    """`save_inbound` for a message that arrives in pieces. On SQLite they are written into
+    a blob of the message's size, one at a time, so the whole message is never in this
     process's memory; elsewhere they are joined first."""
     dbapi = _sqlite_dbapi(session)
     if dbapi is None:
-        add_inbound(session, row, b"".join(pieces))
-        return
-    session.add(row)
-    session.flush()
+        return save_inbound(session, values, b"".join(pieces))
+    new_id = _insert_inbound_row(session, values)
     # The blob is its row's last column, so SQLite writes the zeros without making them.
-    _write(session, insert(_INBOUND_BODY).values(inbound_id=row.id, raw=func.zeroblob(size)))
+    _write(session, insert(_INBOUND_BODY).values(inbound_id=new_id, raw=func.zeroblob(size)))
     written = 0
-    with dbapi.blobopen("inboundbody", "raw", row.id) as blob:
+    with dbapi.blobopen("inboundbody", "raw", new_id) as blob:
         for piece in pieces:
             blob.write(piece[: size - written])
             written += min(len(piece), size - written)
     if written != size:
-        raise TemporaryError(f"message uid={row.uid} changed on the server while it was read")
+        uid = values.get("uid")
+        raise TemporaryError(f"message uid={uid} changed on the server while it was read")
+    return new_id
 
 
 def inbound_raw(session: Session, inbound_id: int) -> bytes:
@@ -542,8 +545,8 @@ def contact_info(session: Session, email: str) -> ContactInfo | None:
 
 def add_customer_with_contact(session: Session, email: str, name: str, now: datetime) -> int:
     """A new customer whose one contact is `email`, authorised; the customer's id."""
-    # Every column given: a Python-side default would keep the insert off the prepared path.
-    new = {"name": name or email, "created_at": now, "plan": "", "domains": "[]"}
+    # Every column given (_defaults): a Python-side default would keep it off the prepared path.
+    new = {**_defaults(_CUSTOMER), "name": name or email, "created_at": now}
     customer = _write(session, _INSERT_CUSTOMER, [new]).scalar_one()
     values = {"customer_id": customer, "email": email.lower(), "name": name, "notify": True}
     _write(session, _INSERT_CONTACT, [values])
