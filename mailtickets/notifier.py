@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from mailtickets import store
@@ -37,9 +39,7 @@ def ticket_context(
         "needs_domain": False,
         "open_tickets": [],
         "not_added": [],
-        "commands": [
-            {"name": spec.name, "word": spec.shown(cfg.locale)} for spec in command_specs()
-        ],
+        "commands": _commands(cfg.locale),
         "reason": "",
         "reminder_minutes": int(cfg.reminder_after.total_seconds() // 60),
         "close_minutes": int(cfg.close_after.total_seconds() // 60),
@@ -47,6 +47,16 @@ def ticket_context(
     }
     context.update(extra)
     return context
+
+
+@cache
+def _commands(locale: str) -> tuple[Mapping[str, str], ...]:
+    """The staff commands as templates list them; the registry is loaded once, so this is
+    worked out once per locale (read-only: every context shares it)."""
+    return tuple(
+        MappingProxyType({"name": spec.name, "word": spec.shown(locale)})
+        for spec in command_specs()
+    )
 
 
 @dataclass(frozen=True)
@@ -107,12 +117,19 @@ class Notifier:
         self.queue_to_customer("status", ticket, self.context(ticket, reason=reason))
 
     def queue_to_customer(
-        self, kind: str, ticket: Ticket, context: dict[str, Any], **options: Any
+        self,
+        kind: str,
+        ticket: Ticket,
+        context: dict[str, Any],
+        recipients: Recipients | None = None,
+        **options: Any,
     ) -> Queued | None:
         """`kind` to the account in one mail, then to each participant alone (To: the
         requester and that participant), without what only the account may see; the
-        account's row (else the first queued), or None when nobody may be sent it."""
-        recipients = self.customer_recipients(ticket)
+        account's row (else the first queued), or None when nobody may be sent it.
+        `recipients`: the ticket's customer_recipients, when the caller has them already."""
+        if recipients is None:
+            recipients = self.customer_recipients(ticket)
         rows = [self.queue(kind, ticket, recipients.account, context, **options)]
         shared = {**context, "open_tickets": []}
         for participant in recipients.participants:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,6 +99,15 @@ def date_filters(locale: str) -> dict[str, Callable[..., str]]:
     }
 
 
+class _Environment(Environment):
+    """Templates see the environment's globals as one plain dict, copied when the template
+    is loaded (Jinja asks that globals not change after that). Its ChainMap, walked by
+    every render and every `{% import %}`, cost a sixth of rendering a reminder."""
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
 class Renderer:
     """One Jinja environment per locale; a site folder overrides any file by name.
     Dates are written by the filters of `date_filters` for the same locale."""
@@ -108,7 +117,7 @@ class Renderer:
         if site_dir is not None:
             folders.insert(0, site_dir / locale)
             folders.insert(1, site_dir)
-        self.env = Environment(
+        self.env = _Environment(
             loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),

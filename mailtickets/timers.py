@@ -318,8 +318,8 @@ def delivery_hooks() -> dict[str, DeliveryHook]:
 
 
 def _remind(work: Work, ticket: Ticket) -> str:
-    recipients = work.tell.customer_recipients(ticket).everyone
-    row = work.tell.queue_to_customer("reminder", ticket, work.tell.context(ticket))
+    recipients = work.tell.customer_recipients(ticket)
+    row = work.tell.queue_to_customer("reminder", ticket, work.tell.context(ticket), recipients)
     if row is None:
         # Nobody can be reminded (bounced, rate-limited): the close clock starts now.
         ticket.reminder_sent_at = work.now
@@ -330,7 +330,7 @@ def _remind(work: Work, ticket: Ticket) -> str:
     work.write.event(
         ticket, "reminder", SYSTEM, f"no customer reply for {work.settings.tickets.reminder_after}"
     )
-    return f"reminder → {', '.join(recipients)}"
+    return f"reminder → {', '.join(recipients.everyone)}"
 
 
 def _autoclose(work: Work, ticket: Ticket) -> str:
@@ -338,9 +338,9 @@ def _autoclose(work: Work, ticket: Ticket) -> str:
         ticket, "closed", SYSTEM, f"no reply {work.settings.tickets.close_after} after the reminder"
     )
     ticket.remind_at = None
-    recipients = work.tell.customer_recipients(ticket).everyone
-    work.tell.queue_to_customer("autoclose", ticket, work.tell.context(ticket))
-    return f"closed, notice → {', '.join(recipients)}"
+    recipients = work.tell.customer_recipients(ticket)
+    work.tell.queue_to_customer("autoclose", ticket, work.tell.context(ticket), recipients)
+    return f"closed, notice → {', '.join(recipients.everyone)}"
 
 
 def _escalate(work: Work, ticket: Ticket) -> str:
