@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from mailtickets import store
+from mailtickets.allocator import return_big_buffers
 from mailtickets.config import check_secrets, default_config_path, load_settings
 from mailtickets.contacts_cli import contacts_parser, run_contacts
 from mailtickets.daemon import CycleReport, Daemon, utc_now
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return_big_buffers()  # before any mail is read: peak memory follows the largest mail
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr,
