@@ -60,7 +60,10 @@ class TicketWriter:
         self.touch(ticket)
 
     def touch(self, ticket: Ticket) -> None:
-        ticket.updated_at = self.now
+        # Setting the same instant again would still mark the row changed, and the next
+        # read of tickets would run the ORM's flush for nothing (a new ticket, every mail).
+        if ticket.updated_at != self.now:
+            ticket.updated_at = self.now
         self.session.add(ticket)
 
     def add_participants(self, ticket: Ticket, mail: ParsedMail, verified: bool) -> Admission:
