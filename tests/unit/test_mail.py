@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from mailtickets.customer_mail import mentions_domain
 from mailtickets.mail import dedup_key, header_message_id, header_sender, parse_mail, safe_filename
-from mailtickets.quoting import latest_reply
+from mailtickets.quoting import SCAN_CHARS, latest_reply
 from mailtickets.routing import fold, priority_of, route
 from mailtickets.settings import Department
 from mailtickets.triage import triage
@@ -139,6 +141,33 @@ def test_quoted_history_is_cut_from_replies() -> None:
     assert "escribió:" not in staff
     gmail = latest_reply(parse_mail(eml("reply-gmail-edited-subject.eml")).text)
     assert "escribió:" not in gmail and "\n>" not in gmail
+
+
+def test_a_long_unmarked_history_is_cut_where_its_header_is() -> None:
+    # Outlook plain text: the old message under "On … wrote:" without ">" marks, a long
+    # log inside it; the header is within what the reply parser reads.
+    text = parse_mail(eml("reply-english-unmarked-history.eml")).text
+    assert len(text) > SCAN_CHARS
+    reply = latest_reply(text)
+    assert reply.startswith("Hi,") and reply.endswith("Daniel Brooks")
+    assert "wrote:" not in reply and "proxy_fcgi" not in reply
+
+
+def test_a_pasted_log_costs_the_reply_parser_a_bounded_scan() -> None:
+    # 200 KB of pasted error log: mail-parser-reply's signature pattern held about 300
+    # bytes per character (some 60 MB here); it now reads the first SCAN_CHARS only.
+    text = parse_mail(eml("reply-pasted-error-log.eml")).text
+    latest_reply("Hola")  # its patterns compiled outside the measure
+    tracemalloc.start()
+    try:
+        reply = latest_reply(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * 2**20
+    # Past the scan nothing is cut: the whole log, the signature and the quote stay.
+    assert "-------- fin --------" in reply and reply.count("[proxy_fcgi:error]") == 600
+    assert "Hola Sara:" in reply
 
 
 def test_acknowledgement_asks_for_a_domain_only_when_none_is_named() -> None:
