@@ -611,6 +611,7 @@ class _Reader:
             timeout=float(s.get("timeout", float, SmtpSettings.timeout)),
             batch_size=self.positive(s, "batch_size", SmtpSettings.batch_size),
             verp=bool(s.get("verp", bool, SmtpSettings.verp)),
+            connections=self.positive(s, "connections", SmtpSettings.connections),
         )
         s.done()
         return result

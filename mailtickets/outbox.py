@@ -6,8 +6,8 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -240,8 +240,25 @@ async def _oauth2_login(
         await client.auth_xoauth2(settings.username, await asyncio.to_thread(tokens.token))
 
 
+# A connection more pays for its opening (TLS, login) only with this many mails for it.
+MAILS_PER_EXTRA_CONNECTION = 10
+
+
+def lanes(tickets: Sequence[int | None], count: int) -> list[list[int]]:
+    """Positions of a batch's rows (given by ticket, in claim order) split among `count`
+    connections: each ticket's rows on one, in order, the same one batch after batch (by
+    its id); rows of no ticket dealt out in turn."""
+    split: list[list[int]] = [[] for _ in range(max(1, count))]
+    for position, ticket in enumerate(tickets):
+        split[(ticket if ticket is not None else position) % len(split)].append(position)
+    return [positions for positions in split if positions]
+
+
 class _Relay:
-    """One connection for a whole flush: opened on first use, again after a loss."""
+    """Up to `[smtp] connections` connections for a whole flush, opened as a batch needs
+    them (the first on first use), again after a loss. A relay that refuses a further one
+    (too many connections from one client) gets the mail over those it took. Round trips
+    on one connection wait for the relay; on two, each side works while the other waits."""
 
     def __init__(
         self,
@@ -252,39 +269,73 @@ class _Relay:
     ) -> None:
         self.settings, self._verp_key = settings, verp_key
         self.alerts, self.login = alerts, login
-        self.client: aiosmtplib.SMTP | None = None
+        self.clients: list[aiosmtplib.SMTP] = []
 
     async def send(self, rows: list[Outbox], still_ours: Callable[[], bool]) -> list[Attempt]:
-        """An attempt for each row in turn, as long as `still_ours()`: the rows past the
-        last attempt were not tried (see _lost_lease)."""
-        if self.client is None or not self.client.is_connected:
+        """An attempt for each row, as long as `still_ours()`: rows without one were not
+        tried (see _lost_lease)."""
+        self.clients = [c for c in self.clients if c.is_connected]
+        if not self.clients:
             try:
-                self.client = await connect_relay(self.settings)
+                self.clients.append(await connect_relay(self.settings))
             except (aiosmtplib.SMTPException, OSError, TemporaryError) as exc:
-                # A TemporaryError is the OAuth2 provider's (it names the relay itself).
-                relay = f"SMTP relay {self.settings.host}:{self.settings.port}: "
-                detail = f"{'' if isinstance(exc, TemporaryError) else relay}{exc}"
-                told = ""
-                if self.alerts is not None and is_refusal(exc):
-                    told = self.alerts.refused(self.login, detail)
-                log.log(
-                    logging.ERROR if told else logging.WARNING,
-                    "outbox: %s; %d mail(s) will be retried%s",
-                    detail,
-                    len(rows),
-                    told,
-                )
-                return [Attempt(r.id or 0, "retry", detail) for r in rows]
+                return self._unreachable(rows, exc)
             if self.alerts is not None:
                 self.alerts.working(self.login)
-        return await _deliver(self.settings, self._verp_key(), self.client, rows, still_ours)
+        wanted = min(self.settings.connections, len(rows) // MAILS_PER_EXTRA_CONNECTION or 1)
+        while len(self.clients) < wanted and await self._one_more():
+            pass
+        key = self._verp_key()
+        split = lanes([r.ticket_id for r in rows], len(self.clients))
+        done = await asyncio.gather(
+            *(
+                _deliver(self.settings, key, client, [rows[p] for p in positions], still_ours)
+                for client, positions in zip(self.clients, split, strict=False)
+            )
+        )
+        return [attempt for attempts in done for attempt in attempts]
+
+    def _unreachable(self, rows: list[Outbox], exc: BaseException) -> list[Attempt]:
+        # A TemporaryError is the OAuth2 provider's (it names the relay itself).
+        relay = f"SMTP relay {self.settings.host}:{self.settings.port}: "
+        detail = f"{'' if isinstance(exc, TemporaryError) else relay}{exc}"
+        told = ""
+        if self.alerts is not None and is_refusal(exc):
+            told = self.alerts.refused(self.login, detail)
+        log.log(
+            logging.ERROR if told else logging.WARNING,
+            "outbox: %s; %d mail(s) will be retried%s",
+            detail,
+            len(rows),
+            told,
+        )
+        return [Attempt(r.id or 0, "retry", detail) for r in rows]
+
+    async def _one_more(self) -> bool:
+        """Open another connection; False if the relay would not have it (the mail goes
+        over those open, and this flush asks no more)."""
+        try:
+            self.clients.append(await connect_relay(self.settings))
+        except (aiosmtplib.SMTPException, OSError, TemporaryError) as exc:
+            log.info(
+                "outbox: SMTP relay %s:%s refused connection %d (%s); sending over %d",
+                self.settings.host,
+                self.settings.port,
+                len(self.clients) + 1,
+                exc,
+                len(self.clients),
+            )
+            self.settings = replace(self.settings, connections=len(self.clients))
+            return False
+        return True
 
     async def close(self) -> None:
-        if self.client is not None and self.client.is_connected:
-            try:
-                await self.client.quit()
-            except aiosmtplib.SMTPException:
-                self.client.close()
+        for client in self.clients:
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except aiosmtplib.SMTPException:
+                    client.close()
 
 
 async def _deliver(

@@ -106,6 +106,7 @@ class SmtpSettings:
     timeout: float = 30.0
     batch_size: int = 100
     verp: bool = True
+    connections: int = 2  # at most, open at once for a flush (outbox._Relay)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs
 
 import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from imapclient import IMAPClient
 
 from tests.oauth2_keys import (
@@ -288,11 +289,53 @@ class _OAuth2SinkHandler(_SinkHandler):
         return AuthResult(success=False, handled=False)
 
 
+class _SessionLimited(SMTP):
+    """aiosmtpd's server, answering 421 to a connection beyond the sink's `max_sessions`
+    open at once, as relays that limit one client's connections do."""
+
+    def __init__(self, handler: Any, sink: SmtpSink, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.sink, self.counted = sink, False
+
+    async def _handle_client(self) -> None:
+        with self.sink.lock:
+            limit = self.sink.max_sessions
+            refuse = limit is not None and self.sink.sessions >= limit
+            if refuse:
+                self.sink.refused_sessions += 1
+            else:
+                self.sink.sessions += 1
+                self.counted = True
+        if refuse:
+            await self.push("421 4.7.0 Too many connections from your host")
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.counted:
+            with self.sink.lock:
+                self.sink.sessions -= 1
+            self.counted = False
+        super().connection_lost(error)
+
+
+class _SinkController(Controller):
+    def __init__(self, sink: SmtpSink, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.sink = sink
+
+    def factory(self) -> SMTP:
+        return _SessionLimited(self.handler, self.sink, **self.SMTP_kwargs)
+
+
 class SmtpSink:
     """An aiosmtpd server that keeps every mail; `replies` injects error answers in turn;
     `hold_after(n)` answers n more mails, then leaves each further one unanswered.
     With `tokens`, mail is taken only after AUTH XOAUTH2 with a token that server issued;
-    `logins` lists each attempt as (user, accepted)."""
+    `logins` lists each attempt as (user, accepted). `max_sessions`: connections taken at
+    once, a further one answered 421 and counted in `refused_sessions`."""
 
     def __init__(self, tokens: TokenServer | None = None) -> None:
         self.tokens = tokens
@@ -303,12 +346,16 @@ class SmtpSink:
         self.lock = threading.Lock()
         self.held = 0  # mails whose DATA is in, waiting for an answer
         self._answer_before_hold: int | None = None  # None: answer every mail
+        self.max_sessions: int | None = None
+        self.sessions = 0  # connections open now
+        self.refused_sessions = 0
         self.controller = self._controller()
 
     def _controller(self) -> Controller:
         if self.tokens is None:
-            return Controller(_SinkHandler(self), hostname="127.0.0.1", port=self.port)
-        return Controller(
+            return _SinkController(self, _SinkHandler(self), hostname="127.0.0.1", port=self.port)
+        return _SinkController(
+            self,
             _OAuth2SinkHandler(self, self.tokens),
             hostname="127.0.0.1",
             port=self.port,

@@ -56,8 +56,41 @@ def test_one_run_once_hands_every_acknowledgement_and_notice_to_the_relay(world:
         assert tickets == [(MAILS,)], kind
     assert rows(world, "SELECT DISTINCT state FROM outbox") == [("sent",)]
     assert sorted(received_ids(world)) == sorted(queued)  # every one at the sink, each once
-    # Several batches (of [smtp] batch_size, 100) went over one connection.
+    # Several batches (of [smtp] batch_size, 100) went over the two connections of
+    # [smtp] connections' default, opened once for the whole flush; each ticket's mail
+    # over one of them, in the order it was queued.
+    assert len({r.peer for r in world.sink.received}) == 2
+    assert_each_ticket_on_one_connection_in_order(world)
+
+
+def assert_each_ticket_on_one_connection_in_order(world: World) -> None:
+    queued = {m: (t, n) for n, t, m in rows(world, "SELECT id, ticket_id, message_id FROM outbox")}
+    seen: dict[int, list[tuple[int, object]]] = {}
+    for received in world.sink.received:
+        ticket, n = queued[str(received.message["Message-ID"]).strip()]
+        seen.setdefault(ticket, []).append((n, received.peer))
+    assert len(seen) == MAILS
+    for arrived in seen.values():
+        assert len({peer for _, peer in arrived}) == 1
+        assert [n for n, _ in arrived] == sorted(n for n, _ in arrived)
+
+
+def test_a_relay_that_takes_one_connection_gets_everything_over_it(world: World) -> None:
+    configure(world)
+    world.config.write_text(
+        world.config.read_text().replace("[smtp]\n", "[smtp]\nconnections = 3\n")
+    )
+    deliver_many(world, 60, "one-connection")
+    world.sink.max_sessions = 1
+    code, out, err = world.cli("run", "--once")
+    assert code == 0, err[-1500:]
+    queued = queued_ids(world)
+    assert f"mail sent {len(queued)}, retrying 0, failed 0" in out
+    assert sorted(received_ids(world)) == sorted(queued)
     assert len({r.peer for r in world.sink.received}) == 1
+    # Asked once for a second connection, refused, not asked again within the flush.
+    assert world.sink.refused_sessions == 1
+    assert "refused connection 2" in err and "sending over 1" in err
 
 
 def test_a_relay_answering_4xx_backs_off_every_mail_and_run_once_exits(world: World) -> None:

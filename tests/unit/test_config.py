@@ -53,6 +53,7 @@ def test_good_config_loads_with_defaults(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, GOOD))
     assert reveal(settings.imap.password) == "s3cret" and settings.imap.port == 993
     assert settings.smtp.port == 587 and settings.smtp.security == "starttls"
+    assert settings.smtp.connections == 2
     assert settings.tickets.reminder_after == timedelta(hours=48)
     assert settings.default_department.name == "Hosting"
     assert "s3cret" not in repr(settings)
@@ -88,6 +89,13 @@ def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         (
             ('staff = ["ana@example.com"]', 'staff = ["luis@example.com"]'),
             "[[departments]] #1 staff",
+        ),
+        (
+            (
+                'from_address = "soporte@example.com"',
+                'from_address = "soporte@example.com"\nconnections = 0',
+            ),
+            "[smtp] connections",
         ),
     ],
 )
