@@ -11,7 +11,9 @@ measures, on the same mailbox, in one run:
             acknowledgement and staff notice rendered, composed and committed to the outbox;
   delivery  the outbox handed to the SMTP sink (a process of its own: bench/sink.py).
 
-for each mailbox size and IMAP batch size given. Then, with `mailtickets run` waiting in
+for each mailbox size and IMAP batch size given, with the CPU time per mail of this process
+in ingest and in delivery and of the sink in delivery (all of them share two cores here,
+with Dovecot). Then, with `mailtickets run` waiting in
 IDLE (polling every 5 minutes, so only IDLE can wake it), the time from APPENDing a new
 mail to its acknowledgement reaching the sink, for mails arriving one by one.
 
@@ -52,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import CorpusMail, generate, summary
 from bench.sink import read_log
 from mailtickets import outbox
+from mailtickets.allocator import return_big_buffers
 from mailtickets.config import load_settings
 from mailtickets.daemon import Daemon
 from mailtickets.db import open_database
@@ -76,6 +79,11 @@ class Sink:
 
     def received(self) -> list[tuple[float, str, str, str]]:
         return read_log(self.log)
+
+    def cpu(self) -> float:
+        """CPU seconds the sink's process has used (user and system, from /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -131,9 +139,16 @@ class Run:
     delivery: float
     processed: int
     sent: int
+    # This process's CPU seconds in each: what is left of the wall time is waiting (for
+    # Dovecot, the sink, the disk) or the other core's work.
+    ingest_cpu: float = 0.0
+    delivery_cpu: float = 0.0
+    sink_cpu: float = 0.0  # the sink's, receiving what was delivered
 
 
-def run_once(config: Path, profile: Path | None, statements: Counter[str] | None = None) -> Run:
+def run_once(
+    config: Path, profile: Path | None, sink: Sink, statements: Counter[str] | None = None
+) -> Run:
     """What `run --once` does (one cycle), timed before and after delivery; the ingest's
     SQL statements counted into `statements` when given."""
     settings = load_settings(config)
@@ -142,7 +157,7 @@ def run_once(config: Path, profile: Path | None, statements: Counter[str] | None
         _count_statements(engine, statements)
     daemon = Daemon(settings, engine, lambda: datetime.now(UTC))
     with daemon.worker:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         with _profiled(profile):
             # As the daemon does: the mailbox's lease taken (watch.py) before fetching, the
             # heartbeat renewed between the batch transactions, attempts in its name.
@@ -153,18 +168,28 @@ def run_once(config: Path, profile: Path | None, statements: Counter[str] | None
                 between=daemon.worker.beat_if_due,
                 worker=daemon.worker,
             )
-        ingested = time.perf_counter()
+        ingested, ingested_cpu = time.perf_counter(), time.process_time()
+        sink_started = sink.cpu()
         if statements is not None:
             event.remove(engine, "before_cursor_execute", _COUNTERS.pop(engine))
         with _profiled(profile and profile.with_suffix(".delivery.prof")):
             report = outbox.flush(settings.smtp, engine, datetime.now(UTC), daemon.worker)
-        delivered = time.perf_counter()
+        delivered, delivered_cpu = time.perf_counter(), time.process_time()
+        sink_used = sink.cpu() - sink_started
     daemon.log_out()
     engine.dispose()
     states = {r.state for r in results}
     assert states == {"done"}, f"not every mail was processed: {states}"
     assert report.retried == report.failed == 0, report
-    return Run(ingested - started, delivered - ingested, len(results), report.sent)
+    return Run(
+        ingested - started,
+        delivered - ingested,
+        len(results),
+        report.sent,
+        ingested_cpu - started_cpu,
+        delivered_cpu - ingested_cpu,
+        sink_used,
+    )
 
 
 def _count_statements(engine: Engine, into: Counter[str]) -> None:
@@ -248,6 +273,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--statements", action="store_true")
     args = parser.parse_args()
+    return_big_buffers()  # as `mailtickets` does at start (cli.main)
     sizes = [int(s) for s in args.sizes.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="mt-bench-ingest-"))
@@ -265,7 +291,7 @@ def main() -> None:
                 config = write_config(folder, dovecot, user, sink, batch)
                 profile = args.profile if args.profile and not rows else None
                 counted: Counter[str] | None = Counter() if args.statements and not rows else None
-                run = run_once(config, profile, counted)
+                run = run_once(config, profile, sink, counted)
                 if counted is not None:
                     show_statements(counted, size)
                 rows.append((size, batch, base, run))
@@ -274,7 +300,10 @@ def main() -> None:
     finally:
         sink.stop()
         dovecot.stop()
-    print("\nmails  batch  fetch+parse        ingest                     ingest + delivery")
+    print(
+        "\nmails  batch  fetch+parse        ingest                     ingest + delivery"
+        "                  CPU per mail: this process's ingest + delivery, the sink's"
+    )
     for size, batch, base, run in rows:
         print(_line(size, batch, base, run))
     if idle:
@@ -304,7 +333,9 @@ def _line(size: int, batch: int, base: float, run: Run) -> str:
         f"{size:5d}  {batch:5d}  {size / base:6.0f} mails/s  "
         f"{size / run.ingest:6.0f} mails/s ({base / run.ingest:4.2f}×, "
         f"{run.ingest / size * 1000:5.2f} ms/mail)  "
-        f"{size / total:6.0f} mails/s ({base / total:4.2f}×; {run.sent} mails sent)"
+        f"{size / total:6.0f} mails/s ({base / total:4.2f}×; {run.sent} mails sent)  "
+        f"cpu {run.ingest_cpu / size * 1000:5.2f} + {run.delivery_cpu / size * 1000:5.2f} "
+        f"ms/mail, sink {run.sink_cpu / size * 1000:5.2f}"
     )
 
 
