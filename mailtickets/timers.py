@@ -211,9 +211,11 @@ class Sweeper:
         return fired
 
 
-# Due tickets per transaction: the commit is paid once for many, and on SQLite the write
-# lock is held for about this many tickets' work (tens of milliseconds), not a whole sweep.
-PER_TRANSACTION = 100
+# Due tickets per transaction: the commit (and, in a big SQLite file, the WAL checkpoint it
+# may run) and the batch's look-ups are paid once for many, and on SQLite the write lock
+# is held for about this many tickets' work (under a tenth of a second), not a sweep's.
+# 100 cost 0.50-0.52 s for 1,000 reminders among 1,000,000 tickets; 250, 0.35-0.42 s.
+PER_TRANSACTION = 250
 
 
 def _begin_writing(session: Session) -> None:
