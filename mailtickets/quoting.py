@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from itertools import chain
 
 from mailparser_reply import EmailReplyParser
+from mailparser_reply.parser import EmailMessage
 
 _PARSER = EmailReplyParser(languages=["es", "en", "de", "fr"])
 
@@ -29,37 +31,34 @@ _SEPARATORS = re.compile(
 )
 
 
-# mail-parser-reply's signature pattern ends in `(.|\s)*`, and Python's regex engine keeps
-# about 300 bytes for each character that repeat takes: a pasted log of 125 KB cost 39 MB
-# and 0.25 s, a text of a few MB would cost gigabytes. So it reads at most this much of a
-# text, from the top, where a reply's own words are; a quote that starts further down is
-# left in (staff see more of the thread, nothing is lost).
-SCAN_CHARS = 16_000
-
-
 def latest_reply(text: str) -> str:
     """The new part of a reply; the whole text when nothing looks quoted."""
     head = _cut_outlook_history(text.replace("\r\n", "\n"))
-    if len(head) > SCAN_CHARS:
-        return _latest_of_long(head)
     try:
-        reply = _PARSER.parse_reply(head)
+        reply = _before_first_header(head)
     except (ValueError, IndexError, AttributeError):
         reply = head
     return (reply or "").strip() or head.strip() or text.strip()
 
 
-def _latest_of_long(head: str) -> str:
-    """What comes before the first quoted reply header within the first SCAN_CHARS (cut
-    at a line's end), else the whole text: past the scan nothing is read, so none is cut."""
-    scanned = head[: head.rfind("\n", 0, SCAN_CHARS) + 1 or SCAN_CHARS]
-    try:
-        found = _PARSER.read(scanned)
-    except (ValueError, IndexError, AttributeError):
-        return head.strip()
-    if len(found.replies) > 1 and (reply := str(found.replies[0].content).strip()):
-        return reply
-    return head.strip()
+def _before_first_header(text: str) -> str:
+    """What mail-parser-reply's `parse_reply` gives (its first non-empty part before a
+    reply header), without its signature and disclaimer patterns: the part's text never
+    depends on them, and the signature one ends in `(.|\\s)*`, for which Python's regex
+    engine keeps about 300 bytes per character: a reply with 200 KB of log pasted below
+    its signature took 61 MB, one of a few MB would have taken gigabytes."""
+    message = EmailMessage(text=text, languages=list(_PARSER.languages))  # text normalised
+    normalised: str = message.text
+    found = message.HEADER_REGEX.findall(normalised)
+    at = 0
+    for header in (h for h in chain.from_iterable(found) if h):
+        # As EmailMessage.read walks its headers, so the part is the one it would return.
+        position = normalised.find(header, at + 1 if at > 0 else at)
+        part = normalised[at:position].strip()
+        if part:
+            return part
+        at = position if position >= 0 else 0
+    return normalised[at:].strip()
 
 
 def _cut_outlook_history(text: str) -> str:

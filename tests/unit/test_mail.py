@@ -8,11 +8,11 @@ import pytest
 
 from mailtickets.customer_mail import mentions_domain
 from mailtickets.mail import dedup_key, header_message_id, header_sender, parse_mail, safe_filename
-from mailtickets.quoting import SCAN_CHARS, latest_reply
+from mailtickets.quoting import _PARSER, _before_first_header, latest_reply
 from mailtickets.routing import fold, priority_of, route
 from mailtickets.settings import Department
 from mailtickets.triage import triage
-from tests.conftest import eml
+from tests.conftest import DATA, eml
 
 OURS = frozenset({"soporte@hostingejemplo.es", "facturacion@hostingejemplo.es"})
 DEPARTMENTS = (
@@ -145,17 +145,15 @@ def test_quoted_history_is_cut_from_replies() -> None:
 
 def test_a_long_unmarked_history_is_cut_where_its_header_is() -> None:
     # Outlook plain text: the old message under "On … wrote:" without ">" marks, a long
-    # log inside it; the header is within what the reply parser reads.
-    text = parse_mail(eml("reply-english-unmarked-history.eml")).text
-    assert len(text) > SCAN_CHARS
-    reply = latest_reply(text)
+    # log inside it.
+    reply = latest_reply(parse_mail(eml("reply-english-unmarked-history.eml")).text)
     assert reply.startswith("Hi,") and reply.endswith("Daniel Brooks")
     assert "wrote:" not in reply and "proxy_fcgi" not in reply
 
 
-def test_a_pasted_log_costs_the_reply_parser_a_bounded_scan() -> None:
-    # 200 KB of pasted error log: mail-parser-reply's signature pattern held about 300
-    # bytes per character (some 60 MB here); it now reads the first SCAN_CHARS only.
+def test_a_pasted_log_is_kept_and_the_quote_under_it_cut_in_bounded_memory() -> None:
+    # 200 KB of pasted error log below her signature: mail-parser-reply's signature
+    # pattern held about 300 bytes per character of what followed (61 MB here).
     text = parse_mail(eml("reply-pasted-error-log.eml")).text
     latest_reply("Hola")  # its patterns compiled outside the measure
     tracemalloc.start()
@@ -164,10 +162,17 @@ def test_a_pasted_log_costs_the_reply_parser_a_bounded_scan() -> None:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 12 * 2**20
-    # Past the scan nothing is cut: the whole log, the signature and the quote stay.
+    assert peak < 4 * 2**20
     assert "-------- fin --------" in reply and reply.count("[proxy_fcgi:error]") == 600
-    assert "Hola Sara:" in reply
+    assert "Sara Sanz" in reply  # the signature above the log is hers, and kept
+    assert "wrote:" not in reply and "Hola Sara:" not in reply  # the quote, 200 KB down
+
+
+def test_the_reply_is_what_mail_parser_reply_would_cut() -> None:
+    # Its reply part, found without its signature patterns, over every test mail.
+    for path in sorted(DATA.glob("*.eml")):
+        text = parse_mail(path.read_bytes()).text.replace("\r\n", "\n")
+        assert _before_first_header(text) == (_PARSER.parse_reply(text) or "").strip(), path
 
 
 def test_acknowledgement_asks_for_a_domain_only_when_none_is_named() -> None:
