@@ -7,7 +7,7 @@ import json
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -41,6 +41,7 @@ class Attempt:
     outbox_id: int
     result: str
     detail: str = ""
+    ours: bool = False  # the failure was this code's, not the relay's answer
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,14 @@ def flush(
     relays: Mapping[str, SmtpSettings] | None = None,
     alerts: Alerts | None = None,
 ) -> DeliveryReport:
-    """Send every row due at `now`, a batch at a time, one connection per relay, and record
-    each answer; never raises for a relay problem. A row goes out through its mailbox's
-    relay (`relays`: mailbox name → settings), else through `settings`. Stops early only
-    when the relays took nothing from a batch (down, or 4xx for all: those rows back off,
-    the rest wait for the next run), when `keep_going()`, asked between batches, says so,
-    or when `holder` (the registered worker whose claims these are) could not keep its
-    heartbeat fresh. A relay that refuses its credential raises its alert (`alerts`)."""
+    """Send every row due at `now`, a batch at a time, over up to `[smtp] connections`
+    connections per relay (see _Relay), and record each answer; never raises for a relay
+    problem. A row goes out through its mailbox's relay (`relays`: mailbox name →
+    settings), else through `settings`. Stops early only when the relays took nothing
+    from a batch (down, or 4xx for all: those rows back off, the rest wait for the next
+    run), when `keep_going()`, asked between batches, says so, or when `holder` (the
+    registered worker whose claims these are) could not keep its heartbeat fresh. A relay
+    that refuses its credential raises its alert (`alerts`)."""
     hooks = on_delivered or {}
     return asyncio.run(
         _drain(settings, relays or {}, engine, now, holder, keep_going, hooks, alerts)
@@ -205,8 +207,9 @@ def _claim(engine: Engine, now: datetime, limit: int, holder: Heartbeat) -> list
         return mine
 
 
-async def connect_relay(settings: SmtpSettings) -> aiosmtplib.SMTP:
-    """A connected, logged-in client; STARTTLS failing raises, never falls back to clear."""
+async def connect_relay(settings: SmtpSettings, renew_token: bool = True) -> aiosmtplib.SMTP:
+    """A connected, logged-in client; STARTTLS failing raises, never falls back to clear.
+    `renew_token`: on an OAuth2 refusal, replace the token once and try again."""
     client = aiosmtplib.SMTP(
         hostname=settings.host,
         port=settings.port,
@@ -217,7 +220,7 @@ async def connect_relay(settings: SmtpSettings) -> aiosmtplib.SMTP:
     await client.connect()
     try:
         if settings.oauth2 is not None:
-            await _oauth2_login(client, settings, settings.oauth2)
+            await _oauth2_login(client, settings, settings.oauth2, renew_token)
         elif settings.username:
             await client.login(settings.username, reveal(settings.password))
     except BaseException:
@@ -227,38 +230,44 @@ async def connect_relay(settings: SmtpSettings) -> aiosmtplib.SMTP:
 
 
 async def _oauth2_login(
-    client: aiosmtplib.SMTP, settings: SmtpSettings, oauth2: OAuth2Settings
+    client: aiosmtplib.SMTP, settings: SmtpSettings, oauth2: OAuth2Settings, renew: bool = True
 ) -> None:
     """SASL XOAUTH2; a token the relay refuses is replaced once (revoked, or expired by the
-    relay's clock before ours). The token endpoint is asked off the event loop."""
+    relay's clock before ours) when `renew`. The token endpoint is asked off the event loop."""
     account = f"SMTP relay {settings.username}@{settings.host}:{settings.port}"
     tokens = shared_provider(account, oauth2, lambda: datetime.now(UTC), settings.timeout)
     try:
         await client.auth_xoauth2(settings.username, await asyncio.to_thread(tokens.token))
     except aiosmtplib.SMTPAuthenticationError:
+        if not renew:
+            raise
         tokens.forget()
         await client.auth_xoauth2(settings.username, await asyncio.to_thread(tokens.token))
 
 
-# A connection more pays for its opening (TLS, login) only with this many mails for it.
-MAILS_PER_EXTRA_CONNECTION = 10
+# One connection for each this many mails of a batch, up to `[smtp] connections`: another
+# pays for its opening (TLS, login) only with mail enough to send over it.
+MAILS_PER_CONNECTION = 10
 
 
 def lanes(tickets: Sequence[int | None], count: int) -> list[list[int]]:
-    """Positions of a batch's rows (given by ticket, in claim order) split among `count`
-    connections: each ticket's rows on one, in order, the same one batch after batch (by
-    its id); rows of no ticket dealt out in turn."""
+    """Positions of a batch's rows (given by ticket, in claim order) for each of `count`
+    connections: a ticket's rows on one, in order, the same one from batch to batch (its id
+    modulo `count`); rows of no ticket dealt out in turn. A lane may be empty."""
     split: list[list[int]] = [[] for _ in range(max(1, count))]
     for position, ticket in enumerate(tickets):
         split[(ticket if ticket is not None else position) % len(split)].append(position)
-    return [positions for positions in split if positions]
+    return split
 
 
 class _Relay:
-    """Up to `[smtp] connections` connections for a whole flush, opened as a batch needs
-    them (the first on first use), again after a loss. A relay that refuses a further one
-    (too many connections from one client) gets the mail over those it took. Round trips
-    on one connection wait for the relay; on two, each side works while the other waits."""
+    """Up to `[smtp] connections` connections for a whole flush, opened as batches need
+    them (the first on first use), again after a loss. Round trips on one connection wait
+    for the relay; on two, each side works while the other waits. A relay that will not
+    take mail on a further connection (refused when opened, or a 4xx or a closed
+    connection from its first mail, as relays that cap one client's connections do) gets
+    that connection's mail over one that works, in the same batch, and no more
+    connections for the rest of the flush."""
 
     def __init__(
         self,
@@ -270,6 +279,8 @@ class _Relay:
         self.settings, self._verp_key = settings, verp_key
         self.alerts, self.login = alerts, login
         self.clients: list[aiosmtplib.SMTP] = []
+        self.most = settings.connections
+        self._proven: set[int] = set()  # id() of each connection that has sent mail
 
     async def send(self, rows: list[Outbox], still_ours: Callable[[], bool]) -> list[Attempt]:
         """An attempt for each row, as long as `still_ours()`: rows without one were not
@@ -282,18 +293,84 @@ class _Relay:
                 return self._unreachable(rows, exc)
             if self.alerts is not None:
                 self.alerts.working(self.login)
-        wanted = min(self.settings.connections, len(rows) // MAILS_PER_EXTRA_CONNECTION or 1)
+        tickets = [r.ticket_id for r in rows]
+        wanted = min(self.most, len(set(tickets)), len(rows) // MAILS_PER_CONNECTION or 1)
         while len(self.clients) < wanted and await self._one_more():
             pass
         key = self._verp_key()
-        split = lanes([r.ticket_id for r in rows], len(self.clients))
+        clients = list(self.clients)
+        split = [[rows[p] for p in lane] for lane in lanes(tickets, len(clients))]
+        # A connection that has not sent yet stops at a first 4xx, so that a relay that
+        # takes connections but not their mail is found by one mail, not by the lane.
+        probing = [len(clients) > 1 and id(c) not in self._proven for c in clients]
         done = await asyncio.gather(
             *(
-                _deliver(self.settings, key, client, [rows[p] for p in positions], still_ours)
-                for client, positions in zip(self.clients, split, strict=False)
+                _deliver(self.settings, key, client, lane, still_ours, probe)
+                for client, lane, probe in zip(clients, split, probing, strict=True)
             )
         )
-        return [attempt for attempts in done for attempt in attempts]
+        attempts = await self._over_one_that_works(key, clients, split, list(done), still_ours)
+        sent = {a.outbox_id for a in attempts if a.result == "sent"}
+        self._proven |= {
+            id(c) for c, lane in zip(clients, split, strict=True) if any(r.id in sent for r in lane)
+        }
+        return attempts
+
+    async def _over_one_that_works(
+        self,
+        key: str,
+        clients: list[aiosmtplib.SMTP],
+        split: list[list[Outbox]],
+        done: list[list[Attempt]],
+        still_ours: Callable[[], bool],
+    ) -> list[Attempt]:
+        """The attempts, once the mail of a connection the relay turned away is sent over
+        one that took mail (the turned-away tries not counted), and what a probing
+        connection left is sent over its own when none did."""
+        works = [
+            c
+            for c, got in zip(clients, done, strict=True)
+            if c.is_connected and got and got[0].result != "retry"
+        ]
+        attempts: list[Attempt] = []
+        again: list[Outbox] = []
+        for number, (client, lane, got) in enumerate(zip(clients, split, done, strict=True)):
+            left = lane[len(got) :]
+            retried = [a for a in got if a.result == "retry"]
+            if not works or client in works or not retried:
+                attempts += got
+                if left and still_ours():  # a probe stopped, and no connection took mail
+                    attempts += await _deliver(self.settings, key, client, left, still_ours)
+                continue
+            turned_away = got[0].result == "retry" and not got[0].ours  # at its first mail
+            if turned_away:
+                log.info(
+                    "outbox: SMTP relay %s:%s would not take mail on connection %d of %d (%s); "
+                    "sending it over another",
+                    self.settings.host,
+                    self.settings.port,
+                    number + 1,
+                    len(clients),
+                    retried[0].detail,
+                )
+            self._drop(client, limit=turned_away)
+            for row, attempt in zip(lane, got, strict=False):
+                if attempt.result == "retry" and not attempt.ours:
+                    again.append(row)  # the relay's turn-away or a lost connection: not a try
+                else:
+                    attempts.append(attempt)
+            again += left
+        if again:
+            attempts += await _deliver(self.settings, key, works[0], again, still_ours)
+        return attempts
+
+    def _drop(self, client: aiosmtplib.SMTP, limit: bool) -> None:
+        """Close a connection that cannot go on; `limit`: the relay would not take mail on
+        it, so ask for no more this flush."""
+        client.close()
+        self.clients.remove(client)
+        if limit:
+            self.most = max(1, len(self.clients))
 
     def _unreachable(self, rows: list[Outbox], exc: BaseException) -> list[Attempt]:
         # A TemporaryError is the OAuth2 provider's (it names the relay itself).
@@ -312,30 +389,35 @@ class _Relay:
         return [Attempt(r.id or 0, "retry", detail) for r in rows]
 
     async def _one_more(self) -> bool:
-        """Open another connection; False if the relay would not have it (the mail goes
-        over those open, and this flush asks no more)."""
+        """Open another connection; False if it could not be had (the mail goes over those
+        open, and this flush asks no more). The first connection logged in with the same
+        credential just now: a refusal here is the relay's limit, not a stale token."""
         try:
-            self.clients.append(await connect_relay(self.settings))
+            self.clients.append(await connect_relay(self.settings, renew_token=False))
         except (aiosmtplib.SMTPException, OSError, TemporaryError) as exc:
             log.info(
-                "outbox: SMTP relay %s:%s refused connection %d (%s); sending over %d",
+                "outbox: SMTP relay %s:%s: no connection %d (%s); sending over %d",
                 self.settings.host,
                 self.settings.port,
                 len(self.clients) + 1,
                 exc,
                 len(self.clients),
             )
-            self.settings = replace(self.settings, connections=len(self.clients))
+            self.most = len(self.clients)
             return False
         return True
 
     async def close(self) -> None:
-        for client in self.clients:
-            if client.is_connected:
-                try:
-                    await client.quit()
-                except aiosmtplib.SMTPException:
-                    client.close()
+        await asyncio.gather(*(_quit(c) for c in self.clients))
+        self.clients = []
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    if client.is_connected:
+        try:
+            await client.quit()
+        except aiosmtplib.SMTPException:
+            client.close()
 
 
 async def _deliver(
@@ -344,15 +426,25 @@ async def _deliver(
     client: aiosmtplib.SMTP,
     rows: list[Outbox],
     still_ours: Callable[[], bool],
+    probe: bool = False,
 ) -> list[Attempt]:
-    """One batch on `client`; a lost connection means retry for the rest of the batch.
-    Before each mail: are our claims still ours? If not, stop (the rest were not tried)."""
+    """`rows` in turn on `client`; a lost connection means retry for the rest of them.
+    Before each mail: are our claims still ours? If not, stop (the rest were not tried).
+    `probe`: stop after a first mail that is not sent (the rest not tried)."""
     attempts: list[Attempt] = []
     for row in rows:
         if not still_ours():
             break
-        attempts.append(await _send_one(client, row, _envelope_from(settings, verp_key, row)))
-        if attempts[-1].result == "retry" and not client.is_connected:
+        try:
+            attempt = await _send_one(client, row, _envelope_from(settings, verp_key, row))
+        except Exception as exc:  # stage boundary: a bug with one mail costs its attempt only
+            log.exception("outbox %s: could not be sent", row.message_id)
+            attempt = Attempt(row.id or 0, "retry", f"{exc.__class__.__name__}: {exc}", True)
+            client.close()  # what the relay took of it is unknown: a new session for the rest
+        attempts.append(attempt)
+        if probe and len(attempts) == 1 and attempt.result != "sent":
+            break
+        if attempt.result == "retry" and not client.is_connected:
             attempts += [
                 Attempt(r.id or 0, "retry", "connection lost") for r in rows[len(attempts) :]
             ]
@@ -415,7 +507,10 @@ def _record(
 
 
 def _log_attempt(session: Session, row: Outbox, attempt: Attempt, now: datetime) -> None:
-    rcpts = ", ".join(json.loads(row.recipients))
+    try:
+        rcpts = ", ".join(json.loads(row.recipients))
+    except (ValueError, TypeError):  # an unreadable row must not keep the batch unrecorded
+        rcpts = repr(row.recipients)
     suffix = f" ({attempt.detail})" if attempt.detail else ""
     log.info("outbox %s %s %s → %s%s", row.message_id, row.kind, attempt.result, rcpts, suffix)
     if row.ticket_id is None or attempt.result == "retry" or not attempt.detail:

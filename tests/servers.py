@@ -252,6 +252,9 @@ class _SinkHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await self.sink.wait_turn()
         with self.sink.lock:
+            if getattr(session, "over_limit", False):
+                self.sink.turned_away += 1
+                return "432 4.3.2 Concurrent connections limit exceeded"
             if self.sink.replies:
                 return self.sink.replies.pop(0)
             self.sink.received.append(
@@ -291,7 +294,9 @@ class _OAuth2SinkHandler(_SinkHandler):
 
 class _SessionLimited(SMTP):
     """aiosmtpd's server, answering 421 to a connection beyond the sink's `max_sessions`
-    open at once, as relays that limit one client's connections do."""
+    open at once, as relays that limit one client's connections do. It overrides
+    aiosmtpd's private _handle_client: should that change, the tests that count refused
+    sessions fail loudly."""
 
     def __init__(self, handler: Any, sink: SmtpSink, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
@@ -306,6 +311,9 @@ class _SessionLimited(SMTP):
             else:
                 self.sink.sessions += 1
                 self.counted = True
+                busy = self.sink.mail_sessions
+                if busy is not None and self.sink.sessions > busy and self.session is not None:
+                    self.session.over_limit = True  # type: ignore[attr-defined]
         if refuse:
             await self.push("421 4.7.0 Too many connections from your host")
             assert self.transport is not None
@@ -335,7 +343,9 @@ class SmtpSink:
     `hold_after(n)` answers n more mails, then leaves each further one unanswered.
     With `tokens`, mail is taken only after AUTH XOAUTH2 with a token that server issued;
     `logins` lists each attempt as (user, accepted). `max_sessions`: connections taken at
-    once, a further one answered 421 and counted in `refused_sessions`."""
+    once, a further one answered 421 and counted in `refused_sessions`. `mail_sessions`:
+    connections that may send at once; mail on a further one is answered 432, as
+    Microsoft 365 does beyond three, and counted in `turned_away`."""
 
     def __init__(self, tokens: TokenServer | None = None) -> None:
         self.tokens = tokens
@@ -349,6 +359,8 @@ class SmtpSink:
         self.max_sessions: int | None = None
         self.sessions = 0  # connections open now
         self.refused_sessions = 0
+        self.mail_sessions: int | None = None
+        self.turned_away = 0
         self.controller = self._controller()
 
     def _controller(self) -> Controller:
