@@ -78,6 +78,16 @@ def assert_each_ticket_in_order(world: World, one_connection: bool = False) -> N
         assert [n for n, _ in arrived] == sorted(n for n, _ in arrived)
 
 
+def sends_everything_once(world: World) -> str:
+    """One `run --once` that hands every queued mail to the relay, each once; its stderr."""
+    code, out, err = world.cli("run", "--once")
+    assert code == 0, err[-1500:]
+    queued = queued_ids(world)
+    assert f"mail sent {len(queued)}, retrying 0, failed 0" in out
+    assert sorted(received_ids(world)) == sorted(queued)
+    return err
+
+
 def test_a_relay_that_takes_one_connection_gets_everything_over_it(world: World) -> None:
     configure(world)
     world.config.write_text(
@@ -85,11 +95,7 @@ def test_a_relay_that_takes_one_connection_gets_everything_over_it(world: World)
     )
     deliver_many(world, 60, "one-connection")
     world.sink.max_sessions = 1
-    code, out, err = world.cli("run", "--once")
-    assert code == 0, err[-1500:]
-    queued = queued_ids(world)
-    assert f"mail sent {len(queued)}, retrying 0, failed 0" in out
-    assert sorted(received_ids(world)) == sorted(queued)
+    err = sends_everything_once(world)
     assert len({r.peer for r in world.sink.received}) == 1
     # Asked once for a second connection, refused, not asked again within the flush (its
     # 120 rows are two batches, each of enough mail for more than one connection).
@@ -102,11 +108,7 @@ def test_mail_turned_away_on_a_second_connection_goes_over_the_first(world: Worl
     configure(world)
     deliver_many(world, 60, "turned-away")
     world.sink.mail_sessions = 1
-    code, out, err = world.cli("run", "--once")
-    assert code == 0, err[-1500:]
-    queued = queued_ids(world)
-    assert f"mail sent {len(queued)}, retrying 0, failed 0" in out
-    assert sorted(received_ids(world)) == sorted(queued)  # each once
+    err = sends_everything_once(world)
     assert world.sink.turned_away == 1  # the second connection was not used again
     assert "would not take mail on connection 2 of 2" in err
     # The attempt the relay turned away is not counted against the mail.
