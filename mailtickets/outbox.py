@@ -280,12 +280,13 @@ class _Relay:
         self.alerts, self.login = alerts, login
         self.clients: list[aiosmtplib.SMTP] = []
         self.most = settings.connections
-        self._proven: set[int] = set()  # id() of each connection that has sent mail
+        self._proven: set[aiosmtplib.SMTP] = set()  # connections that have sent mail
 
     async def send(self, rows: list[Outbox], still_ours: Callable[[], bool]) -> list[Attempt]:
         """An attempt for each row, as long as `still_ours()`: rows without one were not
         tried (see _lost_lease)."""
         self.clients = [c for c in self.clients if c.is_connected]
+        self._proven &= set(self.clients)
         if not self.clients:
             try:
                 self.clients.append(await connect_relay(self.settings))
@@ -302,7 +303,7 @@ class _Relay:
         split = [[rows[p] for p in lane] for lane in lanes(tickets, len(clients))]
         # A connection that has not sent yet stops at a first 4xx, so that a relay that
         # takes connections but not their mail is found by one mail, not by the lane.
-        probing = [len(clients) > 1 and id(c) not in self._proven for c in clients]
+        probing = [len(clients) > 1 and c not in self._proven for c in clients]
         done = await asyncio.gather(
             *(
                 _deliver(self.settings, key, client, lane, still_ours, probe)
@@ -312,7 +313,7 @@ class _Relay:
         attempts = await self._over_one_that_works(key, clients, split, list(done), still_ours)
         sent = {a.outbox_id for a in attempts if a.result == "sent"}
         self._proven |= {
-            id(c) for c, lane in zip(clients, split, strict=True) if any(r.id in sent for r in lane)
+            c for c, lane in zip(clients, split, strict=True) if any(r.id in sent for r in lane)
         }
         return attempts
 
@@ -369,6 +370,7 @@ class _Relay:
         it, so ask for no more this flush."""
         client.close()
         self.clients.remove(client)
+        self._proven.discard(client)
         if limit:
             self.most = max(1, len(self.clients))
 
@@ -409,7 +411,7 @@ class _Relay:
 
     async def close(self) -> None:
         await asyncio.gather(*(_quit(c) for c in self.clients))
-        self.clients = []
+        self.clients, self._proven = [], set()
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
@@ -430,7 +432,7 @@ async def _deliver(
 ) -> list[Attempt]:
     """`rows` in turn on `client`; a lost connection means retry for the rest of them.
     Before each mail: are our claims still ours? If not, stop (the rest were not tried).
-    `probe`: stop after a first mail that is not sent (the rest not tried)."""
+    `probe`: stop after a first mail the relay bids retry later (the rest not tried)."""
     attempts: list[Attempt] = []
     for row in rows:
         if not still_ours():
@@ -442,7 +444,7 @@ async def _deliver(
             attempt = Attempt(row.id or 0, "retry", f"{exc.__class__.__name__}: {exc}", True)
             client.close()  # what the relay took of it is unknown: a new session for the rest
         attempts.append(attempt)
-        if probe and len(attempts) == 1 and attempt.result != "sent":
+        if probe and len(attempts) == 1 and attempt.result == "retry":
             break
         if attempt.result == "retry" and not client.is_connected:
             attempts += [

@@ -38,7 +38,7 @@ def latest_reply(text: str) -> str:
         reply = _before_first_header(head)
     except (ValueError, IndexError, AttributeError):
         reply = head
-    return (reply or "").strip() or head.strip() or text.strip()
+    return reply.strip() or head.strip() or text.strip()
 
 
 def _before_first_header(text: str) -> str:
