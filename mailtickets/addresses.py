@@ -7,6 +7,7 @@ and encoded words are decoded only inside the parts they stand in, so
 
 from __future__ import annotations
 
+import binascii
 import re
 from dataclasses import dataclass
 from email import errors, policy
@@ -41,6 +42,10 @@ def _parsed(value: str) -> tuple[tuple[Address, ...], tuple[str | None, ...], bo
     """Addresses, the group names they came in (None outside a group), and whether the
     header was malformed in a way that makes its addresses untrustworthy."""
     unfolded = re.sub(r"[\r\n]+", " ", value).strip()
+    return _plain_mailbox(unfolded) or _by_registry(unfolded)
+
+
+def _by_registry(unfolded: str) -> tuple[tuple[Address, ...], tuple[str | None, ...], bool]:
     try:
         header = policy.default.header_factory("from", unfolded)
         groups = header.groups
@@ -62,6 +67,51 @@ def _parsed(value: str) -> tuple[tuple[Address, ...], tuple[str | None, ...], bo
     raw = unfolded.lower()
     invalid = invalid or any(_spec(a).lower() not in raw for a, _ in found)
     return tuple(a for a, _ in found), tuple(g for _, g in found), invalid
+
+
+# Most From headers are one of three plain shapes: `local@domain`, `Words <local@domain>`,
+# `=?charset?Q|B?...?= <local@domain>` (webmail's accented names: most of a Spanish
+# inbox). Read by a strict pattern they give exactly what the registry gives (a property
+# test compares the two), for a tenth of its cost; anything else, however slightly off
+# (quotes, comments, dots in a name, two encoded words, an unknown charset, bad padding),
+# goes to the registry. Atoms here leave out "=" and "?", so no encoded word can hide in
+# a name's words or in the address.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]"
+_SPEC = rf"(?P<local>{_ATEXT}+(?:\.{_ATEXT}+)*)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+_NAMED_MAILBOX = re.compile(
+    rf"(?:(?P<words>{_ATEXT}+(?: {_ATEXT}+)*)"
+    r"|=\?(?P<charset>(?i:utf-8|iso-8859-1|iso-8859-15|windows-1252|us-ascii))"
+    r"\?(?:(?i:q)\?(?P<q>(?:[A-Za-z0-9!*+/_.-]|=[0-9A-F]{2})+)|(?i:b)\?(?P<b>[A-Za-z0-9+/]+={0,2}))"
+    rf"\?=) +<{_SPEC}>"
+)
+_BARE_MAILBOX = re.compile(_SPEC)
+_QUOTED_OCTET = re.compile(r"=([0-9A-F]{2})")
+
+
+def _plain_mailbox(
+    unfolded: str,
+) -> tuple[tuple[Address, ...], tuple[str | None, ...], bool] | None:
+    """The registry's answer for a header of one plain shape, or None to ask the registry."""
+    found = _NAMED_MAILBOX.fullmatch(unfolded) or _BARE_MAILBOX.fullmatch(unfolded)
+    if found is None:
+        return None
+    groups = found.groupdict()
+    name = groups.get("words") or ""
+    if groups.get("charset"):
+        try:
+            if found["q"]:
+                octets = _QUOTED_OCTET.sub(
+                    lambda m: chr(int(m[1], 16)), found["q"].replace("_", " ")
+                ).encode("latin-1")
+            else:
+                octets = binascii.a2b_base64(found["b"], strict_mode=True)
+            name = octets.decode(found["charset"])
+        except (binascii.Error, UnicodeDecodeError, LookupError):
+            return None
+        # The registry writes a run of spaces in a decoded name as one.
+        if not name or not name.isprintable() or "  " in name:
+            return None
+    return (Address(name, found["local"], found["domain"]),), (None,), False
 
 
 def _serious(defect: errors.MessageDefect) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import email
 from email import quoprimime
 from email.header import Header
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailtickets.addresses import author, recipients
+from mailtickets.addresses import _by_registry, _plain_mailbox, author, recipients
 from mailtickets.mail import parse_mail
 
 MARCOS = "marcos@competidor.example"
@@ -142,3 +144,99 @@ def test_hostile_address_headers_give_an_unknown_sender_not_an_error() -> None:
 def test_an_encoded_name_without_a_space_before_the_address_is_still_the_sender() -> None:
     got = author(["=?UTF-8?Q?Jos=C3=A9_P=C3=A9rez?=<jose@construccionesperez.es>"])
     assert got.address == "jose@construccionesperez.es" and got.name == "José Pérez"
+
+
+# The plain shapes are read by a pattern, not the registry (addresses._plain_mailbox): it
+# must give the registry's answer wherever it answers at all.
+_NAME_WORDS = st.text(alphabet="aAñÍ zZ09.'_-+=?\"<>@,;:()\\\t", max_size=14)
+
+
+def _encoded_word(text: str, charset: str, how: str) -> str:
+    """An encoded word as mail clients write it, or one written carelessly by hand."""
+    fits = text.encode(charset, "replace")
+    if how == "header":
+        return Header(fits.decode(charset).replace("\n", " "), charset).encode()
+    if how == "quoted-printable":
+        return quoprimime.header_encode(fits, charset)
+    return f"=?{charset}?{how}?{text}?="
+
+
+_ENCODED = st.builds(
+    _encoded_word,
+    st.text(alphabet='aÍñ €<@:;,._ =?"()\\\n\x00', max_size=12),
+    st.sampled_from(["utf-8", "UTF-8", "iso-8859-1", "windows-1252", "us-ascii", "koi8-r"]),
+    st.sampled_from(["header", "quoted-printable", "Q", "q", "B", "b"]),
+)
+_LOCAL = st.one_of(
+    st.sampled_from(["ana", "ana.garcia", "x+y", "o'neil", "a_b-c"]),
+    st.text(alphabet="ab.+_-=?!#'\"é@ ", max_size=8),
+)
+_DOMAIN = st.one_of(
+    st.sampled_from(["cliente.es", "sub.dominio-uno.com", "x.y"]),
+    st.text(alphabet="xy.-=?_é ", max_size=8),
+)
+_NAME = st.one_of(
+    st.sampled_from(["Ana", "Ana García", "ANA GARCIA", "Ana  Garcia", "O'Neil", "Ana S.A."]),
+    _NAME_WORDS,
+    _ENCODED,
+    st.just(""),
+)
+
+
+@given(
+    _NAME,
+    st.sampled_from([" ", "  ", "", "\t", " \t"]),
+    _LOCAL,
+    _DOMAIN,
+    st.sampled_from(["<{}>", "{}", "<{}> ", "<{}>,", "{} (x)"]),
+)
+def test_the_plain_shapes_give_what_the_registry_gives(
+    name: str, gap: str, local: str, domain: str, wrap: str
+) -> None:
+    value = (name + gap + wrap.format(f"{local}@{domain}")).strip()
+    fast = _plain_mailbox(value)
+    assert fast is None or fast == _by_registry(value), value
+
+
+def test_the_plain_shapes_are_most_of_a_real_inbox_and_read_as_the_registry_reads_them() -> None:
+    from bench.corpus import generate
+
+    values = [email.message_from_bytes(m.raw)["From"] for m in generate(300, seed=3)]
+    values += [
+        value
+        for path in sorted(Path(__file__).parents[1].glob("data/*.eml"))
+        for value in email.message_from_bytes(path.read_bytes()).get_all("From", [])
+    ]
+    unfolded = [" ".join(str(v).split()) for v in values]
+    answered = [v for v in unfolded if _plain_mailbox(v) is not None]
+    assert len(answered) > 0.9 * len(values)
+    for value in answered:
+        assert _plain_mailbox(value) == _by_registry(value), value
+
+
+_PLAIN_FROMS = [
+    "Sonia Garrido <sonia@clinica-garrido.com>",
+    "=?utf-8?B?TUFSw41BIMOBTFZBUkVa?= <maria@centroelolivo.com>",
+    "=?UTF-8?Q?Librer=C3=ADa_Hermanos_Gil_S=2EA=2E?= <pedidos@libreria-gil.es>",
+    "=?iso-8859-1?q?Jos=E9_P=E9rez?= <jose@perez.es>",
+    "rosa.torres@gmail.com",
+]
+
+
+_ONE_OFF = [*" \t\"'()<>@,;:\\.=?_-+ÍñA0\x00\u2003", "=3C", "=40", "=20", "=?", "?=", "=C3", "__"]
+
+
+def test_one_character_off_a_plain_shape_still_gives_what_the_registry_gives() -> None:
+    answered = 0
+    for plain in _PLAIN_FROMS:
+        for at in range(len(plain) + 1):
+            for piece in _ONE_OFF:
+                for value in (
+                    plain[:at] + piece + plain[at:],
+                    plain[:at] + piece + plain[at + 1 :],
+                    plain[:at] + plain[at + 1 :],
+                ):
+                    fast = _plain_mailbox(value.strip())
+                    assert fast is None or fast == _by_registry(value.strip()), value
+                    answered += fast is not None
+    assert answered > 1000  # the pattern still answers many of them itself
