@@ -156,7 +156,7 @@ def run_once(
     if statements is not None:
         _count_statements(engine, statements)
     daemon = Daemon(settings, engine, lambda: datetime.now(UTC))
-    with daemon.worker:
+    with daemon.checkpoints, daemon.worker:
         started, started_cpu = time.perf_counter(), time.process_time()
         with _profiled(profile):
             # As the daemon does: the mailbox's lease taken (watch.py) before fetching, the

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from mailtickets import metrics, outbox, ticket_checks
 from mailtickets.alerts import Alerts
+from mailtickets.checkpoints import Checkpoints
 from mailtickets.errors import TemporaryError
 from mailtickets.ingest import SessionEnded
 from mailtickets.pipeline import Pipeline, Result
@@ -84,6 +85,9 @@ class Daemon:
         # of `run --once`/`sweep`), beating from its own thread, so IDLE waits and slow
         # relays never make it look dead; its outbox claims last only while it beats.
         self.worker = Heartbeat(engine)
+        # SQLite's log copied back into the database from a thread of its own while this
+        # runs, not inside the pipeline's commits (checkpoints.py).
+        self.checkpoints = Checkpoints(engine)
         # One process at a time touches a mailbox (watch.py); the others process, sweep
         # and deliver all the same, and take it over when its holder is gone.
         self.alerts = Alerts(settings, engine, self.renderer, clock)
@@ -101,7 +105,7 @@ class Daemon:
     def cycle(self) -> CycleReport:
         """Ingest, process, sweep, deliver: each stage runs whatever an earlier one hit."""
         report = CycleReport()
-        with self.worker:
+        with self.checkpoints, self.worker:
             self._stage(report, "ingest", lambda: self._ingest(report))
             self._stage(report, "process", lambda: self._process(report))
             self._stage(report, "quarantine on server", self._quarantine_on_server)
@@ -117,7 +121,7 @@ class Daemon:
     def sweep(self) -> CycleReport:
         """Timers only, then delivery: what `sweep --at` and the timer schedule run."""
         report = CycleReport()
-        with self.worker:
+        with self.checkpoints, self.worker:
             self._stage(report, "timers", lambda: self._sweep(report))
             self._stage(report, "delivery", lambda: self._deliver(report))
         self.metrics.record_cycle(report)
@@ -125,7 +129,7 @@ class Daemon:
 
     def deliver(self) -> CycleReport:
         report = CycleReport()
-        with self.worker:
+        with self.checkpoints, self.worker:
             self._stage(report, "delivery", lambda: self._deliver(report))
         self.metrics.record_cycle(report)
         return report
@@ -247,7 +251,11 @@ class Daemon:
         # The metrics endpoint first: a taken port fails the start (one line, exit 1).
         # Registering the worker then frees at once the claims of a predecessor that was
         # killed on this machine, so the first cycle sends the mail it had in hand.
-        with metrics.serving(self.settings.metrics.listen, self.metrics), self.worker:
+        with (
+            metrics.serving(self.settings.metrics.listen, self.metrics),
+            self.checkpoints,
+            self.worker,
+        ):
             log.info(
                 "mailtickets running: %s, polling every %ss, worker %s",
                 ", ".join(f"{w.name} ({w.mailbox.key})" for w in self.watchers),
