@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import select as select_core
 from sqlalchemy.orm import defer, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from mailtickets import verp
@@ -581,7 +582,39 @@ def add_participants(session: Session, ticket_id: int, emails: Iterable[str]) ->
 
 
 def ticket_by_code(session: Session, code: str) -> Ticket | None:
-    return session.exec(select(Ticket).where(Ticket.code == code.upper())).first()
+    found = _read(session, _TICKET_BY_CODE, {"code": code.upper()}, tickets=True)
+    return _loaded_ticket(session, found)
+
+
+_TICKET_COLUMNS = tuple(_TICKET.c)
+_TICKET_ID_AT = _TICKET_COLUMNS.index(_TICKET.c.id)
+_TICKET_BY_CODE = Prepared(
+    select_core(*_TICKET_COLUMNS).where(_TICKET.c.code == bindparam("code")).limit(1)
+)
+_TICKET_BY_ID = Prepared(select_core(*_TICKET_COLUMNS).where(_TICKET.c.id == bindparam("id")))
+
+
+def ticket_by_id(session: Session, ticket_id: int) -> Ticket | None:
+    """What `session.get(Ticket, id)` gives (the session's own object if it holds one),
+    by a prepared query: the ORM's load cost half a millisecond."""
+    held = session.identity_map.get(identity_key(Ticket, ticket_id))
+    if held is not None:
+        return held
+    return _loaded_ticket(session, _read(session, _TICKET_BY_ID, {"id": ticket_id}, tickets=True))
+
+
+def _loaded_ticket(session: Session, rows: Any) -> Ticket | None:
+    """The first of `rows` (all of the ticket's columns) as the session's loaded object."""
+    row = rows.first()
+    if row is None:
+        return None
+    held = session.identity_map.get(identity_key(Ticket, row[_TICKET_ID_AT]))
+    if held is not None:  # as a query does: the object in hand, its changes kept
+        return held
+    ticket = Ticket(**{c.key: value for c, value in zip(_TICKET_COLUMNS, row, strict=True)})
+    make_transient_to_detached(ticket)
+    session.add(ticket)
+    return ticket
 
 
 _INSERT_TICKET = Prepared(insert(_TICKET).returning(_TICKET.c.id))
@@ -606,17 +639,34 @@ def ticket_by_message_ids(session: Session, message_ids: Sequence[str]) -> Ticke
     if not message_ids:
         return None
     wanted = list(message_ids)
+    if len(wanted) > _FEW:
+        rows = _read(session, _tickets_of_messages(wanted))
+    else:
+        values = {f"m{i}": m for i, m in enumerate(wanted)}
+        rows = _read(session, _tickets_of_few_messages(len(wanted)), values)
+    found: dict[str, int] = {}
+    for mid, ticket_id in rows:
+        found.setdefault(mid, ticket_id)
+    first = next((found[m] for m in wanted if m in found), None)
+    return ticket_by_id(session, first) if first is not None else None
+
+
+def _tickets_of_messages(wanted: list[Any]) -> Any:
+    """(Message-ID, ticket id) of those of `wanted` that we stored or sent."""
     stored = select_core(_MESSAGE.c.message_id, _MESSAGE.c.ticket_id).where(
         _MESSAGE.c.message_id.in_(wanted)
     )
     sent = select_core(_OUTBOX.c.message_id, _OUTBOX.c.ticket_id).where(
         _OUTBOX.c.message_id.in_(wanted), _OUTBOX.c.ticket_id.is_not(None)
     )
-    found: dict[str, int] = {}
-    for mid, ticket_id in _read(session, stored.union_all(sent)):
-        found.setdefault(mid, ticket_id)
-    first = next((found[m] for m in wanted if m in found), None)
-    return session.get(Ticket, first) if first is not None else None
+    return stored.union_all(sent)
+
+
+@cache
+def _tickets_of_few_messages(count: int) -> Prepared:
+    """`_tickets_of_messages` for `count` bound Message-IDs (m0, m1...): a reply names one
+    to three, and a list that expands at every execution cannot be prepared."""
+    return Prepared(_tickets_of_messages([bindparam(f"m{i}") for i in range(count)]))
 
 
 def ticket_view(session: Session, ticket: Ticket) -> TicketView:
@@ -1023,7 +1073,7 @@ def follow_merges(session: Session, ticket: Ticket | None) -> Ticket | None:
         if ticket.linked_to_id in seen:
             break
         seen.add(ticket.linked_to_id)
-        ticket = session.get(Ticket, ticket.linked_to_id)
+        ticket = ticket_by_id(session, ticket.linked_to_id)
     return ticket
 
 

@@ -26,7 +26,7 @@ class TicketWriter:
         self.first_answer: tuple[str, timedelta] | None = None
 
     def ticket(self, ticket_id: int) -> Ticket:
-        ticket = self.session.get(Ticket, ticket_id)
+        ticket = store.ticket_by_id(self.session, ticket_id)
         assert ticket is not None
         return ticket
 

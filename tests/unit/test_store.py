@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from mailtickets import store
 from mailtickets.db import open_database, transaction
-from mailtickets.models import AutoMail, Inbound
+from mailtickets.models import AutoMail, Inbound, Ticket
 from tests.conftest import both_databases
 
 pytestmark = both_databases
@@ -75,4 +75,71 @@ def test_workers_skip_what_another_workers_open_transaction_holds(database_url: 
     with Session(engine) as third:
         assert store.claim_inbound_rows(third, ids) == ids[:2]
         third.commit()
+    engine.dispose()
+
+
+def _two_tickets(engine: Engine) -> tuple[int, int]:
+    with transaction(engine) as session:
+        customer = store.add_customer_with_contact(session, "ana@cliente.es", "Ana", NOW)
+        ids: list[int] = []
+        for code, merged_into in (("SOP-AAAA1", None), ("SOP-BBBB2", 0)):
+            ticket = Ticket(
+                code=code,
+                subject=f"Subject of {code}",
+                status="merged" if merged_into is not None else "open",
+                department="soporte",
+                requester="ana@cliente.es",
+                customer_id=customer,
+                linked_to_id=ids[0] if merged_into is not None else None,
+                created_at=NOW,
+                updated_at=NOW,
+                last_customer_at=NOW - timedelta(minutes=5),
+                remind_at=NOW + timedelta(hours=48),
+                mailbox="ventas",
+            )
+            store.add_ticket(session, ticket)
+            assert ticket.id is not None
+            ids.append(ticket.id)
+        store.add_message(
+            session,
+            {
+                "ticket_id": ids[0],
+                "direction": "in",
+                "message_id": "<first@cliente.es>",
+                "sender": "ana@cliente.es",
+                "recipients": "[]",
+                "subject": "hola",
+                "date": NOW,
+                "text": "hola",
+                "html": "",
+                "inbound_id": None,
+            },
+            [],
+        )
+    return ids[0], ids[1]
+
+
+def test_a_ticket_found_by_code_id_or_reference_is_what_the_orm_loads(database_url: str) -> None:
+    engine = open_database(database_url)
+    first, merged = _two_tickets(engine)
+    with transaction(engine) as session:
+        expected = {c: getattr(session.get(Ticket, first), c) for c in Ticket.model_fields}
+    with transaction(engine) as session:
+        by_code = store.ticket_by_code(session, "sop-aaaa1")
+        assert by_code is not None
+        assert {c: getattr(by_code, c) for c in Ticket.model_fields} == expected
+        assert store.ticket_by_id(session, first) is by_code  # the session's own object
+        assert store.ticket_by_message_ids(session, ["<nada@x>", "<first@cliente.es>"]) is by_code
+        many = [f"<n{i}@x>" for i in range(12)] + ["<first@cliente.es>"]
+        assert store.ticket_by_message_ids(session, many) is by_code
+        assert store.ticket_by_message_ids(session, ["<nada@x>"]) is None
+        assert store.ticket_by_code(session, "SOP-ZZZZ9") is None
+        # Loaded, not new: a change is written as an UPDATE of that row.
+        by_code.subject = "Changed"
+    with transaction(engine) as session:
+        again = store.ticket_by_id(session, first)
+        assert again is not None and again.subject == "Changed"
+        chained = store.follow_merges(session, store.ticket_by_id(session, merged))
+        assert chained is again
+        assert store.ticket_by_id(session, 10_000) is None
     engine.dispose()
