@@ -59,6 +59,18 @@ def test_the_engine_s_connections_checkpoint_only_past_the_safety_net(tmp_path: 
         assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 1000
     with Checkpoints(engine), engine.connect() as conn:
         assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == SAFETY_NET_PAGES
+    # Stopped: the same pooled connection checkpoints by itself again.
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 1000
+    engine.dispose()
+
+
+def test_a_run_shorter_than_one_round_still_gets_its_log_copied(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    engine = connect(f"sqlite:///{path}")
+    with Checkpoints(engine):
+        _write(engine, BLOB)  # and out at once: a `run --once` with little to do
+    assert path.stat().st_size >= BLOB
     engine.dispose()
 
 
