@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from mailtickets.nested import Nested
 
 log = logging.getLogger("mailtickets.checkpoints")
 
@@ -35,34 +36,19 @@ def applies_to(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
 
 
-class Checkpoints:
+class Checkpoints(Nested):
     """While entered (re-entrant), a thread checkpoints the log of a SQLite engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.applies = applies_to(engine)
-        self._depth = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned = False
 
-    def __enter__(self) -> Checkpoints:
-        if self._depth == 0 and self.applies:
-            self.start()
-        self._depth += 1
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        self._depth -= 1
-        if self._depth == 0 and self._thread is not None:
-            self.stop()
-
     def start(self) -> None:
+        if not self.applies:
+            return
         if not event.contains(self.engine, "checkout", self._set_threshold):
             event.listen(self.engine, "checkout", self._set_threshold)
         # The thread's own event: one that outlived a stop() (a stalled checkpoint) still

@@ -45,7 +45,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -55,6 +54,7 @@ from mailtickets import store
 from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
 from mailtickets.models import Worker
+from mailtickets.nested import Nested
 
 log = logging.getLogger("mailtickets.workers")
 
@@ -165,7 +165,7 @@ def _why_dead(holder: store.ClaimHolder, space: str, now: datetime) -> str:
     return "process ended" if has_ended(holder.worker, space) else ""
 
 
-class Heartbeat:
+class Heartbeat(Nested):
     """This process as a worker: its row, kept fresh by a thread, and whether what it
     claimed is still its own.
 
@@ -192,25 +192,8 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._valid_until = float("-inf")
         self._epoch = 0
-        self._depth = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Heartbeat:
-        if self._depth == 0:
-            self.start()
-        self._depth += 1
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        self._depth -= 1
-        if self._depth == 0:
-            self.stop()
 
     # --- what a claimant asks ------------------------------------------------------------
 
