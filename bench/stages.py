@@ -48,8 +48,7 @@ STAGES = (
     "mailtickets.store:add_outbox",
     "mailtickets.prepared:Prepared.run",
     "sqlalchemy.orm.session:Session.flush",
-    "sqlalchemy.engine.default:DefaultDialect.do_savepoint",
-    "sqlalchemy.engine.default:DefaultDialect.do_release_savepoint",
+    "sqlalchemy.orm.session:Session.begin_nested",  # the SAVEPOINT (its RELEASE: no timer)
     "sqlalchemy.engine.default:DefaultDialect.do_commit",
 )
 

@@ -13,6 +13,7 @@ from sqlmodel import Session, create_engine
 
 from mailtickets import schema
 from mailtickets.errors import ConfigError
+from mailtickets.prepared import cheap_savepoints
 
 # PostgreSQL over a network: give up on an unreachable server in 10 s instead of the OS's
 # minutes; notice a peer that vanished (failover, cable) within about a minute through TCP
@@ -55,6 +56,7 @@ def connect(url: str) -> Engine:
         ) from None
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+    cheap_savepoints(engine.dialect)  # one per mail in a batch (pipeline.process_batch)
     return engine
 
 

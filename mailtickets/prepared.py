@@ -18,6 +18,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.sql.expression import (
+    ReleaseSavepointClause,
+    RollbackToSavepointClause,
+    SavepointClause,
+)
 
 Processor = Callable[[Any], Any] | None
 
@@ -159,3 +164,42 @@ def _values(found: _Compiled, params: dict[str, Any]) -> Any:
 
 def _converted(results: tuple[Processor, ...], row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(v if p is None else p(v) for p, v in zip(results, row, strict=False))
+
+
+def cheap_savepoints(dialect: Dialect) -> None:
+    """Run this dialect's SAVEPOINT, RELEASE and ROLLBACK TO on the DB-API cursor, as the
+    statements above are: SQLAlchemy compiled and executed each as a statement of its own,
+    about 0.1 ms a time, and the pipeline takes a savepoint per mail. The ORM's nested
+    transactions are unchanged: this is only how the three statements reach the database."""
+    for method, clause in (
+        ("do_savepoint", SavepointClause),
+        ("do_release_savepoint", ReleaseSavepointClause),
+        ("do_rollback_to_savepoint", RollbackToSavepointClause),
+    ):
+        fallback = getattr(dialect, method)
+        setattr(dialect, method, _savepoint_statement(dialect, clause, fallback))
+
+
+def _savepoint_statement(
+    dialect: Dialect, clause: Any, fallback: Callable[[Connection, str], None]
+) -> Callable[[Connection, str], None]:
+    written: dict[str, str] = {}  # by savepoint name: sa_savepoint_1, 2... (a few)
+
+    def run(connection: Connection, name: str) -> None:
+        if connection.dispatch.before_cursor_execute:
+            return fallback(connection, name)  # counted and shown like any statement
+        sql = written.get(name)
+        if sql is None:
+            sql = written[name] = str(clause(name).compile(dialect=dialect))
+        cursor: Any = None
+        try:
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(sql)
+        except BaseException as exc:
+            connection._handle_dbapi_exception(exc, sql, (), cursor, None)
+        finally:
+            if cursor is not None:
+                cursor.close()
+        return None
+
+    return run

@@ -125,3 +125,51 @@ def test_a_database_error_is_sqlalchemys_exception(engine: Engine) -> None:
     values = {"customer_id": 1, "email": "ana@ej.es", "name": "", "notify": True}
     with engine.connect() as connection, pytest.raises(IntegrityError):
         Prepared(duplicate).run(connection, [values])
+
+
+@both_databases
+def test_savepoints_on_the_cursor_keep_and_undo_what_the_orm_expects(engine: Engine) -> None:
+    ticket_id = _ticket(engine)
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, sql: str, *rest: Any) -> None:
+        seen.append(sql)
+
+    executed: list[str] = []  # what went through SQLAlchemy's execution
+
+    def executing(conn: Any, clause: Any, *rest: Any) -> None:
+        executed.append(type(clause).__name__)
+
+    event.listen(engine, "before_execute", executing)
+    with transaction(engine) as session:
+        with session.begin_nested():  # kept
+            session.add(Contact(customer_id=1, email="kept@ej.es", notify=True))
+        with pytest.raises(ZeroDivisionError), session.begin_nested():  # undone alone
+            session.add(Contact(customer_id=1, email="undone@ej.es", notify=True))
+            session.flush()
+            raise ZeroDivisionError
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None
+        with session.begin_nested():  # a savepoint after a rolled-back one still works
+            ticket.subject = "Cambiado"
+    event.remove(engine, "before_execute", executing)
+    assert executed and not [name for name in executed if "Savepoint" in name]
+    # The fast path sent no statement through SQLAlchemy's execution, so none was seen;
+    # with a listener attached the same three go through it and are counted.
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with transaction(engine) as session:
+            emails = sorted(session.execute(select(_CONTACT.c.email)).scalars().all())
+            with pytest.raises(ZeroDivisionError), session.begin_nested():
+                session.add(Contact(customer_id=1, email="otro@ej.es", notify=True))
+                session.flush()
+                raise ZeroDivisionError
+            with session.begin_nested():
+                session.add(Contact(customer_id=1, email="otro@ej.es", notify=True))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert emails == ["ana@ej.es", "kept@ej.es"]
+    said = [s.split()[0] for s in seen if "SAVEPOINT" in s]
+    assert said == ["SAVEPOINT", "ROLLBACK", "SAVEPOINT", "RELEASE"]
+    with transaction(engine) as session:
+        assert session.get(Ticket, ticket_id).subject == "Cambiado"  # type: ignore[union-attr]
