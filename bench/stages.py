@@ -48,7 +48,9 @@ STAGES = (
     "mailtickets.store:add_outbox",
     "mailtickets.prepared:Prepared.run",
     "sqlalchemy.orm.session:Session.flush",
-    "sqlalchemy.orm.session:Session.begin_nested",  # the SAVEPOINT (its RELEASE: no timer)
+    # The ORM's part of a savepoint: the SAVEPOINT itself goes out with the first statement
+    # inside it (so lands in that stage), its RELEASE at the end (no timer of its own).
+    "sqlalchemy.orm.session:Session.begin_nested",
     "sqlalchemy.engine.default:DefaultDialect.do_commit",
 )
 

@@ -7,8 +7,8 @@ The statement is still SQLAlchemy's: compiled by it, its parameters and result v
 converted by its type processors, so the rows are the ones `Connection.execute` returns.
 What the fast path cannot do the same way (an expanding IN, Python-side column defaults,
 a row of other keys) goes through `Connection.execute` as before, and so does every
-statement while an engine has `before_cursor_execute` listeners (tests that count
-statements see each one)."""
+statement while something watches them (`watched`: cursor-execute listeners, as tests
+that count statements attach, or SQLAlchemy's echo), so each is seen."""
 
 from __future__ import annotations
 
@@ -77,9 +77,7 @@ class Prepared:
         """Execute with one row of values (or none), or executemany with several rows of
         the same keys; a `Rows`, or SQLAlchemy's Result when it had to run it."""
         keys = tuple(params[0]) if params else ()
-        if connection.dispatch.before_cursor_execute or (
-            len(params) > 1 and any(tuple(p) != keys for p in params)
-        ):
+        if watched(connection) or (len(params) > 1 and any(tuple(p) != keys for p in params)):
             return self._fallback(connection, params)
         dialect = connection.dialect
         found = self._compiled.get((dialect.name, keys), _MISSING)
@@ -90,25 +88,28 @@ class Prepared:
         assert isinstance(found, _Compiled)
         values: Any = None
         cursor: Any = None
+        # Outside the try: an invalidated connection raises SQLAlchemy's own error here.
+        dbapi = connection.connection.dbapi_connection
         try:
-            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor = dbapi.cursor()  # type: ignore[union-attr]
             if len(params) > 1:
                 values = [_values(found, p) for p in params]
                 cursor.executemany(found.sql, values)
-                return Rows([], cursor.rowcount)
-            values = _values(found, params[0] if params else {})
-            cursor.execute(found.sql, values)
-            rows = cursor.fetchall() if found.returns_rows else []
-            if rows and any(found.results):
-                rows = [_converted(found.results, row) for row in rows]
-            return Rows([tuple(r) for r in rows], cursor.rowcount)
+                result = Rows([], cursor.rowcount)
+            else:
+                values = _values(found, params[0] if params else {})
+                cursor.execute(found.sql, values)
+                rows = cursor.fetchall() if found.returns_rows else []
+                if rows and any(found.results):
+                    rows = [_converted(found.results, row) for row in rows]
+                result = Rows([tuple(r) for r in rows], cursor.rowcount)
+            cursor.close()
+            return result
         except BaseException as exc:
             # As SQLAlchemy's own execution does: the DB-API error wrapped in its exception
-            # (IntegrityError, OperationalError...), a dropped connection invalidated.
+            # (IntegrityError, OperationalError...), a dropped connection invalidated, the
+            # cursor closed by it (a close here could raise the driver's error over it).
             connection._handle_dbapi_exception(exc, found.sql, values, cursor, None)
-        finally:
-            if cursor is not None:
-                cursor.close()
 
     def _fallback(self, connection: Connection, params: Sequence[dict[str, Any]]) -> Any:
         if not params:
@@ -183,23 +184,36 @@ def cheap_savepoints(dialect: Dialect) -> None:
 def _savepoint_statement(
     dialect: Dialect, clause: Any, fallback: Callable[[Connection, str], None]
 ) -> Callable[[Connection, str], None]:
-    written: dict[str, str] = {}  # by savepoint name: sa_savepoint_1, 2... (a few)
+    # By savepoint name: SQLAlchemy numbers them per connection (sa_savepoint_1, 2...), as
+    # many as a transaction takes; bounded should a connection live for ever.
+    written: dict[str, str] = {}
 
     def run(connection: Connection, name: str) -> None:
-        if connection.dispatch.before_cursor_execute:
-            return fallback(connection, name)  # counted and shown like any statement
+        if watched(connection):
+            return fallback(connection, name)  # counted and logged like any statement
         sql = written.get(name)
         if sql is None:
+            if len(written) >= MAX_SAVEPOINT_NAMES:
+                written.clear()
             sql = written[name] = str(clause(name).compile(dialect=dialect))
         cursor: Any = None
+        dbapi = connection.connection.dbapi_connection
         try:
-            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor = dbapi.cursor()  # type: ignore[union-attr]
             cursor.execute(sql)
+            cursor.close()
         except BaseException as exc:
             connection._handle_dbapi_exception(exc, sql, (), cursor, None)
-        finally:
-            if cursor is not None:
-                cursor.close()
         return None
 
     return run
+
+
+MAX_SAVEPOINT_NAMES = 4096
+
+
+def watched(connection: Connection) -> bool:
+    """Whether something watches this connection's statements (a listener that counts or
+    traces them, SQLAlchemy's echo): then they go through SQLAlchemy's execution."""
+    dispatch = connection.dispatch
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute or connection._echo)

@@ -3,6 +3,7 @@ SQLite and PostgreSQL), and step aside where they could not."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -173,3 +174,24 @@ def test_savepoints_on_the_cursor_keep_and_undo_what_the_orm_expects(engine: Eng
     assert said == ["SAVEPOINT", "ROLLBACK", "SAVEPOINT", "RELEASE"]
     with transaction(engine) as session:
         assert session.get(Ticket, ticket_id).subject == "Cambiado"  # type: ignore[union-attr]
+
+
+@both_databases
+def test_with_sqlalchemy_s_echo_on_every_statement_is_logged(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    _ticket(engine)
+    engine.echo = True  # what a site sets to trace the SQL: nothing may bypass the log
+    try:
+        with (
+            caplog.at_level(logging.INFO, logger="sqlalchemy.engine"),
+            transaction(engine) as session,
+        ):
+            with session.begin_nested():
+                session.add(Contact(customer_id=1, email="eco@ej.es", notify=True))
+            Prepared(select(_CUSTOMER.c.name)).run(session.connection())
+    finally:
+        engine.echo = False
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "SAVEPOINT sa_savepoint_1" in logged and "RELEASE SAVEPOINT" in logged
+    assert "SELECT customer.name" in logged
