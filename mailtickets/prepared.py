@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import Dialect
@@ -25,6 +25,7 @@ from sqlalchemy.sql.expression import (
 )
 
 Processor = Callable[[Any], Any] | None
+T = TypeVar("T")
 
 
 class Rows:
@@ -86,30 +87,11 @@ class Prepared:
         if found is None:
             return self._fallback(connection, params)
         assert isinstance(found, _Compiled)
-        values: Any = None
-        cursor: Any = None
-        # Outside the try: an invalidated connection raises SQLAlchemy's own error here.
-        dbapi = connection.connection.dbapi_connection
-        try:
-            cursor = dbapi.cursor()  # type: ignore[union-attr]
-            if len(params) > 1:
-                values = [_values(found, p) for p in params]
-                cursor.executemany(found.sql, values)
-                result = Rows([], cursor.rowcount)
-            else:
-                values = _values(found, params[0] if params else {})
-                cursor.execute(found.sql, values)
-                rows = cursor.fetchall() if found.returns_rows else []
-                if rows and any(found.results):
-                    rows = [_converted(found.results, row) for row in rows]
-                result = Rows([tuple(r) for r in rows], cursor.rowcount)
-            cursor.close()
-            return result
-        except BaseException as exc:
-            # As SQLAlchemy's own execution does: the DB-API error wrapped in its exception
-            # (IntegrityError, OperationalError...), a dropped connection invalidated, the
-            # cursor closed by it (a close here could raise the driver's error over it).
-            connection._handle_dbapi_exception(exc, found.sql, values, cursor, None)
+        # Values converted inside: a bind processor's error is wrapped as SQLAlchemy's.
+        if len(params) > 1:
+            return _on_cursor(connection, found.sql, params, lambda c: _many(found, c, params))
+        one = params[0] if params else {}
+        return _on_cursor(connection, found.sql, one, lambda c: _rows(found, c, one))
 
     def _fallback(self, connection: Connection, params: Sequence[dict[str, Any]]) -> Any:
         if not params:
@@ -163,6 +145,37 @@ def _values(found: _Compiled, params: dict[str, Any]) -> Any:
     return {name: values[name] for name in found.names}
 
 
+def _many(found: _Compiled, cursor: Any, params: Sequence[dict[str, Any]]) -> Rows:
+    cursor.executemany(found.sql, [_values(found, p) for p in params])
+    return Rows([], cursor.rowcount)
+
+
+def _rows(found: _Compiled, cursor: Any, params: dict[str, Any]) -> Rows:
+    cursor.execute(found.sql, _values(found, params))
+    rows = cursor.fetchall() if found.returns_rows else []
+    if rows and any(found.results):
+        rows = [_converted(found.results, row) for row in rows]
+    return Rows([tuple(r) for r in rows], cursor.rowcount)
+
+
+def _on_cursor(connection: Connection, sql: str, values: Any, work: Callable[[Any], T]) -> T:
+    """`work` on a cursor of the connection's DB-API connection, inside its transaction."""
+    # Outside the try: an invalidated connection raises SQLAlchemy's own error here.
+    dbapi: Any = connection.connection.dbapi_connection
+    cursor: Any = None
+    try:
+        cursor = dbapi.cursor()
+        done = work(cursor)
+        cursor.close()
+        return done
+    except BaseException as exc:
+        # As SQLAlchemy's own execution does: the DB-API error wrapped in its exception
+        # (IntegrityError, OperationalError...), a dropped connection invalidated, the
+        # cursor closed by it (a close here could raise the driver's error over it).
+        connection._handle_dbapi_exception(exc, sql, values, cursor, None)
+        raise  # not reached: SQLAlchemy raised
+
+
 def _converted(results: tuple[Processor, ...], row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(v if p is None else p(v) for p, v in zip(results, row, strict=False))
 
@@ -196,14 +209,7 @@ def _savepoint_statement(
             if len(written) >= MAX_SAVEPOINT_NAMES:
                 written.clear()
             sql = written[name] = str(clause(name).compile(dialect=dialect))
-        cursor: Any = None
-        dbapi = connection.connection.dbapi_connection
-        try:
-            cursor = dbapi.cursor()  # type: ignore[union-attr]
-            cursor.execute(sql)
-            cursor.close()
-        except BaseException as exc:
-            connection._handle_dbapi_exception(exc, sql, (), cursor, None)
+        _on_cursor(connection, sql, (), lambda cursor: cursor.execute(sql))
         return None
 
     return run
