@@ -81,14 +81,14 @@ def arrived_in(box: MailboxSettings) -> str:
 def new_ticket(work: Work, incoming: Incoming) -> Outcome:
     """Open a ticket for the sender's customer (or refuse a stranger), acknowledge, tell staff."""
     decision, mail, session = incoming.decision, incoming.mail, work.session
-    contact = store.contact_info(session, mail.from_addr)
-    customer_id = contact.customer_id if contact else None
+    customer_id = decision.customer_id
     if customer_id is None and work.settings.policy.unknown_senders == "reject":
         return _reject_unknown(work, mail)
     if customer_id is None:
-        customer_id = store.add_customer_with_contact(
-            session, mail.from_addr, mail.from_name, work.now
-        )
+        account = store.add_customer_with_contact(session, mail.from_addr, mail.from_name, work.now)
+        customer_id = account.id
+    else:
+        account = store.account(session, customer_id)
     box = work.settings.mailbox_named(work.tell.mailbox)
     chosen = route(mail, work.settings.departments, arrived_in(box))
     ticket = Ticket(
@@ -109,8 +109,11 @@ def new_ticket(work: Work, incoming: Incoming) -> Outcome:
     if department.first_response is not None:
         ticket.first_response_due = first_response_due(work.settings, department, work.now)
     store.add_ticket(session, ticket)
-    work.write.store_message(ticket, mail, incoming.row, "in", mail.text)
-    admission = work.write.add_participants(ticket, mail, decision.copies_verified)
+    stored = work.write.store_message(ticket, mail, incoming.row, "in", mail.text)
+    admission = work.write.add_participants(
+        ticket, mail, decision.copies_verified, account, existing=()
+    )
+    work.tell.know_opened(ticket, account, admission.added, stored)
     work.write.event(ticket, "created", mail.from_addr, decision.reason)
     for why in chosen.reasons:
         work.write.event(ticket, "routed", SYSTEM, why)
@@ -144,7 +147,10 @@ def customer_reply(work: Work, incoming: Incoming, ticket: Ticket) -> Outcome:
     text = incoming.reply
     commands, rest = split_commands(text)
     work.write.store_message(ticket, mail, incoming.row, "in", text)
-    admission = work.write.add_participants(ticket, mail, decision.copies_verified)
+    # The decision read the ticket's participants in this transaction; nothing since added any.
+    view = decision.ticket
+    known = tuple(view.participants) if view is not None and view.id == ticket.id else None
+    admission = work.write.add_participants(ticket, mail, decision.copies_verified, existing=known)
     work.write.heard_from_customer(ticket)
     # A customer may close their own ticket with the staff command's own words.
     closing = {f"#{w}" for w in by_name("close").spec.all_words()}

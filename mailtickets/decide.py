@@ -71,6 +71,8 @@ class Decision:
     ticket: TicketView | None = None
     linked_to: TicketView | None = None
     reopen: bool = False
+    # The sender's customer: whose tickets LIST_TICKETS lists, for whom NEW opens a ticket
+    # (None: a stranger).
     customer_id: int | None = None
     copies_verified: bool = True  # To/Cc of a verified mail may join the ticket
     rating: Rated | None = None  # what an Action.RATE records
@@ -253,6 +255,8 @@ def decide(
     only thanks (only_thanks); `rating`: it starts with a rating (rating.read_rating). A
     closed ticket keeps either without reopening, a rating only from whoever may rate."""
     decision = _decide(thread, sender, verdict, now, reopen_within, wants_list, thanks, rating)
+    if decision.action is Action.NEW:  # the handler need not look the sender up again
+        decision = replace(decision, customer_id=sender.customer_id)
     return replace(decision, copies_verified=sender.verified)
 
 

@@ -86,6 +86,20 @@ class Notifier:
         since = self.now - timedelta(hours=1)
         self.known = store.known_about(self.session, tickets, since)
 
+    def know_opened(
+        self, ticket: Ticket, account: store.Account, participants: Sequence[str], thread: str
+    ) -> None:
+        """What notices about a ticket this mail has just opened will look up, known
+        without reading it back: its customer's account, the participants just added, its
+        one message. Addresses' suppressions and hourly counts are still read."""
+        assert ticket.id is not None
+        if self.known is None:
+            self.known = store.Known({}, {}, {}, {}, frozenset(), frozenset(), {})
+        self.known.contacts[ticket.customer_id] = list(account.notified)
+        self.known.names[ticket.customer_id] = account.name
+        self.known.participants[ticket.id] = list(participants)
+        self.known.threads[ticket.id] = [thread]
+
     def customer_recipients(self, ticket: Ticket, exclude: tuple[str, ...] = ()) -> Recipients:
         assert ticket.id is not None
         known = self.known

@@ -127,6 +127,12 @@ _CONTACT_EMAILS = Prepared(
     .order_by(_CONTACT.c.id)
 )
 _CUSTOMER_NAME = Prepared(select_core(_CUSTOMER.c.name).where(_CUSTOMER.c.id == bindparam("id")))
+_ACCOUNT = Prepared(
+    select_core(_CUSTOMER.c.name, _CONTACT.c.email, _CONTACT.c.notify)
+    .select_from(_CUSTOMER.outerjoin(_CONTACT, _CONTACT.c.customer_id == _CUSTOMER.c.id))
+    .where(_CUSTOMER.c.id == bindparam("id"))
+    .order_by(_CONTACT.c.id)
+)
 _PARTICIPANTS = Prepared(
     select_core(_PARTICIPANT.c.email)
     .where(_PARTICIPANT.c.ticket_id == bindparam("ticket_id"))
@@ -544,14 +550,37 @@ def contact_info(session: Session, email: str) -> ContactInfo | None:
     return ContactInfo(row[0], bool(row[1])) if row else None
 
 
-def add_customer_with_contact(session: Session, email: str, name: str, now: datetime) -> int:
-    """A new customer whose one contact is `email`, authorised; the customer's id."""
+@dataclass(frozen=True)
+class Account:
+    """A customer as its mail needs it: the name, every contact, the authorised ones."""
+
+    id: int
+    name: str
+    contacts: tuple[str, ...]  # in the order they were added
+    notified: tuple[str, ...]
+
+
+def add_customer_with_contact(session: Session, email: str, name: str, now: datetime) -> Account:
+    """A new customer whose one contact is `email`, authorised."""
     # Every column given (_defaults): a Python-side default would keep it off the prepared path.
     new = {**_defaults(_CUSTOMER), "name": name or email, "created_at": now}
-    customer = _write(session, _INSERT_CUSTOMER, [new]).scalar_one()
-    values = {"customer_id": customer, "email": email.lower(), "name": name, "notify": True}
+    customer = int(_write(session, _INSERT_CUSTOMER, [new]).scalar_one())
+    address = email.lower()
+    values = {"customer_id": customer, "email": address, "name": name, "notify": True}
     _write(session, _INSERT_CONTACT, [values])
-    return int(customer)
+    return Account(customer, str(new["name"]), (address,), (address,))
+
+
+def account(session: Session, customer_id: int) -> Account:
+    """The customer's name and contacts in one query (a new ticket reads both)."""
+    rows = _read(session, _ACCOUNT, {"id": customer_id}).all()
+    contacts = tuple((email, bool(notify)) for _, email, notify in rows if email is not None)
+    return Account(
+        customer_id,
+        str(rows[0][0] or "") if rows else "",
+        tuple(email for email, _ in contacts),
+        tuple(email for email, notify in contacts if notify),
+    )
 
 
 def notify_contacts(session: Session, customer_id: int) -> list[str]:
@@ -571,9 +600,13 @@ def participants(session: Session, ticket_id: int) -> list[str]:
     return list(_read(session, _PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
 
 
-def add_participants(session: Session, ticket_id: int, emails: Iterable[str]) -> None:
-    existing = set(participants(session, ticket_id))
-    new = [e for e in dict.fromkeys(emails) if e not in existing]
+def add_participants(
+    session: Session, ticket_id: int, emails: Iterable[str], existing: Iterable[str] | None = None
+) -> None:
+    """`emails` join the ticket, but those already in it (`existing`, when the caller has
+    just read them; else read here)."""
+    have = set(participants(session, ticket_id) if existing is None else existing)
+    new = [e for e in dict.fromkeys(emails) if e not in have]
     if new:
         _write(session, _INSERT_PARTICIPANT, [{"ticket_id": ticket_id, "email": e} for e in new])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -32,8 +33,8 @@ class TicketWriter:
 
     def store_message(
         self, ticket: Ticket, mail: ParsedMail, row: store.InHand, direction: str, text: str
-    ) -> None:
-        """The mail as one message of the ticket, with its attachments."""
+    ) -> str:
+        """The mail as one message of the ticket, with its attachments; its Message-ID."""
         assert ticket.id is not None
         message = {
             "ticket_id": ticket.id,
@@ -58,6 +59,7 @@ class TicketWriter:
         ]
         store.add_message(self.session, message, attachments)
         self.touch(ticket)
+        return str(message["message_id"])
 
     def touch(self, ticket: Ticket) -> None:
         # Setting the same instant again would still mark the row changed, and the next
@@ -66,22 +68,36 @@ class TicketWriter:
             ticket.updated_at = self.now
         self.session.add(ticket)
 
-    def add_participants(self, ticket: Ticket, mail: ParsedMail, verified: bool) -> Admission:
+    def add_participants(
+        self,
+        ticket: Ticket,
+        mail: ParsedMail,
+        verified: bool,
+        account: store.Account | None = None,
+        existing: Sequence[str] | None = None,
+    ) -> Admission:
         """Copied addresses join the ticket, within the caps and only from a verified mail
-        unless they are the customer's contacts; they never become contacts themselves."""
+        unless they are the customer's contacts; they never become contacts themselves.
+        `account` and `existing` (the participants): when the caller has them already."""
         assert ticket.id is not None
         staff = frozenset(s.email for s in self.settings.staff)
         copied = new_participants(mail.to, mail.cc, self.settings.our_addresses, staff)
         limits = self.settings.limits
+        if existing is None:
+            existing = store.participants(self.session, ticket.id)
+        if account is None:
+            contacts = frozenset(store.contact_emails(self.session, ticket.customer_id))
+        else:
+            contacts = frozenset(account.contacts)
         admission = admit_participants(
             (a for a in copied if a != ticket.requester),
-            store.participants(self.session, ticket.id),
-            frozenset(store.contact_emails(self.session, ticket.customer_id)),
+            existing,
+            contacts,
             verified,
             limits.max_participants_per_mail,
             limits.max_participants_per_ticket,
         )
-        store.add_participants(self.session, ticket.id, admission.added)
+        store.add_participants(self.session, ticket.id, admission.added, existing)
         if admission.refused:
             listed = ", ".join(f"{a} ({why})" for a, why in admission.refused[:20])
             more = len(admission.refused) - 20

@@ -47,8 +47,12 @@ def test_code_in_subject_wins_over_references() -> None:
     assert find_thread(None, None).ticket is None
 
 
-def test_new_mail_opens_a_ticket() -> None:
-    assert decide(find_thread(None, None), LAURA, HUMAN, NOW, MONTH).action is Action.NEW
+def test_new_mail_opens_a_ticket_for_the_senders_customer() -> None:
+    decision = decide(find_thread(None, None), LAURA, HUMAN, NOW, MONTH)
+    assert (decision.action, decision.customer_id) == (Action.NEW, 1)
+    assert decide(find_thread(None, None), STRANGER, HUMAN, NOW, MONTH).customer_id is None
+    # Not on another action: a reply's ticket is its own customer's.
+    assert decide(find_thread(ticket(customer=2), None), ANA, HUMAN, NOW, MONTH).customer_id is None
 
 
 def test_customer_reply_appends_and_staff_reply_is_relayed() -> None:

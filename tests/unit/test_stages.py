@@ -9,17 +9,21 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailtickets import pipeline, store
+from mailtickets.apply import apply
 from mailtickets.customer_mail import Incoming
 from mailtickets.db import transaction
 from mailtickets.decide import Action, Decision
 from mailtickets.mail import ParsedMail, parse_mail
-from mailtickets.models import Event, Inbound, Outbox, Ticket
+from mailtickets.models import Contact, Event, Inbound, Outbox, Ticket
+from mailtickets.people import customer_recipients
 from mailtickets.render import Renderer
 from mailtickets.settings import Settings
 from mailtickets.staffmail import apply_staff_reply
@@ -57,7 +61,7 @@ def mail(sender: str, subject: str, body: str, cc: str = "") -> tuple[ParsedMail
 
 
 def ticket_of(session: Session, status: str = "new") -> Ticket:
-    customer_id = store.add_customer_with_contact(session, LUCIA, "Lucía", NOW)
+    customer_id = store.add_customer_with_contact(session, LUCIA, "Lucía", NOW).id
     ticket = Ticket(
         code="SOP-ABCDEF",
         subject="No carga la web",
@@ -145,6 +149,80 @@ def in_hand(session: Session, row: Inbound) -> store.InHand:
     found = store.inbound_in_hand(session, row.id or 0)
     assert found is not None
     return found
+
+
+def _reads_of_people(engine: Engine) -> tuple[list[str], Any]:
+    """The SELECTs of participants, contacts, customers and thread messages, as they run."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        words = statement.split()
+        if words[0] == "SELECT" and words[words.index("FROM") + 1] in PEOPLE_TABLES:
+            seen.append(" ".join(words[: words.index("FROM") + 2]))
+
+    return seen, record
+
+
+PEOPLE_TABLES = ("participant", "contact", "customer", "message")
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["customer", "stranger"])
+def test_a_new_ticket_mails_whom_the_database_names_without_reading_it_back(
+    settings: Settings, session: Session, engine: Engine, known: bool
+) -> None:
+    work = work_at(settings, session)
+    customer_id = None
+    if known:
+        customer_id = store.add_customer_with_contact(session, LUCIA, "Lucía", NOW).id
+        for email, notify in (("jefe@estudiolucia.es", True), ("becario@estudiolucia.es", False)):
+            session.add(Contact(customer_id=customer_id, email=email, notify=notify))
+    parsed, row = mail(
+        LUCIA,
+        "No carga la web",
+        "Desde esta mañana.",
+        cc="gestor@otro.example, jefe@estudiolucia.es",
+    )
+    session.add(row)
+    session.flush()
+    incoming = Incoming(
+        Decision(Action.NEW, "new", customer_id=customer_id), parsed, in_hand(session, row)
+    )
+    reads, record = _reads_of_people(engine)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        outcome = apply(work, incoming)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    # The account (name and contacts) read once when the customer was there; nothing else.
+    assert reads == (
+        ["SELECT customer.name, contact.email, contact.notify FROM customer"] if known else []
+    )
+    ticket = store.ticket_by_code(session, outcome.ticket_code)
+    assert ticket is not None and ticket.id is not None
+    # What the notices went out with is what the database now says.
+    said = customer_recipients(
+        LUCIA,
+        store.notify_contacts(session, ticket.customer_id),
+        store.participants(session, ticket.id),
+        settings.our_addresses,
+    )
+    # A contact copied in is told as one of the account; a stranger's copies are participants.
+    copied = ("gestor@otro.example",) if known else ("gestor@otro.example", "jefe@estudiolucia.es")
+    assert said.participants == copied
+    acks = [o for o in outbox(session) if o.kind == "ack"]
+    assert [json.loads(o.recipients) for o in acks] == [list(said.account)] + [
+        [p] for p in said.participants
+    ]
+    name = store.customer_name(session, ticket.customer_id)
+    thread = store.thread_references(session, ticket.id)
+    assert thread == [parsed.message_id]
+    for sent in outbox(session):
+        shown = message_from_bytes(sent.raw, policy=default)
+        assert str(shown["References"]).split() == thread
+    assert (
+        name.encode()
+        in message_from_bytes(acks[0].raw, policy=default).get_body().get_content().encode()
+    )
 
 
 def test_a_staff_reply_applies_its_commands_and_relays_the_rest(

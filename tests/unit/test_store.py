@@ -80,7 +80,7 @@ def test_workers_skip_what_another_workers_open_transaction_holds(database_url: 
 
 def _two_tickets(engine: Engine) -> tuple[int, int]:
     with transaction(engine) as session:
-        customer = store.add_customer_with_contact(session, "ana@cliente.es", "Ana", NOW)
+        customer = store.add_customer_with_contact(session, "ana@cliente.es", "Ana", NOW).id
         ids: list[int] = []
         for code, merged_into in (("SOP-AAAA1", None), ("SOP-BBBB2", 0)):
             ticket = Ticket(

@@ -52,7 +52,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
     with transaction(engine) as session:
         for n in range(DUE):
             email = f"cliente{n}@empresa{n}.es"
-            customer_id = store.add_customer_with_contact(session, email, f"Cliente {n}", NOW)
+            customer_id = store.add_customer_with_contact(session, email, f"Cliente {n}", NOW).id
             session.add(
                 Ticket(
                     code=f"SOP-{n:06X}",
