@@ -14,6 +14,7 @@ import ctypes
 import logging
 import os
 import sys
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +22,22 @@ M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
 # Mail bodies, attachments and IMAP responses at least this big get pages of their own.
 # Below it, glibc's heap is faster, and such buffers cannot move the peak much.
 THRESHOLD = 256 * 1024
-# glibc reads its tunables from the environment at start; a site that set this one chose.
+# glibc reads its tunables from the environment at start, by the old variable or as one
+# of GLIBC_TUNABLES' colon-separated name=value pairs; a site that set either chose.
 ENVIRONMENT = "MALLOC_MMAP_THRESHOLD_"
+TUNABLE = "glibc.malloc.mmap_threshold"
+
+
+def site_chose(environ: Mapping[str, str]) -> bool:
+    """Whether the environment sets glibc's mmap threshold itself."""
+    tunables = environ.get("GLIBC_TUNABLES", "").split(":")
+    return ENVIRONMENT in environ or any(t.partition("=")[0] == TUNABLE for t in tunables)
 
 
 def return_big_buffers() -> bool:
     """Give buffers of THRESHOLD bytes and more back to the kernel when they are freed;
     True if it took effect (glibc, and the site's environment did not set it already)."""
-    if not sys.platform.startswith("linux") or ENVIRONMENT in os.environ:
+    if not sys.platform.startswith("linux") or site_chose(os.environ):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -38,7 +38,9 @@ print(json.dumps({"applied": applied, "held": held, "left": rss() - before}))
 
 
 def _probe(mode: str, **env: str) -> dict[str, Any]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"
+    }
     done = subprocess.run(
         [sys.executable, "-c", PROBE, mode],
         capture_output=True,
@@ -74,3 +76,7 @@ def test_without_it_the_same_buffer_stays() -> None:
 @needs_glibc
 def test_a_threshold_the_site_set_is_left_alone() -> None:
     assert _probe("tuned", MALLOC_MMAP_THRESHOLD_="65536")["applied"] is False
+    tunables = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=65536"
+    assert _probe("tuned", GLIBC_TUNABLES=tunables)["applied"] is False
+    # Another tunable alone is no choice of this one.
+    assert _probe("tuned", GLIBC_TUNABLES="glibc.malloc.arena_max=2")["applied"] is True
