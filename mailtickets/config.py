@@ -72,6 +72,12 @@ _OAUTH2_KEYS = (
     "subject",
     "oauth2_mechanism",
 )
+# A relay's login: a mailbox's [mailboxes.smtp] that names one of these gives its own.
+_LOGIN_KEYS = frozenset(
+    ("username", "password", "password_file", "password_env", "auth", *_OAUTH2_KEYS)
+)
+# What a relay key is when [smtp] does not say (host and from_address it must say).
+_SMTP_DEFAULTS = SmtpSettings(host="", port=0, security="starttls", from_address="")
 # Keys that only some providers take; the others refuse them in one line.
 _PROVIDER_KEYS = {"tenant_id": ("microsoft",), "service_account_file": ("google",)}
 _CLIENT_KEYS = ("client_id", "client_secret", "client_secret_file", "client_secret_env")
@@ -402,7 +408,7 @@ class _Reader:
             if "smtp" in raw:
                 relay = _Section(self.path, f"[[mailboxes]] #{i + 1} smtp", raw["smtp"])
                 relay.refuse(("from_address",), f"the mailbox's address ({address}) is its From")
-                own = self.smtp_keys(relay, address)
+                own = self.smtp_keys(relay, address, base=smtp)
             s.done()
             box = MailboxSettings(name, address, imap, own, department)
             self.check_unlike(s, box, boxes)
@@ -590,28 +596,42 @@ class _Reader:
         s = self.section("smtp")
         return self.smtp_keys(s, s.address("from_address"))
 
-    def smtp_keys(self, s: _Section, from_address: str) -> SmtpSettings:
-        """A relay's keys: [smtp], or a mailbox's own [mailboxes.smtp] sending as its address."""
-        security = s.choice("security", SECURITY_MODES, "starttls")
+    def smtp_keys(
+        self, s: _Section, from_address: str, base: SmtpSettings | None = None
+    ) -> SmtpSettings:
+        """A relay's keys: [smtp], or a mailbox's own [mailboxes.smtp] sending as its address.
+        A mailbox's table takes from [smtp] (`base`) what it does not say: each relay key
+        (a port only with the security it was for), and the login only whole and only for
+        [smtp]'s own host: a table naming its own user, or another relay, never sends
+        [smtp]'s password."""
+        keys = base or _SMTP_DEFAULTS
+        security = s.choice("security", SECURITY_MODES, keys.security)
         default_port = {"ssl": 465, "starttls": 587, "none": 25}[security]
-        auth = s.choice("auth", AUTH_MODES, SmtpSettings.auth)
-        username = s.text("username", SmtpSettings.username)
-        if auth == "oauth2" and not username:
-            raise s.error("username", 'missing: auth = "oauth2" logs in as this user')
+        if base is not None and "security" not in s.data:
+            default_port = base.port
+        if base is not None and not (_LOGIN_KEYS | {"host"}) & s.data.keys():
+            login = (base.username, base.password, base.auth, base.oauth2)
+        else:
+            auth = s.choice("auth", AUTH_MODES, SmtpSettings.auth)
+            username = s.text("username", SmtpSettings.username)
+            if auth == "oauth2" and not username:
+                raise s.error("username", 'missing: auth = "oauth2" logs in as this user')
+            secret = self.login_secret(s, auth, required=False)
+            login = (username, secret, auth, self.oauth2(s) if auth == "oauth2" else None)
         result = SmtpSettings(
-            host=s.text("host"),
+            host=s.text("host", base.host if base else ...),
             port=s.port("port", default_port),
             security=security,
             from_address=from_address,
-            from_name=s.text("from_name", SmtpSettings.from_name),
-            username=username,
-            password=self.login_secret(s, auth, required=False),
-            auth=auth,
-            oauth2=self.oauth2(s) if auth == "oauth2" else None,
-            timeout=float(s.get("timeout", float, SmtpSettings.timeout)),
-            batch_size=self.positive(s, "batch_size", SmtpSettings.batch_size),
-            verp=bool(s.get("verp", bool, SmtpSettings.verp)),
-            connections=self.positive(s, "connections", SmtpSettings.connections),
+            from_name=s.text("from_name", keys.from_name),
+            username=login[0],
+            password=login[1],
+            auth=login[2],
+            oauth2=login[3],
+            timeout=float(s.get("timeout", float, keys.timeout)),
+            batch_size=self.positive(s, "batch_size", keys.batch_size),
+            verp=bool(s.get("verp", bool, keys.verp)),
+            connections=self.positive(s, "connections", keys.connections),
         )
         s.done()
         return result

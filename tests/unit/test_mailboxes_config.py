@@ -124,6 +124,57 @@ def test_a_mailbox_may_have_its_own_relay(tmp_path: Path) -> None:
     assert settings.mailboxes[0].smtp.host == "smtp.example.com"
 
 
+RELAY_KEYS = """
+port = 2525
+security = "none"
+verp = false
+connections = 1
+timeout = 12
+batch_size = 40
+"""
+
+
+def test_a_mailbox_relay_takes_what_it_does_not_say_from_smtp(tmp_path: Path) -> None:
+    text = BOXES.format(extra="\n[mailboxes.smtp]\nconnections = 3\n")
+    text = text.replace(
+        'from_name = "Soporte Example"\n', 'from_name = "Soporte Example"' + RELAY_KEYS
+    )
+    relay = load(tmp_path, text).mailboxes[1].smtp
+    # Only connections is its own: the relay, its settings and its login are [smtp]'s.
+    assert (relay.host, relay.port, relay.security) == ("smtp.example.com", 2525, "none")
+    assert (relay.verp, relay.timeout, relay.batch_size) == (False, 12.0, 40)
+    assert relay.connections == 3 and relay.from_name == "Soporte Example"
+    assert relay.username == "soporte@example.com" and reveal(relay.password) == "tres"
+    assert relay.from_address == "facturacion@example.com"
+
+
+def test_a_mailbox_relay_with_its_own_user_or_host_never_takes_smtps_password(
+    tmp_path: Path,
+) -> None:
+    own_user = '\n[mailboxes.smtp]\nusername = "facturacion@example.com"\npassword = "cinco"\n'
+    relay = load(tmp_path, BOXES.format(extra=own_user)).mailboxes[1].smtp
+    assert relay.host == "smtp.example.com"  # the same relay, its own login
+    assert (relay.username, reveal(relay.password)) == ("facturacion@example.com", "cinco")
+    only_user = '\n[mailboxes.smtp]\nusername = "facturacion@example.com"\n'
+    relay = load(tmp_path, BOXES.format(extra=only_user)).mailboxes[1].smtp
+    assert relay.username == "facturacion@example.com" and reveal(relay.password) == ""
+    other_host = '\n[mailboxes.smtp]\nhost = "smtp.otro.example"\n'
+    relay = load(tmp_path, BOXES.format(extra=other_host)).mailboxes[1].smtp
+    assert relay.host == "smtp.otro.example" and relay.port == 587
+    assert (relay.username, reveal(relay.password)) == ("", "")
+
+
+def test_a_mailbox_relay_naming_its_security_gets_that_securitys_port(tmp_path: Path) -> None:
+    text = BOXES.format(extra='\n[mailboxes.smtp]\nsecurity = "ssl"\n')
+    text = text.replace(
+        'from_name = "Soporte Example"\n', 'from_name = "Soporte Example"\nport = 2525\n'
+    )
+    settings = load(tmp_path, text)
+    assert settings.smtp.port == 2525
+    relay = settings.mailboxes[1].smtp
+    assert (relay.security, relay.port) == ("ssl", 465)
+
+
 def test_a_lone_imap_table_is_the_mailbox_default(tmp_path: Path) -> None:
     text = BOXES.format(extra="")
     text = text[text.index("[smtp]") :]
