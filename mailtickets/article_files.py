@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import tomllib
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +53,32 @@ def _may_meet(a: Article, b: Article) -> bool:
     return any(same_plan(p, q) for p in a.plans for q in b.plans)
 
 
-@cache
+# Each folder's articles as last read: once per process, and again on SIGHUP.
+_READ: dict[Path, tuple[Article, ...]] = {}
+
+
 def site_articles(folder: Path | None) -> tuple[Article, ...]:
     """The articles of `folder` (None: none), read once per process: the config check at
     start reads them first, so a broken file stops the start, not a ticket."""
-    return read_articles(folder) if folder is not None else ()
+    if folder is None:
+        return ()
+    found = _READ.get(folder)
+    if found is None:
+        found = _READ[folder] = read_articles(folder)
+    return found
+
+
+def reread_articles(folder: Path | None) -> str:
+    """Read `folder`'s articles again (the daemon's SIGHUP); what happened, in one line.
+    A broken file keeps the articles read before, as a broken file at start stops it."""
+    if folder is None:
+        return ""
+    try:
+        articles = read_articles(folder)
+    except ConfigError as exc:
+        return f"{exc}; the {len(_READ.get(folder, ()))} articles read before stay in use"
+    _READ[folder] = articles
+    return f"{len(articles)} articles read again from {folder}"
 
 
 def _text(path: Path) -> str:

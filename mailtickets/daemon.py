@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from mailtickets import metrics, outbox, ticket_checks
 from mailtickets.alerts import Alerts
+from mailtickets.article_files import reread_articles
 from mailtickets.checkpoints import Checkpoints
 from mailtickets.errors import TemporaryError
 from mailtickets.ingest import SessionEnded
@@ -101,10 +102,13 @@ class Daemon:
         self.relays = {box.name: box.smtp for box in settings.mailbox_list}
         self.stopping = False
         self.waiting = False
+        self.reread = False  # SIGHUP: read the articles again before the next cycle
 
     def cycle(self) -> CycleReport:
         """Ingest, process, sweep, deliver: each stage runs whatever an earlier one hit."""
         report = CycleReport()
+        if self.reread:  # SIGHUP since the last cycle: the articles its mail may suggest
+            self._reread()
         with self.checkpoints, self.worker:
             self._stage(report, "ingest", lambda: self._ingest(report))
             self._stage(report, "process", lambda: self._process(report))
@@ -233,7 +237,8 @@ class Daemon:
         return not self.stopping
 
     def run_forever(self) -> None:
-        """Until SIGTERM/SIGINT: poll or IDLE, process, deliver; SIGHUP reloads templates."""
+        """Until SIGTERM/SIGINT: poll or IDLE, process, deliver; SIGHUP reloads templates
+        and articles."""
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
@@ -324,4 +329,13 @@ class Daemon:
 
     def _on_reload(self, _signum: int, _frame: FrameType | None) -> None:
         self.renderer.reload()
-        log.info("SIGHUP: templates will be read again")
+        # Files are read in the main loop, not here: a handler runs inside whatever the
+        # loop was doing, maybe a mail's suggestions.
+        self.reread = True
+        log.info("SIGHUP: templates and articles will be read again")
+
+    def _reread(self) -> None:
+        self.reread = False
+        done = reread_articles(self.settings.tickets.articles_dir)
+        if done:
+            log.info("SIGHUP: %s", done)
