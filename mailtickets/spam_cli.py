@@ -17,7 +17,7 @@ from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from mailtickets.db import transaction
+from mailtickets.db import changed, transaction
 from mailtickets.mail import parse_mail
 from mailtickets.models import Inbound, InboundBody
 from mailtickets.spam import HEAD_BYTES, head
@@ -123,4 +123,4 @@ def release(session: Session, inbound_id: int, now: datetime) -> bool:
         .where(col(Inbound.id) == inbound_id, col(Inbound.state) == HELD)
         .values(state="pending", attempts=0, attempted_by=None, spam_released_at=now)
     )
-    return getattr(result, "rowcount", 0) == 1
+    return changed(result) == 1

@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from mailtickets import verp
 from mailtickets.bounces import Bounce
+from mailtickets.db import changed
 from mailtickets.decide import TicketView
 from mailtickets.errors import TemporaryError
 from mailtickets.models import (
@@ -475,7 +476,7 @@ def count_attempt(session: Session, inbound_id: int, seen: int, by: Attempter = 
         )
         .values(attempts=seen + 1, attempted_by=by.worker_id)
     )
-    return getattr(result, "rowcount", 0) == 1
+    return changed(result) == 1
 
 
 def claim_inbound(session: Session, inbound_id: int, by: Attempter = ALONE) -> InHand | None:
@@ -1001,7 +1002,7 @@ def release_claims(session: Session, worker_id: str, ids: Sequence[int] | None =
             synchronize_session=False
         )
     )
-    return int(getattr(result, "rowcount", 0))
+    return changed(result)
 
 
 @dataclass(frozen=True)
@@ -1057,7 +1058,7 @@ def renew_worker(session: Session, worker_id: str, at: datetime) -> bool:
         .values(heartbeat_at=at)
         .execution_options(synchronize_session=False)
     )
-    return getattr(result, "rowcount", 0) == 1
+    return changed(result) == 1
 
 
 def workers(session: Session) -> list[Worker]:
@@ -1073,7 +1074,7 @@ def remove_worker(session: Session, worker_id: str) -> int | None:
         .where(col(Worker.id) == worker_id)
         .execution_options(synchronize_session=False)
     )
-    return freed if getattr(result, "rowcount", 0) == 1 else None
+    return freed if changed(result) == 1 else None
 
 
 def outbox_rows(session: Session, ticket_id: int | None = None) -> list[Outbox]:
@@ -1220,7 +1221,7 @@ def lift_suppression(session: Session, email: str) -> bool:
     """Allow automatic mail to `email` again; False when it was not suppressed."""
     session.flush()  # a suppression added in this transaction is deleted too
     result = _write(session, _LIFT_SUPPRESSION, [{"email": email.lower()}])
-    return bool(getattr(result, "rowcount", 0))
+    return bool(changed(result))
 
 
 def automatic_mail_count(session: Session, recipient: str, since: datetime) -> int:

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from mailtickets import digest_job, store
 from mailtickets.business_hours import BusinessCalendar, holiday_checker
-from mailtickets.db import transaction
+from mailtickets.db import changed, transaction
 from mailtickets.models import Ticket
 from mailtickets.outbox import DeliveryHook
 from mailtickets.people import escalation_recipients
@@ -247,7 +247,7 @@ def _claim(session: Session, timer: Timer, ticket: Ticket, cutoff: datetime, now
     session.flush()  # what the ORM holds is written before the row is claimed
     params = {"claim_id": ticket.id, "claim_cutoff": cutoff, "claim_now": now}
     result = session.connection().execute(_claim_statement(timer), params)
-    if getattr(result, "rowcount", 0) != 1:
+    if changed(result) != 1:
         return False
     _loaded(ticket, **{timer.column: None, **({timer.stamp: now} if timer.stamp else {})})
     return True
@@ -270,7 +270,7 @@ def _claim_all(
     so each is claimed unless the database disagrees with what was read, which raises."""
     params = {"claim_ids": [t.id for t in tickets], "claim_cutoff": cutoff, "claim_now": now}
     result = session.connection().execute(_claim_all_statement(timer), params)
-    if getattr(result, "rowcount", 0) != len(tickets):
+    if changed(result) != len(tickets):
         raise _NotClaimed(f"{getattr(result, 'rowcount', 0)} of {len(tickets)} tickets claimed")
     stamp = {timer.stamp: now} if timer.stamp else {}
     for ticket in tickets:

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from mailtickets.db import transaction
+from mailtickets.db import changed, transaction
 from mailtickets.models import MailboxWatch, Worker
 from mailtickets.workers import HEARTBEAT_EVERY, STALE_AFTER, Heartbeat, has_ended
 
@@ -242,7 +242,7 @@ def take(session: Session, key: str, me: str, now: datetime, seen: Holder | None
         statement.values(holder=me, held_since=now).execution_options(synchronize_session=False)
     )
     session.expire_all()
-    return getattr(result, "rowcount", 0) == 1
+    return changed(result) == 1
 
 
 def _still_free(seen: Holder | None, now: datetime) -> ColumnElement[bool]:
