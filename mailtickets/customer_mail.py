@@ -113,6 +113,7 @@ def new_ticket(work: Work, incoming: Incoming) -> Outcome:
     admission = work.write.add_participants(
         ticket, mail, decision.copies_verified, account, existing=()
     )
+    # From here on nothing in this handler adds participants or messages (know_opened).
     work.tell.know_opened(ticket, account, admission.added, stored)
     work.write.event(ticket, "created", mail.from_addr, decision.reason)
     for why in chosen.reasons:
@@ -149,8 +150,10 @@ def customer_reply(work: Work, incoming: Incoming, ticket: Ticket) -> Outcome:
     work.write.store_message(ticket, mail, incoming.row, "in", text)
     # The decision read the ticket's participants in this transaction; nothing since added any.
     view = decision.ticket
-    known = tuple(view.participants) if view is not None and view.id == ticket.id else None
-    admission = work.write.add_participants(ticket, mail, decision.copies_verified, existing=known)
+    present = tuple(view.participants) if view is not None and view.id == ticket.id else None
+    admission = work.write.add_participants(
+        ticket, mail, decision.copies_verified, existing=present
+    )
     work.write.heard_from_customer(ticket)
     # A customer may close their own ticket with the staff command's own words.
     closing = {f"#{w}" for w in by_name("close").spec.all_words()}

@@ -91,8 +91,10 @@ class Notifier:
     ) -> None:
         """What notices about a ticket this mail has just opened will look up, known
         without reading it back: its customer's account, the participants just added, its
-        one message. Addresses' suppressions and hourly counts are still read."""
-        assert ticket.id is not None
+        one message. Addresses' suppressions and hourly counts are still read (nothing is
+        `covered`). Call it once the mail's participants and message are written: a later
+        write of either would not reach the notices."""
+        assert ticket.id is not None and account.id == ticket.customer_id
         if self.known is None:
             self.known = store.Known({}, {}, {}, {}, frozenset(), frozenset(), {})
         self.known.contacts[ticket.customer_id] = list(account.notified)

@@ -855,14 +855,17 @@ def write_held(session: Session, held: Held) -> None:
 
 @dataclass(frozen=True)
 class Known:
-    """What notices about a batch of tickets need to know, read in a few queries for the
-    whole batch instead of several per ticket (a sweep's cost was in these look-ups)."""
+    """What notices about some tickets need to know, known beforehand: a sweep's batch read
+    in a few queries instead of several per ticket (`known_about`), or a ticket its own
+    mail has just opened (`Notifier.know_opened`). What it does not hold is read."""
 
     contacts: dict[int, list[str]]  # customer id → contacts to notify
     participants: dict[int, list[str]]  # ticket id → participants
     names: dict[int, str]  # customer id → name
     threads: dict[int, list[str]]  # ticket id → Message-IDs of its thread, oldest first
-    covered: frozenset[str]  # the addresses of which the next two are known
+    # The addresses of which the next two are known; any other address's suppression and
+    # hourly count are read when a notice needs them.
+    covered: frozenset[str]
     suppressed: frozenset[str]
     counts: dict[str, int]  # address → automatic mails queued to it since `since`
 

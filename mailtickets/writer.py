@@ -80,6 +80,7 @@ class TicketWriter:
         unless they are the customer's contacts; they never become contacts themselves.
         `account` and `existing` (the participants): when the caller has them already."""
         assert ticket.id is not None
+        assert account is None or account.id == ticket.customer_id
         staff = frozenset(s.email for s in self.settings.staff)
         copied = new_participants(mail.to, mail.cc, self.settings.our_addresses, staff)
         limits = self.settings.limits

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -151,52 +153,60 @@ def in_hand(session: Session, row: Inbound) -> store.InHand:
     return found
 
 
-def _reads_of_people(engine: Engine) -> tuple[list[str], Any]:
-    """The SELECTs of participants, contacts, customers and thread messages, as they run."""
-    seen: list[str] = []
+PEOPLE_TABLES = frozenset(("participant", "contact", "customer", "message"))
+
+
+def _reads_of_people(engine: Engine) -> tuple[list[set[str]], Any]:
+    """The tables each SELECT of participants, contacts, customers or messages reads."""
+    seen: list[set[str]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         words = statement.split()
-        if words[0] == "SELECT" and words[words.index("FROM") + 1] in PEOPLE_TABLES:
-            seen.append(" ".join(words[: words.index("FROM") + 2]))
+        tables = {after for word, after in pairwise(words) if word in ("FROM", "JOIN")}
+        if words[0] == "SELECT" and tables & PEOPLE_TABLES:
+            seen.append(tables)
 
     return seen, record
 
 
-PEOPLE_TABLES = ("participant", "contact", "customer", "message")
+ACCOUNT_READ = {"customer", "contact"}  # store.account: the name and contacts, joined
+STRANGERS = tuple(f"colega{n}@otro.example" for n in range(7))
+# Who is copied in, whether the sender's customer is known, whether the mail's sender was
+# verified, whether it has a Message-ID: the ways a new ticket's people are decided.
+NEW_TICKETS = {
+    "customer": ("gestor@otro.example, jefe@estudiolucia.es", True, True, True),
+    "stranger": ("gestor@otro.example, jefe@estudiolucia.es", False, True, True),
+    "unverified": ("gestor@otro.example, becario@estudiolucia.es", True, False, True),
+    "over the cap": (", ".join(STRANGERS), True, True, True),
+    "no message-id": ("gestor@otro.example", True, True, False),
+}
 
 
-@pytest.mark.parametrize("known", [True, False], ids=["customer", "stranger"])
+@pytest.mark.parametrize("case", NEW_TICKETS.values(), ids=NEW_TICKETS.keys())
 def test_a_new_ticket_mails_whom_the_database_names_without_reading_it_back(
-    settings: Settings, session: Session, engine: Engine, known: bool
+    settings: Settings, session: Session, engine: Engine, case: tuple[str, bool, bool, bool]
 ) -> None:
+    cc, known, verified, identified = case
     work = work_at(settings, session)
     customer_id = None
     if known:
         customer_id = store.add_customer_with_contact(session, LUCIA, "Lucía", NOW).id
         for email, notify in (("jefe@estudiolucia.es", True), ("becario@estudiolucia.es", False)):
             session.add(Contact(customer_id=customer_id, email=email, notify=notify))
-    parsed, row = mail(
-        LUCIA,
-        "No carga la web",
-        "Desde esta mañana.",
-        cc="gestor@otro.example, jefe@estudiolucia.es",
-    )
+    parsed, row = mail(LUCIA, "No carga la web", "Desde esta mañana.", cc=cc)
+    if not identified:
+        parsed = replace(parsed, message_id="")
     session.add(row)
     session.flush()
-    incoming = Incoming(
-        Decision(Action.NEW, "new", customer_id=customer_id), parsed, in_hand(session, row)
-    )
+    decision = Decision(Action.NEW, "new", customer_id=customer_id, copies_verified=verified)
     reads, record = _reads_of_people(engine)
     event.listen(engine, "before_cursor_execute", record)
     try:
-        outcome = apply(work, incoming)
+        outcome = apply(work, Incoming(decision, parsed, in_hand(session, row)))
     finally:
         event.remove(engine, "before_cursor_execute", record)
     # The account (name and contacts) read once when the customer was there; nothing else.
-    assert reads == (
-        ["SELECT customer.name, contact.email, contact.notify FROM customer"] if known else []
-    )
+    assert reads == ([ACCOUNT_READ] if known else [])
     ticket = store.ticket_by_code(session, outcome.ticket_code)
     assert ticket is not None and ticket.id is not None
     # What the notices went out with is what the database now says.
@@ -206,19 +216,27 @@ def test_a_new_ticket_mails_whom_the_database_names_without_reading_it_back(
         store.participants(session, ticket.id),
         settings.our_addresses,
     )
-    # A contact copied in is told as one of the account; a stranger's copies are participants.
-    copied = ("gestor@otro.example",) if known else ("gestor@otro.example", "jefe@estudiolucia.es")
-    assert said.participants == copied
     acks = [o for o in outbox(session) if o.kind == "ack"]
     assert [json.loads(o.recipients) for o in acks] == [list(said.account)] + [
         [p] for p in said.participants
     ]
-    name = store.customer_name(session, ticket.customer_id)
+    told = {r for o in outbox(session) for r in json.loads(o.recipients)}
+    refused = {a for a in cc.split(", ") if a not in said.everyone}
+    assert told.isdisjoint(refused)
+    expected_refused = {
+        "customer": set(),
+        "stranger": set(),
+        "unverified": {"gestor@otro.example"},  # a stranger; the contact may join
+        "over the cap": set(STRANGERS[5:]),
+        "no message-id": set(),
+    }
+    assert refused == next(v for k, v in expected_refused.items() if NEW_TICKETS[k] == case)
     thread = store.thread_references(session, ticket.id)
-    assert thread == [parsed.message_id]
+    assert len(thread) == 1 and (thread[0] == parsed.message_id or not identified)
     for sent in outbox(session):
         shown = message_from_bytes(sent.raw, policy=default)
         assert str(shown["References"]).split() == thread
+    name = store.customer_name(session, ticket.customer_id)
     body = message_from_bytes(acks[0].raw, policy=default).get_body(("plain",))
     assert body is not None and name in body.get_content()
 
