@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from mailtickets.digest import DigestTicket
 from mailtickets.models import Outbox, Ticket
-from mailtickets.store import OPEN_STATUSES
+from mailtickets.store import OPEN_STATUSES, add_outbox_body
 
 _TICKET = Ticket.__table__  # type: ignore[attr-defined]
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
@@ -52,11 +52,16 @@ def queue_once(session: Session, values: dict[str, Any]) -> bool:
     worker wrote it first): True when this call wrote it."""
     dialect = session.connection().dialect.name
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    row = {k: v for k, v in values.items() if k != "raw"}  # the bytes: outboxbody's
     statement = (
         maker(_OUTBOX)
-        .values(values)
+        .values(row)
         .on_conflict_do_nothing(index_elements=["message_id"])
         .returning(_OUTBOX.c.id)
     )
     # RETURNING, not rowcount: the id is there only when this statement wrote the row.
-    return session.connection().execute(statement).first() is not None
+    written = session.connection().execute(statement).first()
+    if written is None:
+        return False
+    add_outbox_body(session, written[0], values["raw"])
+    return True

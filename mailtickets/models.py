@@ -175,7 +175,6 @@ class Outbox(SQLModel, table=True):
     message_id: str = Field(unique=True)
     envelope_from: str
     recipients: str  # JSON list
-    raw: bytes = Field(sa_type=LargeBinary)
     state: str = Field(default="pending", index=True)  # pending|sent|failed|bounced
     automatic: bool = False  # written by no person: rate-limited, never to suppressed addresses
     attempts: int = 0
@@ -190,6 +189,15 @@ class Outbox(SQLModel, table=True):
     claimed_at: datetime | None = _when(default=None)
     # Whose relay sends it: a [[mailboxes]] name; None: the first mailbox's (SPEC §3).
     mailbox: str | None = None
+
+
+class OutboxBody(SQLModel, table=True):
+    """The bytes of an outbox mail, in a table of their own (as InboundBody): claiming an
+    outbox row and recording the relay's answer made SQLite rewrite it whole, the mail and
+    its attachments with it, twice for every mail sent."""
+
+    outbox_id: int = Field(foreign_key="outbox.id", primary_key=True)
+    raw: bytes = Field(sa_type=LargeBinary)
 
 
 class AutoMail(SQLModel, table=True):

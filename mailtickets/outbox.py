@@ -113,10 +113,10 @@ async def _drain(
     try:
         while True:
             token = holder.token()
-            rows = _claim(engine, now, settings.batch_size, holder)
+            rows, bodies = _claim(engine, now, settings.batch_size, holder)
             if not rows:
                 break
-            attempts = await _send_by_relay(rows, relay_of, partial(holder.holds, token))
+            attempts = await _send_by_relay(rows, bodies, relay_of, partial(holder.holds, token))
             _record(engine, attempts, now, hooks, holder.id)
             for attempt in attempts:
                 counts[attempt.result] += 1
@@ -133,7 +133,10 @@ async def _drain(
 
 
 async def _send_by_relay(
-    rows: list[Outbox], relay_of: Callable[[Outbox], _Relay], still_ours: Callable[[], bool]
+    rows: list[Outbox],
+    bodies: Mapping[int, bytes],
+    relay_of: Callable[[Outbox], _Relay],
+    still_ours: Callable[[], bool],
 ) -> list[Attempt]:
     """The rows of each relay through it, in claim order within a relay. As in
     _Relay.send, a row without an attempt was not tried: our claim lapsed, and then no
@@ -144,7 +147,7 @@ async def _send_by_relay(
         groups.setdefault(id(relay), (relay, []))[1].append(row)
     attempts: list[Attempt] = []
     for relay, mine in groups.values():
-        done = await relay.send(mine, still_ours)
+        done = await relay.send(mine, bodies, still_ours)
         attempts += done
         if len(done) < len(mine):
             break
@@ -192,10 +195,12 @@ def _verp_key(engine: Engine) -> str:
         return store.site_secret(session, "verp")
 
 
-def _claim(engine: Engine, now: datetime, limit: int, holder: Heartbeat) -> list[Outbox]:
-    """Due rows no other live worker holds, claimed in our name. `now` is the daemon's clock
-    (`sweep --at` may move it); who is alive is judged by the real clock, so no `--at`
-    ever takes the rows of a live worker."""
+def _claim(
+    engine: Engine, now: datetime, limit: int, holder: Heartbeat
+) -> tuple[list[Outbox], dict[int, bytes]]:
+    """Due rows no other live worker holds, claimed in our name, and their mails' bytes by
+    id. `now` is the daemon's clock (`sweep --at` may move it); who is alive is judged by
+    the real clock, so no `--at` ever takes the rows of a live worker."""
     with transaction(engine) as session:
         live_since = holder.live_since()
         due = store.due_outbox(session, now, limit, live_since, holder.id)
@@ -204,7 +209,7 @@ def _claim(engine: Engine, now: datetime, limit: int, holder: Heartbeat) -> list
         mine = [row for row in due if row.id in won]
         for row in due:
             session.expunge(row)
-        return mine
+        return mine, store.outbox_bodies(session, [r.id for r in mine if r.id is not None])
 
 
 async def connect_relay(settings: SmtpSettings, renew_token: bool = True) -> aiosmtplib.SMTP:
@@ -282,9 +287,11 @@ class _Relay:
         self.most = settings.connections
         self._proven: set[aiosmtplib.SMTP] = set()  # connections that have sent mail
 
-    async def send(self, rows: list[Outbox], still_ours: Callable[[], bool]) -> list[Attempt]:
-        """An attempt for each row, as long as `still_ours()`: rows without one were not
-        tried (see _lost_lease)."""
+    async def send(
+        self, rows: list[Outbox], bodies: Mapping[int, bytes], still_ours: Callable[[], bool]
+    ) -> list[Attempt]:
+        """An attempt for each row (its mail's bytes in `bodies`), as long as
+        `still_ours()`: rows without one were not tried (see _lost_lease)."""
         self.clients = [c for c in self.clients if c.is_connected]
         self._proven &= set(self.clients)
         if not self.clients:
@@ -306,11 +313,13 @@ class _Relay:
         probing = [len(clients) > 1 and c not in self._proven for c in clients]
         done = await asyncio.gather(
             *(
-                _deliver(self.settings, key, client, lane, still_ours, probe)
+                _deliver(self.settings, key, client, lane, bodies, still_ours, probe)
                 for client, lane, probe in zip(clients, split, probing, strict=True)
             )
         )
-        attempts = await self._over_one_that_works(key, clients, split, list(done), still_ours)
+        attempts = await self._over_one_that_works(
+            key, clients, split, list(done), bodies, still_ours
+        )
         sent = {a.outbox_id for a in attempts if a.result == "sent"}
         self._proven |= {
             c for c, lane in zip(clients, split, strict=True) if any(r.id in sent for r in lane)
@@ -323,6 +332,7 @@ class _Relay:
         clients: list[aiosmtplib.SMTP],
         split: list[list[Outbox]],
         done: list[list[Attempt]],
+        bodies: Mapping[int, bytes],
         still_ours: Callable[[], bool],
     ) -> list[Attempt]:
         """The attempts, once the mail of a connection the relay turned away is sent over
@@ -341,7 +351,7 @@ class _Relay:
             if not works or client in works or not retried:
                 attempts += got
                 if left and still_ours():  # a probe stopped, and no connection took mail
-                    attempts += await _deliver(self.settings, key, client, left, still_ours)
+                    attempts += await _deliver(self.settings, key, client, left, bodies, still_ours)
                 continue
             turned_away = got[0].result == "retry" and not got[0].ours  # at its first mail
             if turned_away:
@@ -362,7 +372,7 @@ class _Relay:
                     attempts.append(attempt)
             again += left
         if again:
-            attempts += await _deliver(self.settings, key, works[0], again, still_ours)
+            attempts += await _deliver(self.settings, key, works[0], again, bodies, still_ours)
         return attempts
 
     def _drop(self, client: aiosmtplib.SMTP, limit: bool) -> None:
@@ -427,6 +437,7 @@ async def _deliver(
     verp_key: str,
     client: aiosmtplib.SMTP,
     rows: list[Outbox],
+    bodies: Mapping[int, bytes],
     still_ours: Callable[[], bool],
     probe: bool = False,
 ) -> list[Attempt]:
@@ -438,7 +449,8 @@ async def _deliver(
         if not still_ours():
             break
         try:
-            attempt = await _send_one(client, row, _envelope_from(settings, verp_key, row))
+            raw = bodies[row.id or 0]
+            attempt = await _send_one(client, row, raw, _envelope_from(settings, verp_key, row))
         except Exception as exc:  # stage boundary: a bug with one mail costs its attempt only
             log.exception("outbox %s: could not be sent", row.message_id)
             attempt = Attempt(row.id or 0, "retry", f"{exc.__class__.__name__}: {exc}", True)
@@ -454,10 +466,12 @@ async def _deliver(
     return attempts
 
 
-async def _send_one(client: aiosmtplib.SMTP, row: Outbox, envelope_from: str) -> Attempt:
+async def _send_one(
+    client: aiosmtplib.SMTP, row: Outbox, raw: bytes, envelope_from: str
+) -> Attempt:
     recipients = json.loads(row.recipients)
     try:
-        refused, _ = await client.sendmail(envelope_from, recipients, row.raw)
+        refused, _ = await client.sendmail(envelope_from, recipients, raw)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         result = "retry" if all(400 <= c < 500 for c in codes) else "failed"
@@ -485,7 +499,7 @@ def _record(
     """Record each answer and give the claim back. A row another worker took over (ours
     lapsed mid-batch) is left to it, unless the relay took it from us: then it is sent."""
     with transaction(engine) as session:
-        rows = store.outbox_without_raw(session, [a.outbox_id for a in attempts])
+        rows = store.outbox_by_id(session, [a.outbox_id for a in attempts])
         for attempt in attempts:
             row = rows.get(attempt.outbox_id)
             if row is None or row.state != "pending":

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -23,8 +23,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import select as select_core
-from sqlalchemy.orm import defer, make_transient_to_detached
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.types import LargeBinary
 from sqlmodel import Session, col, select
 
 from mailtickets import verp
@@ -43,6 +44,7 @@ from mailtickets.models import (
     InboundBody,
     Message,
     Outbox,
+    OutboxBody,
     Participant,
     SiteSecret,
     Suppression,
@@ -64,6 +66,7 @@ _INBOUND = Inbound.__table__  # type: ignore[attr-defined]
 _INBOUND_BODY = InboundBody.__table__  # type: ignore[attr-defined]
 _MESSAGE = Message.__table__  # type: ignore[attr-defined]
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+_OUTBOX_BODY = OutboxBody.__table__  # type: ignore[attr-defined]
 _PARTICIPANT = Participant.__table__  # type: ignore[attr-defined]
 _WORKER = Worker.__table__  # type: ignore[attr-defined]
 _SUPPRESSION = Suppression.__table__  # type: ignore[attr-defined]
@@ -176,6 +179,19 @@ _SET_REMINDER_MAIL = Prepared(
 _INSERT_EVENT = Prepared(insert(_EVENT))
 _INSERT_MESSAGE = Prepared(insert(_MESSAGE).returning(_MESSAGE.c.id))
 _INSERT_OUTBOX = Prepared(insert(_OUTBOX))
+# A mail's bytes, found their row by its Message-ID: one statement for a row just written
+# alone and for a sweep's rows written together (whose ids executemany does not return).
+_INSERT_OUTBOX_BODY = Prepared(
+    insert(_OUTBOX_BODY).from_select(
+        ["outbox_id", "raw"],
+        select_core(_OUTBOX.c.id, bindparam("raw", type_=LargeBinary())).where(
+            _OUTBOX.c.message_id == bindparam("message_id")
+        ),
+    )
+)
+_OUTBOX_RAW = Prepared(
+    select_core(_OUTBOX_BODY.c.raw).where(_OUTBOX_BODY.c.outbox_id == bindparam("id"))
+)
 _INSERT_ATTACHMENT = Prepared(insert(_ATTACHMENT))
 _INSERT_AUTO_MAIL = Prepared(insert(_AUTO_MAIL))
 _INSERT_PARTICIPANT = Prepared(insert(_PARTICIPANT))
@@ -785,15 +801,54 @@ def add_message(
 
 
 def add_outbox(session: Session, values: dict[str, Any], automatic_to: Sequence[str]) -> None:
-    """Queue one mail; each of `automatic_to` is counted against its hourly limit."""
+    """Queue one mail (`values`: an outbox row's, and the mail's bytes as "raw"); each of
+    `automatic_to` is counted against its hourly limit."""
     counts = [{"email": r, "at": values["created_at"]} for r in automatic_to]
     if (held := _deferred(session)) is not None:
         held.outbox.append(values)
         held.automail += counts
         return
-    _write(session, _INSERT_OUTBOX, [values])
+    write_outbox(session, [values])
     if counts:
         _write(session, _INSERT_AUTO_MAIL, counts)
+
+
+def write_outbox(session: Session, mails: Sequence[dict[str, Any]]) -> None:
+    """Outbox rows and, in their own table, their bytes (each mail's "raw")."""
+    rows = [{k: v for k, v in mail.items() if k != "raw"} for mail in mails]
+    _write(session, _INSERT_OUTBOX, rows)
+    bodies = [{"message_id": mail["message_id"], "raw": mail["raw"]} for mail in mails]
+    _write(session, _INSERT_OUTBOX_BODY, bodies)
+
+
+def add_outbox_body(session: Session, outbox_id: int, raw: bytes) -> None:
+    """The bytes of outbox row `outbox_id`, written by its own insert (digest_store)."""
+    session.add(OutboxBody(outbox_id=outbox_id, raw=raw))
+    session.flush()
+
+
+def outbox_raw(session: Session, outbox_id: int) -> bytes:
+    """The bytes of one outbox mail (b"" when there is no such row)."""
+    found = _read(session, _OUTBOX_RAW, {"id": outbox_id}).scalar()
+    return bytes(found) if found is not None else b""
+
+
+def outbox_bodies(session: Session, ids: Sequence[int]) -> dict[int, bytes]:
+    """The bytes of outbox rows `ids`, by id (a batch about to be sent)."""
+    if not ids:
+        return {}
+    query = select_core(_OUTBOX_BODY.c.outbox_id, _OUTBOX_BODY.c.raw).where(
+        _OUTBOX_BODY.c.outbox_id.in_(list(ids))
+    )
+    return {int(i): bytes(raw) for i, raw in _read(session, query)}
+
+
+def set_outbox_raw(session: Session, outbox_id: int, raw: bytes) -> None:
+    """Replace the bytes of outbox row `outbox_id` (a held notice given its preface)."""
+    _write(
+        session,
+        update(_OUTBOX_BODY).where(_OUTBOX_BODY.c.outbox_id == outbox_id).values(raw=raw),
+    )
 
 
 def set_reminder_mail(session: Session, ticket_id: int, message_id: str) -> None:
@@ -843,8 +898,9 @@ def deferring(session: Session) -> Iterator[Held]:
 
 def write_held(session: Session, held: Held) -> None:
     """The held rows, the outbox first: a reminder mark finds its row by Message-ID."""
+    if held.outbox:
+        write_outbox(session, held.outbox)
     for statement, rows in (
-        (_INSERT_OUTBOX, held.outbox),
         (_INSERT_AUTO_MAIL, held.automail),
         (_INSERT_EVENT, held.events),
         (_SET_REMINDER_MAIL, held.reminders),
@@ -938,13 +994,11 @@ def due_outbox(
     return list(session.exec(query.limit(limit)))
 
 
-def outbox_without_raw(session: Session, ids: Sequence[int]) -> dict[int, Outbox]:
-    """The rows `ids` by id, their mail's bytes left unread (recording answers needs none)."""
+def outbox_by_id(session: Session, ids: Sequence[int]) -> dict[int, Outbox]:
+    """The rows `ids` by id (their mail's bytes are in outboxbody, not read here)."""
     if not ids:
         return {}
-    query = (
-        select(Outbox).where(col(Outbox.id).in_(list(ids))).options(defer(cast(Any, Outbox.raw)))
-    )
+    query = select(Outbox).where(col(Outbox.id).in_(list(ids)))
     return {row.id: row for row in session.exec(query) if row.id is not None}
 
 

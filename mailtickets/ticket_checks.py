@@ -302,7 +302,14 @@ def _preface(work: Work, notice: Outbox, brief: str) -> bool:
             col(Outbox.next_attempt_at) > work.now,
             col(Outbox.attempts) == 0,  # held for the checks, not backing off after a 4xx
         )
-        .values(raw=with_preface(notice.raw, brief), next_attempt_at=work.now)
+        .values(next_attempt_at=work.now)
         .execution_options(synchronize_session=False)
     )
-    return bool(changed(released))
+    if not changed(released):
+        return False
+    # The same transaction: a flush claims the row only once both are committed.
+    assert notice.id is not None
+    store.set_outbox_raw(
+        work.session, notice.id, with_preface(store.outbox_raw(work.session, notice.id), brief)
+    )
+    return True

@@ -70,7 +70,7 @@ def upgrade_holding_data(dump: Path, db: Path, target: str = "head") -> tuple[Ro
 
 def all_rows(db: Path) -> Rows:
     """Every row of every table (alembic's own aside), by column name, in key order; an
-    inbound row with its bytes, wherever the schema keeps them."""
+    inbound or outbox row with its bytes, wherever the schema keeps them."""
     with closing(sqlite3.connect(db)) as conn:
         conn.row_factory = sqlite3.Row
         tables = [
@@ -84,11 +84,21 @@ def all_rows(db: Path) -> Rows:
             table: [dict(row) for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY 1')]
             for table in tables
         }
-    # Since 0005 an inbound mail's bytes live in inboundbody: they still count as the row's.
-    bodies = {body["inbound_id"]: body["raw"] for body in rows.get("inboundbody", [])}
-    for row in rows.get("inbound", []):
-        if "raw" not in row and row["id"] in bodies:
-            row["raw"] = bodies[row["id"]]
+    return with_bodies(rows)
+
+
+# A mail's bytes moved to a table of their own (inbound's in 0005, outbox's in 0014): they
+# still count as the row's.
+BODIES = {"inbound": ("inboundbody", "inbound_id"), "outbox": ("outboxbody", "outbox_id")}
+
+
+def with_bodies(rows: Rows) -> Rows:
+    """`rows` with each inbound and outbox row holding its bytes again as "raw"."""
+    for table, (body_table, key) in BODIES.items():
+        bodies = {body[key]: body["raw"] for body in rows.get(body_table, [])}
+        for row in rows.get(table, []):
+            if "raw" not in row and row["id"] in bodies:
+                row["raw"] = bodies[row["id"]]
     return rows
 
 
@@ -118,7 +128,8 @@ def revision_at(url: str) -> list[str]:
 
 def rows_at(url: str) -> Rows:
     """Every row of every table (alembic's own aside) as the driver hands it over, on any
-    backend, in key order; an inbound row with its bytes, wherever the schema keeps them."""
+    backend, in key order; an inbound or outbox row with its bytes, wherever the schema
+    keeps them."""
     engine = connect(url)
     try:
         with engine.connect() as conn:
@@ -133,11 +144,7 @@ def rows_at(url: str) -> Rows:
                 ]
     finally:
         engine.dispose()
-    bodies = {body["inbound_id"]: body["raw"] for body in rows.get("inboundbody", [])}
-    for row in rows.get("inbound", []):
-        if "raw" not in row and row["id"] in bodies:
-            row["raw"] = bodies[row["id"]]
-    return rows
+    return with_bodies(rows)
 
 
 def release_0_1_0_at(url: str, scratch: Path) -> None:

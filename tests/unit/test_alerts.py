@@ -58,7 +58,7 @@ def test_a_refusal_is_raised_once_mailed_once_and_cleared_when_it_works(
     assert line.startswith("imap:soporte: credential refused since 2026-12-01T09:30:00+00:00")
     assert line.endswith(f"(6 min ago): {REFUSED}")
     with engine.connect() as conn:
-        raw = conn.execute(text("SELECT raw FROM outbox")).scalar_one()
+        raw = conn.execute(text("SELECT raw FROM outboxbody")).scalar_one()
     assert b"invalid_grant: Token revoked" in raw and b"imap:soporte" in raw
 
     other.working("imap:soporte")  # a worker that never saw it raised still clears it

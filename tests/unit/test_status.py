@@ -222,7 +222,6 @@ def test_the_facts_are_read_from_the_database(engine: Engine) -> None:
                     message_id=f"<o{n}@x>",
                     envelope_from="s@x",
                     recipients="[]",
-                    raw=b"x",
                     attempts=n,
                     created_at=now - timedelta(minutes=created),
                     next_attempt_at=now + timedelta(minutes=due),

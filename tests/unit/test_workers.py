@@ -52,21 +52,24 @@ def engine(database_url: str) -> Iterator[Engine]:
 def queue(engine: Engine, count: int, due: datetime | None = None) -> list[int]:
     due = due or datetime.now(UTC)
     with transaction(engine) as session:
-        rows = [
-            Outbox(
-                kind="ack",
-                message_id=f"<m{n}-{time.monotonic_ns()}@test.example>",
-                envelope_from="soporte@hostingejemplo.es",
-                recipients=store.recipients_json(["cliente@example.com"]),
-                raw=b"Subject: x\r\n\r\nx\r\n",
-                next_attempt_at=due,
-                created_at=due,
-            )
-            for n in range(count)
+        ids = [f"<m{n}-{time.monotonic_ns()}@test.example>" for n in range(count)]
+        mails = [
+            {
+                **Outbox(
+                    kind="ack",
+                    message_id=message_id,
+                    envelope_from="soporte@hostingejemplo.es",
+                    recipients=store.recipients_json(["cliente@example.com"]),
+                    next_attempt_at=due,
+                    created_at=due,
+                ).model_dump(exclude={"id"}),
+                "raw": b"Subject: x\r\n\r\nx\r\n",
+            }
+            for message_id in ids
         ]
-        session.add_all(rows)
-        session.flush()
-        return [r.id for r in rows if r.id is not None]
+        store.write_outbox(session, mails)
+        found = session.exec(select(Outbox.id).where(col(Outbox.message_id).in_(ids)))
+        return sorted(i for i in found if i is not None)
 
 
 def add_worker(engine: Engine, worker_id: str, process: str, pid: int, beat: datetime) -> None:
