@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from mailtickets.digest import DigestTicket
 from mailtickets.models import Outbox, Ticket
-from mailtickets.store import OPEN_STATUSES, add_outbox_body
+from mailtickets.store import OPEN_STATUSES, add_outbox_bodies
 
 _TICKET = Ticket.__table__  # type: ignore[attr-defined]
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
@@ -60,8 +60,7 @@ def queue_once(session: Session, values: dict[str, Any]) -> bool:
         .returning(_OUTBOX.c.id)
     )
     # RETURNING, not rowcount: the id is there only when this statement wrote the row.
-    written = session.connection().execute(statement).first()
-    if written is None:
+    if session.connection().execute(statement).first() is None:
         return False
-    add_outbox_body(session, written[0], values["raw"])
+    add_outbox_bodies(session, [values])
     return True

@@ -817,14 +817,13 @@ def write_outbox(session: Session, mails: Sequence[dict[str, Any]]) -> None:
     """Outbox rows and, in their own table, their bytes (each mail's "raw")."""
     rows = [{k: v for k, v in mail.items() if k != "raw"} for mail in mails]
     _write(session, _INSERT_OUTBOX, rows)
+    add_outbox_bodies(session, mails)
+
+
+def add_outbox_bodies(session: Session, mails: Sequence[dict[str, Any]]) -> None:
+    """The bytes ("raw") of outbox rows written already, each found by its "message_id"."""
     bodies = [{"message_id": mail["message_id"], "raw": mail["raw"]} for mail in mails]
     _write(session, _INSERT_OUTBOX_BODY, bodies)
-
-
-def add_outbox_body(session: Session, outbox_id: int, raw: bytes) -> None:
-    """The bytes of outbox row `outbox_id`, written by its own insert (digest_store)."""
-    session.add(OutboxBody(outbox_id=outbox_id, raw=raw))
-    session.flush()
 
 
 def outbox_raw(session: Session, outbox_id: int) -> bytes:
