@@ -102,6 +102,12 @@ def with_bodies(rows: Rows) -> Rows:
     return rows
 
 
+def raw_by_id(db: Path, query: str) -> dict[int, bytes]:
+    """A mail's bytes by id, as `query` (id, raw) reads them from the SQLite file `db`."""
+    with closing(sqlite3.connect(db)) as conn:
+        return {i: bytes(raw) for i, raw in conn.execute(query)}
+
+
 def lost_rows(before: Rows, after: Rows) -> Rows:
     """Rows of `before` that `after` no longer holds with every old column's value.
 

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from mailtickets import store
 from mailtickets.db import open_database, transaction
-from tests.migrations import RELEASE_0_1_0, downgrade, lost_rows, revision_of, upgrade_holding_data
-
-
-def raw_by_id(db: Path, query: str) -> dict[int, bytes]:
-    with closing(sqlite3.connect(db)) as conn:
-        return {i: bytes(raw) for i, raw in conn.execute(query)}
+from tests.migrations import (
+    RELEASE_0_1_0,
+    downgrade,
+    lost_rows,
+    raw_by_id,
+    revision_of,
+    upgrade_holding_data,
+)
 
 
 def test_0014_moves_every_mail_of_the_outbox_byte_for_byte(tmp_path: Path) -> None:
