@@ -15,7 +15,7 @@ import aiosmtplib
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from mailtickets import store, verp
+from mailtickets import store, transfer, verp
 from mailtickets.alerts import Alerts, is_refusal, login_key
 from mailtickets.config import reveal
 from mailtickets.db import transaction
@@ -471,7 +471,7 @@ async def _send_one(
 ) -> Attempt:
     recipients = json.loads(row.recipients)
     try:
-        refused, _ = await client.sendmail(envelope_from, recipients, raw)
+        refused = await transfer.send(client, envelope_from, recipients, raw)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         result = "retry" if all(400 <= c < 500 for c in codes) else "failed"

@@ -1,0 +1,192 @@
+"""transfer.send against a real aiosmtpd relay, side by side with aiosmtplib's sendmail:
+the same bytes arrive, the same refusals come back, and the connection goes on after each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import aiosmtplib
+import pytest
+from aiosmtpd.controller import Controller
+
+from mailtickets import transfer
+from tests.servers import free_port
+
+FROM = "rebotes@hostingejemplo.es"
+BODY = (
+    b"From: Soporte <soporte@hostingejemplo.es>\r\nSubject: [#HE-1] Recibido\r\n\r\n"
+    b"Hola Marta:\r\n.una linea que empieza por punto\r\n..y otra por dos\r\n.\r\nfin\r\n"
+)
+
+
+class Relay:
+    """Takes mail; refuses the recipients and the messages these tests name."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+        self.commands: list[str] = []
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("nadie@"):
+            return "550 5.1.1 Usuario desconocido"
+        if address.startswith("lleno@"):
+            return "452 4.2.2 Buzon lleno"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.commands.append(f"MAIL {address} {' '.join(options)}".strip())
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if b"RECHAZAR" in envelope.content:
+            return "554 5.7.1 Mensaje rechazado"
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[Relay, int]]:
+    handler, port = Relay(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+Sender = Callable[[aiosmtplib.SMTP, list[str], bytes], Awaitable[Any]]
+
+
+async def by_sendmail(client: aiosmtplib.SMTP, to: list[str], raw: bytes) -> Any:
+    refused, _ = await client.sendmail(FROM, to, raw)
+    return refused
+
+
+async def by_transfer(client: aiosmtplib.SMTP, to: list[str], raw: bytes) -> Any:
+    return await transfer.send(client, FROM, to, raw)
+
+
+MAILS: list[tuple[list[str], bytes]] = [
+    (["marta@cliente.example"], BODY),
+    (["marta@cliente.example"], BODY.replace(b"\r\n", b"\n")),  # lone LFs, mended
+    (["marta@cliente.example", "nadie@cliente.example"], BODY),  # one refused
+    (["nadie@cliente.example", "lleno@cliente.example"], BODY),  # all refused
+    (["marta@cliente.example"], BODY + b"RECHAZAR\r\n"),  # the message refused
+    (["marta@cliente.example"], b"sin fin de linea"),
+    (["jefe@cliente.example"], BODY),  # after every refusal, the same connection goes on
+]
+
+
+def outcomes(port: int, send: Sender) -> list[Any]:
+    """What each of MAILS gave, in turn over one connection: the refused recipients, or
+    the error's type and codes."""
+
+    async def run() -> list[Any]:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10)
+        await client.connect()
+        got: list[Any] = []
+        for to, raw in MAILS:
+            try:
+                refused = await send(client, to, raw)
+                got.append({a: (r.code, r.message) for a, r in refused.items()})
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                got.append(("refused", sorted((r.recipient, r.code) for r in exc.recipients)))
+            except aiosmtplib.SMTPResponseException as exc:
+                got.append((type(exc).__name__, exc.code, exc.message))
+        assert client.is_connected
+        await client.quit()
+        return got
+
+    return asyncio.run(run())
+
+
+def test_the_relay_gets_and_answers_the_same_as_from_sendmail(relay: tuple[Relay, int]) -> None:
+    handler, port = relay
+    expected = outcomes(port, by_sendmail)
+    theirs, their_commands = list(handler.received), list(handler.commands)
+    handler.received.clear()
+    handler.commands.clear()
+
+    assert outcomes(port, by_transfer) == expected
+    assert handler.received == theirs
+    assert handler.commands == their_commands  # SIZE announced the same
+    # The comparison is not empty: what each case is meant to show, shown.
+    assert len(theirs) == 5  # the first two, the one partly refused, the last two
+    assert theirs[0][2] == BODY and theirs[1][2] == BODY  # dots unstuffed, LFs mended
+    assert theirs[3][2] == b"sin fin de linea\r\n"
+    assert expected[2] == {"nadie@cliente.example": (550, "5.1.1 Usuario desconocido")}
+    assert expected[3] == (
+        "refused",
+        [("lleno@cliente.example", 452), ("nadie@cliente.example", 550)],
+    )
+    assert expected[4] == ("SMTPDataError", 554, "5.7.1 Mensaje rechazado")
+    assert theirs[-1][1] == ["jefe@cliente.example"]
+
+
+@pytest.mark.parametrize(
+    ("address", "error"),
+    [("marta perez@cliente.example", ValueError), ("ñandú@cliente.example", UnicodeEncodeError)],
+)
+def test_an_address_that_cannot_go_on_a_command_line_is_refused_before_the_relay_sees_it(
+    relay: tuple[Relay, int], address: str, error: type[Exception]
+) -> None:
+    handler, port = relay
+
+    async def run() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10)
+        await client.connect()
+        with pytest.raises(error):
+            await transfer.send(client, FROM, ["marta@cliente.example", address], BODY)
+        await transfer.send(client, FROM, ["marta@cliente.example"], BODY)
+        await client.quit()
+
+    asyncio.run(run())
+    assert len(handler.commands) == 1  # no MAIL for the refused envelope
+    assert [r[1] for r in handler.received] == [["marta@cliente.example"]]
+
+
+def test_sendmail_left_a_non_ascii_recipients_envelope_open(relay: tuple[Relay, int]) -> None:
+    """Why transfer.send checks every address first: after sendmail's UnicodeEncodeError
+    the relay still holds the MAIL, and the next mail on the connection is refused."""
+    _handler, port = relay
+
+    async def run() -> int:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10)
+        await client.connect()
+        with pytest.raises(UnicodeEncodeError):
+            await client.sendmail(FROM, ["marta@cliente.example", "ñandú@cliente.example"], BODY)
+        with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
+            await client.sendmail(FROM, ["marta@cliente.example"], BODY)
+        await client.quit()
+        return refused.value.code
+
+    assert asyncio.run(run()) == 503
+
+
+def test_a_relay_that_drops_the_connection_after_data_is_a_lost_connection(
+    relay: tuple[Relay, int],
+) -> None:
+    """The client is closed, so the outbox retries the rest on a new connection."""
+    _handler, port = relay
+
+    async def run() -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10)
+        await client.connect()
+        assert client.transport is not None
+        await client.execute_command(b"MAIL", b"FROM:<" + FROM.encode() + b">")
+        await client.execute_command(b"RCPT", b"TO:<marta@cliente.example>")
+        client.transport.close()  # as if the relay went away mid-mail
+        with pytest.raises(aiosmtplib.SMTPServerDisconnected):
+            await transfer.send(client, FROM, ["marta@cliente.example"], BODY)
+        return client
+
+    assert not asyncio.run(run()).is_connected
