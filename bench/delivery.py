@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 import tempfile
 import time
@@ -77,6 +78,7 @@ def main() -> None:
     finally:
         sink.stop()
         dovecot.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # the mailboxes' databases: 100s of MB
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import email
 import email.policy
 import os
 import pstats
+import shutil
 import statistics
 import subprocess
 import sys
@@ -300,6 +301,7 @@ def main() -> None:
     finally:
         sink.stop()
         dovecot.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # the mailboxes' databases: 100s of MB
     print(
         "\nmails  batch  fetch+parse        ingest                     ingest + delivery"
         "                  CPU per mail: this process's ingest + delivery, the sink's"

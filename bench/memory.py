@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,7 @@ def main() -> None:
     finally:
         sink.stop()
         dovecot.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # the mailboxes' databases: 100s of MB
     print(f"\nmailbox (one {args.big_mb} MB mail among them)   peak RSS of run --once")
     for size, volume, seconds, peak in rows:
         print(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import shutil
 import statistics
 import tempfile
 import time
@@ -189,29 +190,34 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="profile one more sweep")
     args = parser.parse_args()
+    # Databases built here are kept in --dir for the next run; in a folder of its own, not.
     folder = args.dir or Path(tempfile.mkdtemp(prefix="mt-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    print(
-        f"{'tickets':>10} {'due':>6} {'fired':>6} {'queued':>6} {'sweep s (median)':>17} "
-        f"{'cpu s (median)':>15} {'per due ticket':>15}"
-    )
-    for total in (int(s) for s in args.sizes.split(",")):
-        # Named for what it holds: a database of an older layout is never reused.
-        name = f"sweep-v2-{total}-{args.due}"
-        db, config = folder / f"{name}.db", folder / f"{name}.toml"
-        if not db.exists():
-            build(db, total, args.due)
-        config.write_text(CONFIG.format(db=db))
-        times, cpu, fired, queued, plan = measure(db, config, args.repeats)
-        median = statistics.median(times)
+    try:
         print(
-            f"{total:>10} {args.due:>6} {fired:>6} {queued:>6} {median:>17.3f} "
-            f"{statistics.median(cpu):>15.3f} "
-            f"{median / max(fired, 1) * 1000:>12.2f} ms"
+            f"{'tickets':>10} {'due':>6} {'fired':>6} {'queued':>6} {'sweep s (median)':>17} "
+            f"{'cpu s (median)':>15} {'per due ticket':>15}"
         )
-    print(f"query plan: {plan}")
-    if args.profile:
-        profile(config)
+        for total in (int(s) for s in args.sizes.split(",")):
+            # Named for what it holds: a database of an older layout is never reused.
+            name = f"sweep-v2-{total}-{args.due}"
+            db, config = folder / f"{name}.db", folder / f"{name}.toml"
+            if not db.exists():
+                build(db, total, args.due)
+            config.write_text(CONFIG.format(db=db))
+            times, cpu, fired, queued, plan = measure(db, config, args.repeats)
+            median = statistics.median(times)
+            print(
+                f"{total:>10} {args.due:>6} {fired:>6} {queued:>6} {median:>17.3f} "
+                f"{statistics.median(cpu):>15.3f} "
+                f"{median / max(fired, 1) * 1000:>12.2f} ms"
+            )
+        print(f"query plan: {plan}")
+        if args.profile:
+            profile(config)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
