@@ -20,9 +20,9 @@ from mailtickets.alerts import Alerts, is_refusal, login_key
 from mailtickets.config import reveal
 from mailtickets.db import transaction
 from mailtickets.errors import TemporaryError
-from mailtickets.models import Outbox
 from mailtickets.oauth2 import shared_provider
 from mailtickets.settings import OAuth2Settings, SmtpSettings
+from mailtickets.store import OutboxRow
 from mailtickets.workers import Heartbeat
 
 log = logging.getLogger("mailtickets.outbox")
@@ -60,7 +60,7 @@ def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedel
 
 # What another stage does when a kind of mail left for good (sent, or failed): registered
 # by that stage (timers.delivery_hooks), so the outbox knows no ticket rules.
-DeliveryHook = Callable[[Session, Outbox, datetime], None]
+DeliveryHook = Callable[[Session, OutboxRow, datetime], None]
 
 
 def flush(
@@ -103,7 +103,7 @@ async def _drain(
     verp_key = _Once(lambda: _verp_key(engine))
     open_relays: dict[str, _Relay] = {}
 
-    def relay_of(row: Outbox) -> _Relay:
+    def relay_of(row: OutboxRow) -> _Relay:
         name = row.mailbox if row.mailbox and row.mailbox in relays else ""
         if name not in open_relays:
             chosen = relays[name] if name else settings
@@ -133,15 +133,15 @@ async def _drain(
 
 
 async def _send_by_relay(
-    rows: list[Outbox],
+    rows: list[OutboxRow],
     bodies: Mapping[int, bytes],
-    relay_of: Callable[[Outbox], _Relay],
+    relay_of: Callable[[OutboxRow], _Relay],
     still_ours: Callable[[], bool],
 ) -> list[Attempt]:
     """The rows of each relay through it, in claim order within a relay. As in
     _Relay.send, a row without an attempt was not tried: our claim lapsed, and then no
     later relay is tried either."""
-    groups: dict[int, tuple[_Relay, list[Outbox]]] = {}
+    groups: dict[int, tuple[_Relay, list[OutboxRow]]] = {}
     for row in rows:
         relay = relay_of(row)
         groups.setdefault(id(relay), (relay, []))[1].append(row)
@@ -165,7 +165,7 @@ class _Once:
         return self.value
 
 
-def _lost_lease(engine: Engine, holder: Heartbeat, unsent: list[Outbox]) -> None:
+def _lost_lease(engine: Engine, holder: Heartbeat, unsent: list[OutboxRow]) -> None:
     """Our heartbeat was not renewed in time, so another worker may be sending these now:
     send none of them, give back those still ours, and end this flush."""
     log.warning(
@@ -174,7 +174,7 @@ def _lost_lease(engine: Engine, holder: Heartbeat, unsent: list[Outbox]) -> None
         holder.id,
         len(unsent),
     )
-    _release(engine, holder.id, [r.id for r in unsent if r.id is not None])
+    _release(engine, holder.id, [r.id for r in unsent])
 
 
 def _release(engine: Engine, worker_id: str, ids: list[int]) -> None:
@@ -182,12 +182,12 @@ def _release(engine: Engine, worker_id: str, ids: list[int]) -> None:
         store.release_claims(session, worker_id, ids)
 
 
-def _envelope_from(settings: SmtpSettings, key: str, row: Outbox) -> str:
+def _envelope_from(settings: SmtpSettings, key: str, row: OutboxRow) -> str:
     """The mail's own signed VERP address, so a bounce says which mail failed; or the plain
     From address where the site turned VERP off."""
     if not settings.verp:
         return settings.from_address
-    return verp.address(settings.from_address, key, row.id or 0, row.message_id)
+    return verp.address(settings.from_address, key, row.id, row.message_id)
 
 
 def _verp_key(engine: Engine) -> str:
@@ -197,19 +197,17 @@ def _verp_key(engine: Engine) -> str:
 
 def _claim(
     engine: Engine, now: datetime, limit: int, holder: Heartbeat
-) -> tuple[list[Outbox], dict[int, bytes]]:
+) -> tuple[list[OutboxRow], dict[int, bytes]]:
     """Due rows no other live worker holds, claimed in our name, and their mails' bytes by
     id. `now` is the daemon's clock (`sweep --at` may move it); who is alive is judged by
     the real clock, so no `--at` ever takes the rows of a live worker."""
     with transaction(engine) as session:
         live_since = holder.live_since()
         due = store.due_outbox(session, now, limit, live_since, holder.id)
-        ids = [row.id for row in due if row.id is not None]
+        ids = [row.id for row in due]
         won = set(store.claim_outbox(session, ids, holder.id, now, live_since, holder.wall()))
         mine = [row for row in due if row.id in won]
-        for row in due:
-            session.expunge(row)
-        return mine, store.outbox_bodies(session, [r.id for r in mine if r.id is not None])
+        return mine, store.outbox_bodies(session, [r.id for r in mine])
 
 
 async def connect_relay(settings: SmtpSettings, renew_token: bool = True) -> aiosmtplib.SMTP:
@@ -288,7 +286,7 @@ class _Relay:
         self._proven: set[aiosmtplib.SMTP] = set()  # connections that have sent mail
 
     async def send(
-        self, rows: list[Outbox], bodies: Mapping[int, bytes], still_ours: Callable[[], bool]
+        self, rows: list[OutboxRow], bodies: Mapping[int, bytes], still_ours: Callable[[], bool]
     ) -> list[Attempt]:
         """An attempt for each row (its mail's bytes in `bodies`), as long as
         `still_ours()`: rows without one were not tried (see _lost_lease)."""
@@ -330,7 +328,7 @@ class _Relay:
         self,
         key: str,
         clients: list[aiosmtplib.SMTP],
-        split: list[list[Outbox]],
+        split: list[list[OutboxRow]],
         done: list[list[Attempt]],
         bodies: Mapping[int, bytes],
         still_ours: Callable[[], bool],
@@ -344,7 +342,7 @@ class _Relay:
             if c.is_connected and got and got[0].result != "retry"
         ]
         attempts: list[Attempt] = []
-        again: list[Outbox] = []
+        again: list[OutboxRow] = []
         for number, (client, lane, got) in enumerate(zip(clients, split, done, strict=True)):
             left = lane[len(got) :]
             retried = [a for a in got if a.result == "retry"]
@@ -384,7 +382,7 @@ class _Relay:
         if limit:
             self.most = max(1, len(self.clients))
 
-    def _unreachable(self, rows: list[Outbox], exc: BaseException) -> list[Attempt]:
+    def _unreachable(self, rows: list[OutboxRow], exc: BaseException) -> list[Attempt]:
         # A TemporaryError is the OAuth2 provider's (it names the relay itself).
         relay = f"SMTP relay {self.settings.host}:{self.settings.port}: "
         detail = f"{'' if isinstance(exc, TemporaryError) else relay}{exc}"
@@ -398,7 +396,7 @@ class _Relay:
             len(rows),
             told,
         )
-        return [Attempt(r.id or 0, "retry", detail) for r in rows]
+        return [Attempt(r.id, "retry", detail) for r in rows]
 
     async def _one_more(self) -> bool:
         """Open another connection; False if it could not be had (the mail goes over those
@@ -436,7 +434,7 @@ async def _deliver(
     settings: SmtpSettings,
     verp_key: str,
     client: aiosmtplib.SMTP,
-    rows: list[Outbox],
+    rows: list[OutboxRow],
     bodies: Mapping[int, bytes],
     still_ours: Callable[[], bool],
     probe: bool = False,
@@ -449,25 +447,23 @@ async def _deliver(
         if not still_ours():
             break
         try:
-            raw = bodies[row.id or 0]
+            raw = bodies[row.id]
             attempt = await _send_one(client, row, raw, _envelope_from(settings, verp_key, row))
         except Exception as exc:  # stage boundary: a bug with one mail costs its attempt only
             log.exception("outbox %s: could not be sent", row.message_id)
-            attempt = Attempt(row.id or 0, "retry", f"{exc.__class__.__name__}: {exc}", True)
+            attempt = Attempt(row.id, "retry", f"{exc.__class__.__name__}: {exc}", True)
             client.close()  # what the relay took of it is unknown: a new session for the rest
         attempts.append(attempt)
         if probe and len(attempts) == 1 and attempt.result == "retry":
             break
         if attempt.result == "retry" and not client.is_connected:
-            attempts += [
-                Attempt(r.id or 0, "retry", "connection lost") for r in rows[len(attempts) :]
-            ]
+            attempts += [Attempt(r.id, "retry", "connection lost") for r in rows[len(attempts) :]]
             break
     return attempts
 
 
 async def _send_one(
-    client: aiosmtplib.SMTP, row: Outbox, raw: bytes, envelope_from: str
+    client: aiosmtplib.SMTP, row: OutboxRow, raw: bytes, envelope_from: str
 ) -> Attempt:
     recipients = json.loads(row.recipients)
     try:
@@ -475,18 +471,18 @@ async def _send_one(
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         result = "retry" if all(400 <= c < 500 for c in codes) else "failed"
-        return Attempt(row.id or 0, result, "; ".join(str(r) for r in exc.recipients))
+        return Attempt(row.id, result, "; ".join(str(r) for r in exc.recipients))
     except aiosmtplib.SMTPResponseException as exc:
         result = "retry" if 400 <= exc.code < 500 else "failed"
-        return Attempt(row.id or 0, result, f"{exc.code} {exc.message}")
+        return Attempt(row.id, result, f"{exc.code} {exc.message}")
     except (aiosmtplib.SMTPException, OSError) as exc:
-        return Attempt(row.id or 0, "retry", str(exc) or exc.__class__.__name__)
+        return Attempt(row.id, "retry", str(exc) or exc.__class__.__name__)
     except (UnicodeError, ValueError) as exc:  # e.g. a non-ASCII address: no retry helps
-        return Attempt(row.id or 0, "failed", f"{exc.__class__.__name__}: {exc}")
+        return Attempt(row.id, "failed", f"{exc.__class__.__name__}: {exc}")
     if refused:
         detail = "; ".join(f"{a}: {c} {m}" for a, (c, m) in refused.items())
-        return Attempt(row.id or 0, "sent", f"some recipients refused: {detail}")
-    return Attempt(row.id or 0, "sent")
+        return Attempt(row.id, "sent", f"some recipients refused: {detail}")
+    return Attempt(row.id, "sent")
 
 
 def _record(
@@ -499,30 +495,39 @@ def _record(
     """Record each answer and give the claim back. A row another worker took over (ours
     lapsed mid-batch) is left to it, unless the relay took it from us: then it is sent."""
     with transaction(engine) as session:
-        rows = store.outbox_by_id(session, [a.outbox_id for a in attempts])
+        rows = store.outbox_in_hand(session, [a.outbox_id for a in attempts])
+        answers: list[dict[str, object]] = []
         for attempt in attempts:
             row = rows.get(attempt.outbox_id)
             if row is None or row.state != "pending":
                 continue
             if row.claimed_by != worker_id and attempt.result != "sent":
                 continue
-            row.claimed_by, row.claimed_at = None, None
-            row.attempts += 1
-            row.last_error = attempt.detail[:2000]
+            tries, state, next_at = row.attempts + 1, "pending", None
             if attempt.result == "sent":
-                row.state, row.sent_at = "sent", now
-            elif attempt.result == "failed" or row.attempts >= MAX_ATTEMPTS:
-                row.state = "failed"
+                state = "sent"
+            elif attempt.result == "failed" or tries >= MAX_ATTEMPTS:
+                state = "failed"
             else:
-                row.next_attempt_at = now + backoff(row.attempts)
+                next_at = now + backoff(tries)
+            answers.append(
+                {
+                    "outbox_id": row.id,
+                    "new_state": state,
+                    "new_attempts": tries,
+                    "error": attempt.detail[:2000],
+                    "sent": now if state == "sent" else None,
+                    "next_at": next_at,
+                }
+            )
             hook = hooks.get(row.kind)
-            if hook is not None and row.state in ("sent", "failed"):
+            if hook is not None and state in ("sent", "failed"):
                 hook(session, row, now)
-            session.add(row)
             _log_attempt(session, row, attempt, now)
+        store.record_attempts(session, answers)
 
 
-def _log_attempt(session: Session, row: Outbox, attempt: Attempt, now: datetime) -> None:
+def _log_attempt(session: Session, row: OutboxRow, attempt: Attempt, now: datetime) -> None:
     try:
         rcpts = ", ".join(json.loads(row.recipients))
     except (ValueError, TypeError):  # an unreadable row must not keep the batch unrecorded

@@ -299,7 +299,9 @@ def test_a_reminder_fires_once_and_its_delivery_starts_the_close_clock(
     assert sweeper.sweep(NOW) == []  # claimed: a second sweep finds nothing
     with transaction(engine) as session:
         (reminder,) = outbox(session)
-        delivery_hooks()[reminder.kind](session, reminder, NOW + timedelta(minutes=2))
+        assert reminder.id is not None
+        row = store.outbox_in_hand(session, [reminder.id])[reminder.id]
+        delivery_hooks()[reminder.kind](session, row, NOW + timedelta(minutes=2))
     with transaction(engine) as session:
         waiting = session.exec(select(Ticket)).one()
         assert waiting.reminder_sent_at == NOW + timedelta(minutes=2)

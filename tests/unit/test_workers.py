@@ -491,3 +491,40 @@ def test_a_reply_waits_for_the_mail_it_answers_while_another_worker_has_it(
     with transaction(engine) as session:
         [ticket] = store.list_tickets(session, None, None)
         assert len(store.messages_of(session, ticket.id or 0)) == 2
+
+
+def test_recording_the_relays_answers_writes_what_each_says_and_gives_the_claim_back(
+    engine: Engine,
+) -> None:
+    due = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    sent, retry, failed = ids = queue(engine, 3, due)
+    claim_for(engine, "a-worker", ids, datetime.now(UTC))
+    now, later = due + timedelta(minutes=5), due + timedelta(minutes=6)
+    answer = {"new_attempts": 1, "sent": None, "next_at": None}
+    with transaction(engine) as session:
+        in_hand = store.outbox_in_hand(session, ids)
+        assert [in_hand[n].claimed_by for n in ids] == ["a-worker"] * 3
+        store.record_attempts(  # a batch: one executemany
+            session,
+            [
+                {**answer, "outbox_id": sent, "new_state": "sent", "error": "", "sent": now},
+                {**answer, "outbox_id": retry, "new_state": "pending", "error": "451 luego"},
+                {**answer, "outbox_id": failed, "new_state": "failed", "error": "550 no existe"},
+            ],
+        )
+        store.record_attempts(session, [])  # nothing to write
+    with transaction(engine) as session:  # one row alone: a single execution
+        again = {**answer, "outbox_id": retry, "new_state": "pending", "error": "451"}
+        store.record_attempts(session, [{**again, "next_at": later}])
+    with transaction(engine) as session:
+        rows = {r.id: r for r in store.outbox_rows(session)}
+    seen = {
+        n: (r.state, r.attempts, r.last_error, r.sent_at, r.next_attempt_at, r.claimed_by)
+        for n, r in rows.items()
+    }
+    assert seen == {
+        sent: ("sent", 1, "", now, due, None),  # next_attempt_at kept
+        retry: ("pending", 1, "451", None, later, None),  # sent_at kept (None)
+        failed: ("failed", 1, "550 no existe", None, due, None),
+    }
+    assert {r.claimed_at for r in rows.values()} == {None}
