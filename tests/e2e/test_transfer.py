@@ -15,6 +15,7 @@ from mailtickets import transfer
 from tests.servers import free_port
 
 FROM = "rebotes@hostingejemplo.es"
+BIG = 20_000  # the relay's size limit, announced by SIZE
 BODY = (
     b"From: Soporte <soporte@hostingejemplo.es>\r\nSubject: [#HE-1] Recibido\r\n\r\n"
     b"Hola Marta:\r\n.una linea que empieza por punto\r\n..y otra por dos\r\n.\r\nfin\r\n"
@@ -31,17 +32,21 @@ class Relay:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        self.commands.append(f"RCPT {address} {' '.join(options)}".strip())
         if address.startswith("nadie@"):
             return "550 5.1.1 Usuario desconocido"
         if address.startswith("lleno@"):
             return "452 4.2.2 Buzon lleno"
         envelope.rcpt_tos.append(address)
-        return "250 OK"
+        return "251 2.1.5 Reenviado" if address.startswith("desvio@") else "250 OK"
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         self.commands.append(f"MAIL {address} {' '.join(options)}".strip())
+        sizes = [int(o.split("=")[1]) for o in options if o.upper().startswith("SIZE=")]
+        if sizes and sizes[0] > BIG:
+            return "552 5.3.4 Mensaje demasiado grande"
         envelope.mail_from = address
         return "250 OK"
 
@@ -82,6 +87,8 @@ MAILS: list[tuple[list[str], bytes]] = [
     (["nadie@cliente.example", "lleno@cliente.example"], BODY),  # all refused
     (["marta@cliente.example"], BODY + b"RECHAZAR\r\n"),  # the message refused
     (["marta@cliente.example"], b"sin fin de linea"),
+    (["desvio@cliente.example"], BODY),  # 251: taken, to be forwarded
+    (["marta@cliente.example"], BODY * 200),  # MAIL refused for its SIZE
     (["jefe@cliente.example"], BODY),  # after every refusal, the same connection goes on
 ]
 
@@ -118,9 +125,12 @@ def test_the_relay_gets_and_answers_the_same_as_from_sendmail(relay: tuple[Relay
 
     assert outcomes(port, by_transfer) == expected
     assert handler.received == theirs
-    assert handler.commands == their_commands  # SIZE announced the same
+    assert handler.commands == their_commands  # the same envelopes, SIZE announced the same
+    assert sum(c.startswith("RCPT") for c in their_commands) == 10
+    assert expected[7] == ("SMTPSenderRefused", 552, "5.3.4 Mensaje demasiado grande")
+    assert theirs[4][1] == ["desvio@cliente.example"]
     # The comparison is not empty: what each case is meant to show, shown.
-    assert len(theirs) == 5  # the first two, the one partly refused, the last two
+    assert len(theirs) == 6  # the first two, the one partly refused, no end of line, 251, last
     assert theirs[0][2] == BODY and theirs[1][2] == BODY  # dots unstuffed, LFs mended
     assert theirs[3][2] == b"sin fin de linea\r\n"
     assert expected[2] == {"nadie@cliente.example": (550, "5.1.1 Usuario desconocido")}
@@ -150,7 +160,7 @@ def test_an_address_that_cannot_go_on_a_command_line_is_refused_before_the_relay
         await client.quit()
 
     asyncio.run(run())
-    assert len(handler.commands) == 1  # no MAIL for the refused envelope
+    assert [c.split()[0] for c in handler.commands] == ["MAIL", "RCPT"]  # none refused first
     assert [r[1] for r in handler.received] == [["marta@cliente.example"]]
 
 
