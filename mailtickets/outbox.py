@@ -59,7 +59,8 @@ def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedel
 
 
 # What another stage does when a kind of mail left for good (sent, or failed): registered
-# by that stage (timers.delivery_hooks), so the outbox knows no ticket rules.
+# by that stage (timers.delivery_hooks), so the outbox knows no ticket rules. It is given
+# the row as read before the answer (still pending, its old attempts): its id and ticket.
 DeliveryHook = Callable[[Session, OutboxRow, datetime], None]
 
 
@@ -496,7 +497,7 @@ def _record(
     lapsed mid-batch) is left to it, unless the relay took it from us: then it is sent."""
     with transaction(engine) as session:
         rows = store.outbox_in_hand(session, [a.outbox_id for a in attempts])
-        answers: list[dict[str, object]] = []
+        answers: list[store.Answer] = []
         for attempt in attempts:
             row = rows.get(attempt.outbox_id)
             if row is None or row.state != "pending":
@@ -510,21 +511,14 @@ def _record(
                 state = "failed"
             else:
                 next_at = now + backoff(tries)
-            answers.append(
-                {
-                    "outbox_id": row.id,
-                    "new_state": state,
-                    "new_attempts": tries,
-                    "error": attempt.detail[:2000],
-                    "sent": now if state == "sent" else None,
-                    "next_at": next_at,
-                }
-            )
+            sent_at = now if state == "sent" else None
+            error = attempt.detail[:2000]
+            answers.append(store.Answer(row.id, state, tries, error, worker_id, sent_at, next_at))
             hook = hooks.get(row.kind)
             if hook is not None and state in ("sent", "failed"):
                 hook(session, row, now)
             _log_attempt(session, row, attempt, now)
-        store.record_attempts(session, answers)
+        store.record_answers(session, answers)
 
 
 def _log_attempt(session: Session, row: OutboxRow, attempt: Attempt, now: datetime) -> None:

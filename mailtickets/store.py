@@ -980,12 +980,12 @@ def recipients_json(recipients: Iterable[str]) -> str:
 # --- outbox --------------------------------------------------------------------------------
 
 
+# Delivery reads a batch's rows when it claims them and again when it records the relay's
+# answers: by Core queries into plain rows, since loading and flushing ORM objects was a
+# quarter of delivery's own time. The mail's bytes are in outboxbody (outbox_bodies).
 @dataclass(frozen=True)
 class OutboxRow:
-    """An outbox row as delivery reads it: a batch's worth is read when it is claimed and
-    again when the relay's answers are recorded, by Core queries, not as ORM objects (a
-    third of delivery's own time went to loading and flushing them). The mail's bytes are
-    in outboxbody (outbox_bodies)."""
+    """An outbox row as delivery reads it, without its mail's bytes."""
 
     id: int
     ticket_id: int | None
@@ -1023,11 +1023,29 @@ def outbox_in_hand(session: Session, ids: Sequence[int]) -> dict[int, OutboxRow]
     return {row.id: row for row in (OutboxRow(*r) for r in _read(session, query))}
 
 
-# The relay's answer to one row, its claim given back: one executemany for a batch. A
-# `sent` or `next_at` of None keeps that column as it is.
-_RECORD_ATTEMPT = Prepared(
+@dataclass(frozen=True)
+class Answer:
+    """What the relay's answer makes of one outbox row; None keeps sent_at or the due time."""
+
+    outbox_id: int
+    state: str
+    attempts: int
+    error: str
+    worker_id: str  # whose claim it was: another worker's row is written only as sent
+    sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
+# An answer written and its claim given back, one executemany for a batch; only while the
+# row is still pending and ours, or sent (the relay took it from us after our claim lapsed:
+# it is sent, whoever holds it now).
+_RECORD_ANSWER = Prepared(
     update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("outbox_id"))
+    .where(
+        _OUTBOX.c.id == bindparam("outbox_id"),
+        _OUTBOX.c.state == "pending",
+        or_(_OUTBOX.c.claimed_by == bindparam("worker_id"), bindparam("new_state") == "sent"),
+    )
     .values(
         state=bindparam("new_state"),
         attempts=bindparam("new_attempts"),
@@ -1042,11 +1060,22 @@ _RECORD_ATTEMPT = Prepared(
 )
 
 
-def record_attempts(session: Session, answers: Sequence[dict[str, Any]]) -> None:
-    """Write the relay's answers, each a dict of outbox_id, new_state, new_attempts, error,
-    sent (or None) and next_at (or None)."""
-    if answers:
-        _write(session, _RECORD_ATTEMPT, answers)
+def record_answers(session: Session, answers: Sequence[Answer]) -> None:
+    """Write the relay's answers to their rows (see Answer), giving the claims back."""
+    rows = [
+        {
+            "outbox_id": a.outbox_id,
+            "new_state": a.state,
+            "new_attempts": a.attempts,
+            "error": a.error,
+            "worker_id": a.worker_id,
+            "sent": a.sent_at,
+            "next_at": a.next_attempt_at,
+        }
+        for a in answers
+    ]
+    if rows:
+        _write(session, _RECORD_ANSWER, rows)
 
 
 def _claimable(live_since: datetime, worker_id: str) -> ColumnElement[bool]:

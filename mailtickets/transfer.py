@@ -3,26 +3,26 @@
 aiosmtplib's `sendmail` rewrites every message's line endings by a regular expression
 twice (once to announce its SIZE, once for DATA) and dot-stuffs it by another: about a
 fifth of delivery's CPU on 30 KB mails. What we queue is CRLF already (compose.py), so
-checking that costs three byte counts, and dot-stuffing is one replace. Anything else
-goes through aiosmtplib's own rewrite, so the bytes on the wire are the same either way.
-MAIL and RCPT are what aiosmtplib's mail() and rcpt() write, each address parsed once;
+checking that costs three byte counts, and dot-stuffing is one replace; other bytes get
+the same rewrite as aiosmtplib's, so what follows DATA is the same either way. MAIL and
+RCPT are written as aiosmtplib's mail() and rcpt() write them, each address parsed once;
 the answers are checked, and the errors raised, as they do.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from contextlib import suppress
 from functools import lru_cache
 
 import aiosmtplib
 from aiosmtplib.email import quote_address
-from aiosmtplib.protocol import normalize_message_line_endings
+from aiosmtplib.typing import SMTPStatus
 
 END = b".\r\n"
-DATA_STARTS = 354
-ACCEPTED = 250
-WILL_FORWARD = 251
+# A line end of any kind: CRLF, a lone LF, a lone CR (as aiosmtplib 5.1 rewrites them).
+LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 
 
 @lru_cache(maxsize=4096)
@@ -33,11 +33,11 @@ def _quoted(address: str) -> bytes:
 
 
 def wire_lines(raw: bytes) -> bytes:
-    """`raw` as the DATA command carries it, before dot-stuffing: every line ended by CRLF,
-    a CRLF at the end. What aiosmtplib's rewrite gives, without it when nothing changes."""
+    """`raw` as DATA carries it before dot-stuffing: every line, the last one too, ended by
+    CRLF; `raw` itself when it is so already."""
     crlf = raw.count(b"\r\n")
     if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf:  # a lone CR or LF somewhere
-        return normalize_message_line_endings(raw)
+        raw = LINE_END.sub(b"\r\n", raw)
     return raw if raw.endswith(b"\r\n") else raw + b"\r\n"
 
 
@@ -50,10 +50,8 @@ def stuffed(lines: bytes) -> bytes:
 async def send(
     client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str], raw: bytes
 ) -> dict[str, aiosmtplib.SMTPResponse]:
-    """MAIL, RCPT for each recipient, DATA: the refused recipients, as `sendmail` answers.
-    Raises as `sendmail` does (every recipient refused, a refused sender or message), and
-    then resets the envelope for the next mail; a bad or non-ASCII address raises before
-    anything is sent."""
+    """MAIL, RCPT each, DATA: the refused recipients, or raises, as `sendmail` does (the
+    envelope reset after a refusal); a bad or non-ASCII address raises before MAIL."""
     # A bad address raises before the relay has seen the envelope. `sendmail` checks only
     # the form, so a non-ASCII recipient raised after MAIL, and the next mail on the
     # connection met "503 nested MAIL".
@@ -66,12 +64,12 @@ async def send(
         # What aiosmtplib's mail() and rcpt() send and check, without parsing each
         # address again (a tenth of delivery's time when they did).
         answer = await client.execute_command(b"MAIL", b"FROM:" + mail_from, *options)
-        if answer.code != ACCEPTED:
+        if answer.code != SMTPStatus.completed:
             raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, sender)
         refused: list[aiosmtplib.SMTPRecipientRefused] = []
         for recipient, quoted in zip(recipients, rcpt_to, strict=True):
             answer = await client.execute_command(b"RCPT", b"TO:" + quoted)
-            if answer.code not in (ACCEPTED, WILL_FORWARD):
+            if answer.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
                 refused.append(
                     aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, recipient)
                 )
@@ -101,16 +99,20 @@ async def _greeted(client: aiosmtplib.SMTP) -> None:
 async def _data(client: aiosmtplib.SMTP, payload: bytes) -> None:
     """DATA, then the stuffed bytes in one write; a lost connection closes the client."""
     start = await client.execute_command(b"DATA")
-    if start.code != DATA_STARTS:
+    if start.code != SMTPStatus.start_input:
         raise aiosmtplib.SMTPDataError(start.code, start.message)
     protocol = client.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    # Written and read on the protocol as its own DATA does, without its command lock: one
+    # coroutine uses a connection at a time (outbox._deliver). read_response, called
+    # before anything can arrive, is what makes the protocol keep the relay's answer; the
+    # e2e tests compare every answer with sendmail's, and fail if an upgrade changes that.
     try:
         protocol.write(payload)
         done = await protocol.read_response(timeout=client.timeout)
     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
         client.close()
         raise
-    if done.code != ACCEPTED:
+    if done.code != SMTPStatus.completed:
         raise aiosmtplib.SMTPDataError(done.code, done.message)

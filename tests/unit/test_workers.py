@@ -493,38 +493,96 @@ def test_a_reply_waits_for_the_mail_it_answers_while_another_worker_has_it(
         assert len(store.messages_of(session, ticket.id or 0)) == 2
 
 
+def outbox_state(engine: Engine) -> dict[int, tuple[object, ...]]:
+    with transaction(engine) as session:
+        return {
+            r.id or 0: (
+                r.state,
+                r.attempts,
+                r.last_error,
+                r.sent_at,
+                r.next_attempt_at,
+                r.claimed_by,
+            )
+            for r in store.outbox_rows(session)
+        }
+
+
 def test_recording_the_relays_answers_writes_what_each_says_and_gives_the_claim_back(
     engine: Engine,
 ) -> None:
     due = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-    sent, retry, failed = ids = queue(engine, 3, due)
-    claim_for(engine, "a-worker", ids, datetime.now(UTC))
+    sent, retry, failed, taken, taken_sent = ids = queue(engine, 5, due)
+    claim_for(engine, "a-worker", ids[:3], datetime.now(UTC))
+    claim_for(engine, "another", ids[3:], datetime.now(UTC))
     now, later = due + timedelta(minutes=5), due + timedelta(minutes=6)
-    answer = {"new_attempts": 1, "sent": None, "next_at": None}
     with transaction(engine) as session:
         in_hand = store.outbox_in_hand(session, ids)
-        assert [in_hand[n].claimed_by for n in ids] == ["a-worker"] * 3
-        store.record_attempts(  # a batch: one executemany
+        assert [in_hand[n].claimed_by for n in ids] == ["a-worker"] * 3 + ["another"] * 2
+        store.record_answers(  # a batch: one executemany
             session,
             [
-                {**answer, "outbox_id": sent, "new_state": "sent", "error": "", "sent": now},
-                {**answer, "outbox_id": retry, "new_state": "pending", "error": "451 luego"},
-                {**answer, "outbox_id": failed, "new_state": "failed", "error": "550 no existe"},
+                store.Answer(sent, "sent", 1, "", "a-worker", sent_at=now),
+                store.Answer(retry, "pending", 1, "451 luego", "a-worker", next_attempt_at=later),
+                store.Answer(failed, "failed", 1, "550 no existe", "a-worker"),
+                # Our claim lapsed and another worker took these: only "sent" is written.
+                store.Answer(taken, "pending", 1, "451", "a-worker", next_attempt_at=later),
+                store.Answer(taken_sent, "sent", 1, "", "a-worker", sent_at=now),
             ],
         )
-        store.record_attempts(session, [])  # nothing to write
+        store.record_answers(session, [])  # nothing to write
     with transaction(engine) as session:  # one row alone: a single execution
-        again = {**answer, "outbox_id": retry, "new_state": "pending", "error": "451"}
-        store.record_attempts(session, [{**again, "next_at": later}])
-    with transaction(engine) as session:
-        rows = {r.id: r for r in store.outbox_rows(session)}
-    seen = {
-        n: (r.state, r.attempts, r.last_error, r.sent_at, r.next_attempt_at, r.claimed_by)
-        for n, r in rows.items()
-    }
-    assert seen == {
-        sent: ("sent", 1, "", now, due, None),  # next_attempt_at kept
-        retry: ("pending", 1, "451", None, later, None),  # sent_at kept (None)
+        store.record_answers(session, [store.Answer(retry, "pending", 2, "451", "a-worker")])
+    assert outbox_state(engine) == {
+        sent: ("sent", 1, "", now, due, None),  # the due time kept
+        # The claim was given back with the first answer, so the second is not written.
+        retry: ("pending", 1, "451 luego", None, later, None),
         failed: ("failed", 1, "550 no existe", None, due, None),
+        taken: ("pending", 0, "", None, due, "another"),
+        taken_sent: ("sent", 1, "", now, due, None),
     }
-    assert {r.claimed_at for r in rows.values()} == {None}
+
+
+def test_a_flush_records_each_answer_by_the_outbox_rules(engine: Engine) -> None:
+    """outbox._record: attempts counted, back-off, the last attempt failing, rows that left
+    or went to another worker, and the delivery hook of a kind that has one."""
+    due = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    ids = queue(engine, 6, due)
+    sent, retry, last, bad, gone, theirs = ids
+    with transaction(engine) as session:
+        session.execute(
+            text("UPDATE outbox SET attempts = :n WHERE id = :id"),
+            {"n": outbox.MAX_ATTEMPTS - 1, "id": last},
+        )
+        session.execute(text("UPDATE outbox SET state = 'sent' WHERE id = :id"), {"id": gone})
+    claim_for(engine, "a-worker", [sent, retry, last, bad], datetime.now(UTC))
+    claim_for(engine, "another", [theirs], datetime.now(UTC))
+    now = due + timedelta(minutes=5)
+    hooked: list[tuple[int, str]] = []
+    attempts = [
+        outbox.Attempt(sent, "sent"),
+        outbox.Attempt(retry, "retry", "451 luego"),
+        outbox.Attempt(last, "retry", "451 otra vez"),
+        outbox.Attempt(bad, "failed", "550 " + "x" * 3000),
+        outbox.Attempt(gone, "sent"),
+        outbox.Attempt(theirs, "retry", "451"),
+    ]
+    outbox._record(
+        engine,
+        attempts,
+        now,
+        {"ack": lambda _s, row, _at: hooked.append((row.id, row.state))},
+        "a-worker",
+    )
+    state = outbox_state(engine)
+    assert state[sent] == ("sent", 1, "", now, due, None)
+    retried = state[retry]
+    assert retried[:4] == ("pending", 1, "451 luego", None) and retried[5] is None
+    assert isinstance(retried[4], datetime)
+    assert outbox.BACKOFF_BASE * 0.8 <= retried[4] - now <= outbox.BACKOFF_BASE * 1.2
+    assert state[last][:3] == ("failed", outbox.MAX_ATTEMPTS, "451 otra vez")
+    assert state[bad][:2] == ("failed", 1) and len(str(state[bad][2])) == 2000
+    assert state[gone][:2] == ("sent", 0)  # recorded by whoever sent it: left alone
+    assert state[theirs][1:] == (0, "", None, due, "another")
+    # The hook ran for each row that left for good (sent or failed), given the row as read.
+    assert sorted(hooked) == sorted((n, "pending") for n in (sent, last, bad))
