@@ -68,11 +68,12 @@ SUPPORT = "soporte@hostingejemplo.es"
 class Sink:
     """bench/sink.py in its own process, logging what it accepts."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: tuple[Path, Path] | None = None) -> None:
+        """`tls`: a certificate and its key, to take mail only after STARTTLS."""
         self.port, self.log = free_port(), folder / "sink.log"
         script = Path(__file__).with_name("sink.py")
         self.proc = subprocess.Popen(
-            [sys.executable, str(script), str(self.port), str(self.log)],
+            [sys.executable, str(script), str(self.port), str(self.log), *map(str, tls or ())],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -3,13 +3,16 @@ of the process it measures. Each mail accepted is one line in the log file:
 
     <unix time> <Message-ID> <In-Reply-To or -> <X-Mailtickets-Ticket or ->
 
-    python bench/sink.py PORT LOGFILE
+    python bench/sink.py PORT LOGFILE [CERTFILE KEYFILE]
+
+With a certificate and its key, the sink takes mail only after STARTTLS, as real relays do.
 """
 
 from __future__ import annotations
 
 import re
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -56,7 +59,12 @@ def read_log(path: Path) -> list[tuple[float, str, str, str]]:
 
 def main() -> None:
     port, log = int(sys.argv[1]), Path(sys.argv[2])
-    controller = Controller(_Log(log), hostname="127.0.0.1", port=port)
+    tls: dict[str, Any] = {}
+    if len(sys.argv) == 5:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        tls = {"tls_context": context, "require_starttls": True}
+    controller = Controller(_Log(log), hostname="127.0.0.1", port=port, **tls)
     controller.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -25,6 +25,7 @@ from mailtickets.mail import dedup_key, header_message_id, header_sender
 from mailtickets.models import Inbound
 from mailtickets.oauth2 import TokenProvider, token_provider
 from mailtickets.settings import ImapSettings
+from mailtickets.tls import client_context
 
 log = logging.getLogger("mailtickets.ingest")
 
@@ -79,7 +80,7 @@ def connect(settings: ImapSettings, tokens: TokenProvider | None = None) -> IMAP
     `tokens` keeps the access token between connections; without one a fresh one is got."""
     where = f"IMAP server {settings.host}:{settings.port}"
     try:
-        context = ssl.create_default_context()
+        context = client_context() if settings.security != "none" else None
         client = IMAPClient(
             settings.host,
             port=settings.port,
