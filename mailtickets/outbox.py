@@ -496,15 +496,13 @@ def _record(
     worker_id: str,
 ) -> None:
     """Record each answer and give the claim back. A row another worker took over (ours
-    lapsed mid-batch) is left to it, unless the relay took it from us: then it is sent."""
+    lapsed mid-batch) is left to it, unless the relay took it from us: then it is sent.
+    Hooks and the ticket's event follow only what was written."""
     with transaction(engine) as session:
         rows = store.outbox_in_hand(session, [a.outbox_id for a in attempts])
-        answers: list[store.Answer] = []
         for attempt in attempts:
             row = rows.get(attempt.outbox_id)
-            if row is None or row.state != "pending":
-                continue
-            if row.claimed_by != worker_id and attempt.result != "sent":
+            if row is None:
                 continue
             tries, state, next_at = row.attempts + 1, "pending", None
             if attempt.result == "sent":
@@ -515,12 +513,15 @@ def _record(
                 next_at = now + backoff(tries)
             sent_at = now if state == "sent" else None
             error = attempt.detail[:2000]
-            answers.append(store.Answer(row.id, state, tries, error, worker_id, sent_at, next_at))
+            answer = store.Answer(row.id, state, tries, error, worker_id, sent_at, next_at)
+            # The guard is in the UPDATE, not in what was read: another worker may take the
+            # row between the read and the write.
+            if not store.record_answer(session, answer):
+                continue
             hook = hooks.get(row.kind)
             if hook is not None and state in ("sent", "failed"):
                 hook(session, row, now)
             _log_attempt(session, row, attempt, now)
-        store.record_answers(session, answers)
 
 
 def _log_attempt(session: Session, row: OutboxRow, attempt: Attempt, now: datetime) -> None:

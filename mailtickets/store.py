@@ -1036,9 +1036,9 @@ class Answer:
     next_attempt_at: datetime | None = None
 
 
-# An answer written and its claim given back, one executemany for a batch; only while the
-# row is still pending and ours, or sent (the relay took it from us after our claim lapsed:
-# it is sent, whoever holds it now).
+# An answer written and its claim given back; only while the row is still pending and
+# ours, or sent (the relay took it from us after our claim lapsed: it is sent, whoever
+# holds it now). The id comes back only when it was written.
 _RECORD_ANSWER = Prepared(
     update(_OUTBOX)
     .where(
@@ -1057,25 +1057,23 @@ _RECORD_ANSWER = Prepared(
         claimed_by=None,
         claimed_at=None,
     )
+    .returning(_OUTBOX.c.id)
 )
 
 
-def record_answers(session: Session, answers: Sequence[Answer]) -> None:
-    """Write the relay's answers to their rows (see Answer), giving the claims back."""
-    rows = [
-        {
-            "outbox_id": a.outbox_id,
-            "new_state": a.state,
-            "new_attempts": a.attempts,
-            "error": a.error,
-            "worker_id": a.worker_id,
-            "sent": a.sent_at,
-            "next_at": a.next_attempt_at,
-        }
-        for a in answers
-    ]
-    if rows:
-        _write(session, _RECORD_ANSWER, rows)
+def record_answer(session: Session, answer: Answer) -> bool:
+    """Write the relay's answer to its row, giving the claim back; False when the row was
+    no longer ours to write (see Answer), and nothing changed."""
+    values = {
+        "outbox_id": answer.outbox_id,
+        "new_state": answer.state,
+        "new_attempts": answer.attempts,
+        "error": answer.error,
+        "worker_id": answer.worker_id,
+        "sent": answer.sent_at,
+        "next_at": answer.next_attempt_at,
+    }
+    return _write(session, _RECORD_ANSWER, [values]).first() is not None
 
 
 def _claimable(live_since: datetime, worker_id: str) -> ColumnElement[bool]:

@@ -15,5 +15,6 @@ from functools import cache
 
 @cache
 def client_context() -> ssl.SSLContext:
-    """The default context for servers we connect to (CA certificates read at first use)."""
+    """The default context for servers we connect to (CA certificates read at first use).
+    Shared by every connection: never change its settings, make another context instead."""
     return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)

@@ -112,3 +112,10 @@ def test_a_relay_whose_certificate_names_another_host_gets_nothing(
         controller.stop()
     assert (report.sent, report.retried) == (0, 2)
     assert handler.over_tls == []
+
+
+def test_the_shared_context_checks_every_certificate_and_its_name() -> None:
+    context = tls.client_context()
+    assert context is tls.client_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2

@@ -519,23 +519,26 @@ def test_recording_the_relays_answers_writes_what_each_says_and_gives_the_claim_
     with transaction(engine) as session:
         in_hand = store.outbox_in_hand(session, ids)
         assert [in_hand[n].claimed_by for n in ids] == ["a-worker"] * 3 + ["another"] * 2
-        store.record_answers(  # a batch: one executemany
-            session,
-            [
+        written = [
+            store.record_answer(session, answer)
+            for answer in (
                 store.Answer(sent, "sent", 1, "", "a-worker", sent_at=now),
                 store.Answer(retry, "pending", 1, "451 luego", "a-worker", next_attempt_at=later),
                 store.Answer(failed, "failed", 1, "550 no existe", "a-worker"),
                 # Our claim lapsed and another worker took these: only "sent" is written.
                 store.Answer(taken, "pending", 1, "451", "a-worker", next_attempt_at=later),
                 store.Answer(taken_sent, "sent", 1, "", "a-worker", sent_at=now),
-            ],
-        )
-        store.record_answers(session, [])  # nothing to write
-    with transaction(engine) as session:  # one row alone: a single execution
-        store.record_answers(session, [store.Answer(retry, "pending", 2, "451", "a-worker")])
+            )
+        ]
+        assert written == [True, True, True, False, True]
+    with transaction(engine) as session:  # rows that left are never written again
+        assert not store.record_answer(session, store.Answer(failed, "sent", 2, "", "a-worker"))
+        assert not store.record_answer(session, store.Answer(sent, "sent", 2, "x", "a-worker"))
+        # The claim went back with the first answer, so a second is not ours to write.
+        again = store.Answer(retry, "pending", 2, "451", "a-worker")
+        assert not store.record_answer(session, again)
     assert outbox_state(engine) == {
         sent: ("sent", 1, "", now, due, None),  # the due time kept
-        # The claim was given back with the first answer, so the second is not written.
         retry: ("pending", 1, "451 luego", None, later, None),
         failed: ("failed", 1, "550 no existe", None, due, None),
         taken: ("pending", 0, "", None, due, "another"),
@@ -565,7 +568,7 @@ def test_a_flush_records_each_answer_by_the_outbox_rules(engine: Engine) -> None
         outbox.Attempt(last, "retry", "451 otra vez"),
         outbox.Attempt(bad, "failed", "550 " + "x" * 3000),
         outbox.Attempt(gone, "sent"),
-        outbox.Attempt(theirs, "retry", "451"),
+        outbox.Attempt(theirs, "failed", "550"),
     ]
     outbox._record(
         engine,
@@ -583,6 +586,7 @@ def test_a_flush_records_each_answer_by_the_outbox_rules(engine: Engine) -> None
     assert state[last][:3] == ("failed", outbox.MAX_ATTEMPTS, "451 otra vez")
     assert state[bad][:2] == ("failed", 1) and len(str(state[bad][2])) == 2000
     assert state[gone][:2] == ("sent", 0)  # recorded by whoever sent it: left alone
-    assert state[theirs][1:] == (0, "", None, due, "another")
-    # The hook ran for each row that left for good (sent or failed), given the row as read.
+    assert state[theirs] == ("pending", 0, "", None, due, "another")
+    # The hook ran for each row of ours that left for good (sent or failed), given the row
+    # as read; not for the one already sent, nor for the other worker's.
     assert sorted(hooked) == sorted((n, "pending") for n in (sent, last, bad))
