@@ -98,7 +98,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 protocol imap {{
@@ -136,17 +137,22 @@ class Dovecot:
     free_users: list[str] = field(default_factory=list)
 
     introspection_url: str = ""  # "": passwords only (the suite's default)
+    tls: tuple[Path, Path] | None = None  # a certificate and its key: STARTTLS and IMAPS
+    tls_port: int = 0  # IMAPS, with `tls`
 
     @classmethod
-    def start(cls, introspection_url: str = "") -> Dovecot:
+    def start(cls, introspection_url: str = "", tls: tuple[Path, Path] | None = None) -> Dovecot:
         """`introspection_url`: also take XOAUTH2 and OAUTHBEARER logins, each bearer token
-        checked there (Dovecot's oauth2 passdb, e.g. a TokenServer's); passwords still work."""
+        checked there (Dovecot's oauth2 passdb, e.g. a TokenServer's); passwords still work.
+        `tls`: a certificate file and its key, offered by STARTTLS and on `tls_port`."""
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(binary).exists():
             raise RuntimeError("dovecot is not installed: run tests/run-all.sh, which installs it")
         base = Path(tempfile.mkdtemp(prefix="mt-dovecot-"))
         base.chmod(0o755)
-        server = cls(base=base, port=free_port(), introspection_url=introspection_url)
+        server = cls(base=base, port=free_port(), introspection_url=introspection_url, tls=tls)
+        if tls is not None:
+            server.tls_port = free_port()
         (base / "mail").mkdir()
         os.chown(base / "mail", MAIL_UID, MAIL_GID)
         server._write_users(PREALLOCATED_USERS)
@@ -161,7 +167,12 @@ class Dovecot:
             me = pwd.getpwuid(os.geteuid()).pw_name
             users = f"default_login_user = {me}\ndefault_internal_user = {me}\n"
         uid = min(MAIL_UID, 500)
-        config = _CONFIG.format(base=self.base, port=self.port, users=users, uid=uid)
+        config = _CONFIG.format(
+            base=self.base, port=self.port, users=users, uid=uid, tls_port=self.tls_port
+        )
+        if self.tls is not None:
+            cert, key = self.tls
+            config = config.replace("ssl = no", f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}")
         if not self.introspection_url:
             return config
         (self.base / "dovecot-oauth2.conf.ext").write_text(

@@ -1,5 +1,6 @@
-"""Delivery over STARTTLS to a real aiosmtpd relay with a certificate from a test CA: the
-certificate and its name are checked, and one TLS context serves every connection."""
+"""TLS at both edges, with certificates from a test CA the process trusts: delivery over
+STARTTLS to a real aiosmtpd relay, and IMAP over STARTTLS and IMAPS to a real Dovecot.
+Certificates and their names are checked, and one TLS context serves every connection."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import trustme
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 
-from mailtickets import outbox, tls
+from mailtickets import ingest, outbox, tls
 from mailtickets.db import open_database
-from mailtickets.settings import SmtpSettings
+from mailtickets.errors import TemporaryError
+from mailtickets.settings import ImapSettings, Secret, SmtpSettings
 from mailtickets.workers import Heartbeat
-from tests.servers import free_port
+from tests.servers import Dovecot, free_port
 from tests.unit.test_workers import queue
 
 
@@ -119,3 +121,52 @@ def test_the_shared_context_checks_every_certificate_and_its_name() -> None:
     assert context is tls.client_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+
+
+def certificate_files(ca: trustme.CA, folder: Path, name: str) -> tuple[Path, Path]:
+    issued = ca.issue_cert(name)
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    return cert, key
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_imap_over_tls_logs_in_with_the_shared_context(
+    ca: trustme.CA, tmp_path: Path, security: str
+) -> None:
+    dovecot = Dovecot.start(tls=certificate_files(ca, tmp_path, "127.0.0.1"))
+    try:
+        user = dovecot.add_user()
+        dovecot.append(user, b"Subject: Hola\r\nMessage-ID: <a@b.example>\r\n\r\nHola\r\n")
+        port = dovecot.port if security == "starttls" else dovecot.tls_port
+        imap = ImapSettings(
+            "127.0.0.1", port, security, user, Secret("value", "secret"), timeout=10
+        )
+        client = ingest.connect(imap)
+        try:
+            assert client.search(["ALL"]) == [1]
+            assert client.socket().version() in ("TLSv1.2", "TLSv1.3")
+        finally:
+            client.logout()
+    finally:
+        dovecot.stop()
+
+
+def test_an_imap_server_whose_certificate_names_another_host_is_refused(
+    ca: trustme.CA, tmp_path: Path
+) -> None:
+    dovecot = Dovecot.start(tls=certificate_files(ca, tmp_path, "otro.example"))
+    try:
+        imap = ImapSettings(
+            "127.0.0.1",
+            dovecot.tls_port,
+            "ssl",
+            dovecot.add_user(),
+            Secret("value", "secret"),
+            timeout=10,
+        )
+        with pytest.raises(TemporaryError, match=r"IMAP server 127\.0\.0\.1"):
+            ingest.connect(imap)
+    finally:
+        dovecot.stop()
