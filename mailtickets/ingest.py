@@ -25,7 +25,7 @@ from mailtickets.mail import dedup_key, header_message_id, header_sender
 from mailtickets.models import Inbound
 from mailtickets.oauth2 import TokenProvider, token_provider
 from mailtickets.settings import ImapSettings
-from mailtickets.tls import client_context
+from mailtickets.tls import context_for
 
 log = logging.getLogger("mailtickets.ingest")
 
@@ -80,7 +80,7 @@ def connect(settings: ImapSettings, tokens: TokenProvider | None = None) -> IMAP
     `tokens` keeps the access token between connections; without one a fresh one is got."""
     where = f"IMAP server {settings.host}:{settings.port}"
     try:
-        context = client_context() if settings.security != "none" else None
+        context = context_for(settings.security)
         client = IMAPClient(
             settings.host,
             port=settings.port,

@@ -23,7 +23,7 @@ from mailtickets.errors import TemporaryError
 from mailtickets.oauth2 import shared_provider
 from mailtickets.settings import OAuth2Settings, SmtpSettings
 from mailtickets.store import OutboxRow
-from mailtickets.tls import client_context
+from mailtickets.tls import context_for
 from mailtickets.workers import Heartbeat
 
 log = logging.getLogger("mailtickets.outbox")
@@ -221,7 +221,7 @@ async def connect_relay(settings: SmtpSettings, renew_token: bool = True) -> aio
         timeout=settings.timeout,
         use_tls=settings.security == "ssl",
         start_tls=settings.security == "starttls",
-        tls_context=client_context() if settings.security != "none" else None,
+        tls_context=context_for(settings.security),
     )
     await client.connect()
     try:

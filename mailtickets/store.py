@@ -993,8 +993,6 @@ class OutboxRow:
     message_id: str
     recipients: str  # JSON list
     mailbox: str | None
-    state: str
-    claimed_by: str | None
     attempts: int
 
 
