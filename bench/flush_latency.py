@@ -50,10 +50,10 @@ def main() -> None:
     issued.private_key_pem.write_to_path(str(folder / "key.pem"))
     os.environ["SSL_CERT_FILE"] = str(folder / "ca.pem")  # before any context is made
     sink = Sink(folder, tls=(folder / "cert.pem", folder / "key.pem"))
-    engine = open_database(f"sqlite:///{folder / 'flush.db'}")
     relay = SmtpSettings("127.0.0.1", sink.port, "starttls", "soporte@hostingejemplo.es")
     walls, cpus = [], []
     try:
+        engine = open_database(f"sqlite:///{folder / 'flush.db'}")
         with Heartbeat(engine) as worker:
             for _ in range(args.rounds):
                 queue(engine, 2)
@@ -62,8 +62,8 @@ def main() -> None:
                 walls.append(time.perf_counter() - wall)
                 cpus.append(time.process_time() - cpu)
                 assert report.sent == 2, report
-    finally:
         engine.dispose()
+    finally:
         sink.stop()
         shutil.rmtree(folder, ignore_errors=True)
     print(
