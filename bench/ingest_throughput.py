@@ -9,7 +9,11 @@ measures, on the same mailbox, in one run:
   ingest    what `run --once` does before delivery, in this process: raw rows and the
             checkpoint committed, customers, tickets, messages and events written, the
             acknowledgement and staff notice rendered, composed and committed to the outbox;
-  delivery  the outbox handed to the SMTP sink (a process of its own: bench/sink.py).
+  delivery  the outbox handed to the SMTP sink (a process of its own: bench/sink.py);
+  cycle     on a second mailbox holding the same mail, one whole `run --once` cycle
+            (Daemon.cycle: delivery taking turns with processing during the backlog),
+            with how long after its start the first and the middle acknowledgement
+            reached the sink.
 
 for each mailbox size and IMAP batch size given, with the CPU time per mail of this process
 in ingest and in delivery and of the sink in delivery (all of them share two cores here,
@@ -194,6 +198,29 @@ def run_once(
     )
 
 
+@dataclass
+class Cycle:
+    wall: float
+    first_ack: float  # seconds from the cycle's start to the first mail at the sink
+    half_acks: float  # ... to the moment half of what it sent was there
+
+
+def run_cycle(config: Path, sink: Sink) -> Cycle:
+    """One whole `run --once` cycle, as `mailtickets run --once` runs it."""
+    settings = load_settings(config)
+    engine = open_database(settings.database_url)
+    daemon = Daemon(settings, engine, lambda: datetime.now(UTC))
+    started, since = time.perf_counter(), time.time()
+    report = daemon.cycle()
+    wall = time.perf_counter() - started
+    daemon.log_out()
+    engine.dispose()
+    assert report.errors == [] and report.retried == report.failed == 0, report
+    arrived = sorted(at - since for at, *_ in sink.received() if at >= since)
+    assert len(arrived) == report.sent, (len(arrived), report.sent)
+    return Cycle(wall, arrived[0], arrived[len(arrived) // 2])
+
+
 def _count_statements(engine: Engine, into: Counter[str]) -> None:
     """Count every statement `engine` sends, by its first 90 characters (an executemany
     once: one round trip)."""
@@ -280,7 +307,7 @@ def main() -> None:
     batches = [int(b) for b in args.batches.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="mt-bench-ingest-"))
     dovecot, sink = Dovecot.start(), Sink(folder)
-    rows: list[tuple[int, int, float, Run]] = []
+    rows: list[tuple[int, int, float, Run, Cycle]] = []
     try:
         for size in sizes:
             mails = generate(size, seed=args.seed, domain_tag=f"n{size}", support=SUPPORT)
@@ -296,8 +323,12 @@ def main() -> None:
                 run = run_once(config, profile, sink, counted)
                 if counted is not None:
                     show_statements(counted, size)
-                rows.append((size, batch, base, run))
+                again = dovecot.add_user()
+                fill(dovecot, again, mails)
+                cycle = run_cycle(write_config(folder, dovecot, again, sink, batch), sink)
+                rows.append((size, batch, base, run, cycle))
                 print(_line(size, batch, base, run), flush=True)
+                print(f"{'':14}cycle: {_cycle_line(size, base, cycle)}", flush=True)
         idle = latency(dovecot, sink, folder, args.latency_samples) if args.latency_samples else []
     finally:
         sink.stop()
@@ -307,8 +338,11 @@ def main() -> None:
         "\nmails  batch  fetch+parse        ingest                     ingest + delivery"
         "                  CPU per mail: this process's ingest + delivery, the sink's"
     )
-    for size, batch, base, run in rows:
+    for size, batch, base, run, _ in rows:
         print(_line(size, batch, base, run))
+    print("\nmails  batch  run --once cycle                    first ack   half of the mail sent")
+    for size, batch, base, _, cycle in rows:
+        print(f"{size:5d}  {batch:5d}  {_cycle_line(size, base, cycle)}")
     if idle:
         cuts = statistics.quantiles(idle, n=100)
         print(
@@ -339,6 +373,13 @@ def _line(size: int, batch: int, base: float, run: Run) -> str:
         f"{size / total:6.0f} mails/s ({base / total:4.2f}×; {run.sent} mails sent)  "
         f"cpu {run.ingest_cpu / size * 1000:5.2f} + {run.delivery_cpu / size * 1000:5.2f} "
         f"ms/mail, sink {run.sink_cpu / size * 1000:5.2f}"
+    )
+
+
+def _cycle_line(size: int, base: float, cycle: Cycle) -> str:
+    return (
+        f"{size / cycle.wall:6.0f} mails/s ({base / cycle.wall:4.2f}×, {cycle.wall:6.2f} s)  "
+        f"after {cycle.first_ack:6.2f} s  after {cycle.half_acks:6.2f} s"
     )
 
 

@@ -6,7 +6,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
@@ -22,7 +22,7 @@ from mailtickets.ingest import SessionEnded
 from mailtickets.pipeline import Pipeline, Result
 from mailtickets.render import Renderer
 from mailtickets.sdnotify import notify
-from mailtickets.settings import Settings
+from mailtickets.settings import Settings, SmtpSettings
 from mailtickets.timers import Fired, Sweeper, delivery_hooks
 from mailtickets.watch import RETRY
 from mailtickets.watchers import wait_for_any, watchers_for
@@ -31,8 +31,11 @@ from mailtickets.workers import Heartbeat
 log = logging.getLogger("mailtickets.daemon")
 
 
-# The loop pings systemd's watchdog at least this often; the unit allows twice as long.
+# The loop pings systemd's watchdog at least this often; the unit allows three times as long.
 WATCHDOG_SECONDS = 30
+# During a backlog, a delivery of what is committed after this much processing (a flush
+# costs a connection and a claim: once a second is a few per cent at most).
+DELIVER_EVERY = 1.0
 
 
 def utc_now() -> datetime:
@@ -56,6 +59,34 @@ class CycleReport:
     skipped: bool = False  # other live workers watch every mailbox: none fetched
     ingested: dict[str, tuple[int, int]] = field(default_factory=dict)  # name → saved, dupes
     checks_run: int = 0
+    # A delivery stopped at a batch the relays took none of: the outbox rests until the
+    # next cycle, so a relay that is down costs one try a cycle, turns or not.
+    resting: bool = False
+
+
+class DeliveryTurns:
+    """Processing and delivery taking turns during a backlog: a delivery after `every`
+    seconds of processing, for about as long as that processing took (checked between
+    small batches), so a slow relay costs processing about half its speed; after a delivery
+    the relay did not take all of (down, a 4xx), none until the cycle's own delivery."""
+
+    def __init__(self, every: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self.since = clock()  # the start of the processing since the last delivery
+        self.on = True
+
+    def delivery_due(self) -> bool:
+        return self.on and self.clock() - self.since >= self.every
+
+    def delivering(self) -> Callable[[], bool]:
+        """Start a turn; what says, between the delivery's batches, whether it goes on."""
+        now = self.clock()
+        ends = now + (now - self.since)
+        return lambda: self.clock() < ends
+
+    def delivered(self, all_taken: bool) -> None:
+        self.on = all_taken
+        self.since = self.clock()
 
 
 class _Stop(Exception):
@@ -100,6 +131,7 @@ class Daemon:
             mailboxes={w.name: w.mailbox.key for w in self.watchers},
         )
         self.relays = {box.name: box.smtp for box in settings.mailbox_list}
+        self.deliver_every = DELIVER_EVERY  # seconds of processing between deliveries
         self.stopping = False
         self.waiting = False
         self.reread = False  # SIGHUP: read the articles again before the next cycle
@@ -183,15 +215,44 @@ class Daemon:
                     watcher.failed(str(exc))
 
     def _process(self, report: CycleReport) -> None:
-        report.results = self.pipeline.process_pending(
-            self.settings.imap.batch_size,
-            progress=lambda: notify("WATCHDOG=1"),
+        turns = DeliveryTurns(self.deliver_every)
+
+        def between() -> None:
             # On SQLite one writer at a time, and its busy wait is not fair: a backlog's
             # batches, one after the other, would keep the heartbeat thread from ever
             # writing, and the worker would look dead. So it renews here, between them.
-            between=self.worker.beat_if_due,
+            self.worker.beat_if_due()
+            if turns.delivery_due() and not self.stopping:
+                self._deliver_turn(report, turns)
+
+        report.results = self.pipeline.process_pending(
+            self.settings.imap.batch_size,
+            progress=lambda: notify("WATCHDOG=1"),
+            between=between,
             worker=self.worker,
         )
+
+    def _deliver_turn(self, report: CycleReport, turns: DeliveryTurns) -> None:
+        """A backlog's first acknowledgements go out while the rest is processed, not after
+        all of it. (A delivery process of its own would only get SQLite's write lock once
+        processing ended: docs/performance.md.)"""
+        go_on = turns.delivering()
+        smtp = self.settings.smtp
+        # Small batches, so the turn's end is checked often: a batch is each connection's
+        # first few mails, not `[smtp] batch_size` of them.
+        small = replace(
+            smtp, batch_size=min(smtp.batch_size, smtp.connections * outbox.MAILS_PER_CONNECTION)
+        )
+        delivered = self._stage(
+            report,
+            "delivery",
+            lambda: self._deliver(report, lambda: self._between_batches() and go_on(), small),
+        )
+        if not isinstance(delivered, outbox.DeliveryReport):
+            turns.delivered(all_taken=False)  # failed: logged by the stage
+            return
+        turns.delivered(all_taken=not delivered.retried)
+        log.info("backlog: %d mail(s) sent while processing goes on", delivered.sent)
 
     def _check(self, report: CycleReport) -> bool:
         """Run the automatic checks that are due; whether they left mail to deliver."""
@@ -209,27 +270,37 @@ class Daemon:
     def _sweep(self, report: CycleReport) -> None:
         report.fired = self.sweeper.sweep(self.clock())
 
-    def _deliver(self, report: CycleReport) -> None:
+    def _deliver(
+        self,
+        report: CycleReport,
+        keep_going: Callable[[], bool] | None = None,
+        smtp: SmtpSettings | None = None,
+    ) -> outbox.DeliveryReport:
+        """Send what is due, unless a delivery of this cycle found the relays taking
+        nothing; the counts add up over a cycle's deliveries."""
+        if report.resting:
+            log.info("delivery: the relays took none of a batch earlier in this cycle; next cycle")
+            return outbox.DeliveryReport(0, 0, 0, rested=True)
         delivered = outbox.flush(
-            self.settings.smtp,
+            smtp or self.settings.smtp,
             self.engine,
             self.clock(),
             self.worker,
-            keep_going=self._between_batches,
+            keep_going=keep_going or self._between_batches,
             on_delivered=delivery_hooks(),
             relays=self.relays,
             alerts=self.alerts,
         )
-        report.sent, report.retried, report.failed = (
-            delivered.sent,
-            delivered.retried,
-            delivered.failed,
-        )
+        report.sent += delivered.sent
+        report.retried += delivered.retried
+        report.failed += delivered.failed
+        report.resting = delivered.rested
         if delivered.retried:
             report.errors.append(
                 f"SMTP relay {self.settings.smtp.host}:{self.settings.smtp.port}: "
                 f"{delivered.retried} mail(s) left for retry"
             )
+        return delivered
 
     def _between_batches(self) -> bool:
         """A long backlog keeps the watchdog fed; SIGTERM stops after the batch in hand."""

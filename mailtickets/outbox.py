@@ -50,6 +50,7 @@ class DeliveryReport:
     sent: int
     retried: int
     failed: int
+    rested: bool = False  # it stopped at a batch the relays took none of (down, all 4xx)
 
 
 def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
@@ -102,6 +103,7 @@ async def _drain(
     # Batches bound memory and commit granularity; every claimed row leaves the due set
     # (sent, failed, or backed off past `now`), so the loop ends with the due rows.
     counts = dict.fromkeys(("sent", "retry", "failed"), 0)
+    rested = False
     verp_key = _Once(lambda: _verp_key(engine))
     open_relays: dict[str, _Relay] = {}
 
@@ -126,12 +128,14 @@ async def _drain(
             if untried := [r for r in rows if r.id not in tried]:
                 _lost_lease(engine, holder, untried)
                 break
-            if all(a.result == "retry" for a in attempts) or not keep_going():
+            if rested := all(a.result == "retry" for a in attempts):
+                break
+            if not keep_going():
                 break
     finally:
         for relay in open_relays.values():
             await relay.close()
-    return DeliveryReport(counts["sent"], counts["retry"], counts["failed"])
+    return DeliveryReport(counts["sent"], counts["retry"], counts["failed"], rested)
 
 
 async def _send_by_relay(

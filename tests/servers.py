@@ -245,6 +245,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     peer: object = None  # the client's (host, port): one value per SMTP connection
+    at: float = field(default_factory=time.time)  # when the sink took it
 
     @property
     def message(self) -> Message:
