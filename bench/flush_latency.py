@@ -32,7 +32,7 @@ from mailtickets import outbox
 from mailtickets.db import open_database
 from mailtickets.settings import SmtpSettings
 from mailtickets.workers import Heartbeat
-from tests.unit.test_workers import queue
+from tests.outbox_rows import queue
 
 
 def main() -> None:

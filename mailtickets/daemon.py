@@ -289,11 +289,8 @@ class Daemon:
         report.retried += delivered.retried
         report.failed += delivered.failed
         report.resting = delivered.rested
-        if delivered.retried:
-            report.errors.append(
-                f"SMTP relay {self.settings.smtp.host}:{self.settings.smtp.port}: "
-                f"{delivered.retried} mail(s) left for retry"
-            )
+        for relay, retried in delivered.retried_by_relay:
+            report.errors.append(f"SMTP relay {relay}: {retried} mail(s) left for retry")
         return delivered
 
     def _between_batches(self) -> bool:

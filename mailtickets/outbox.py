@@ -51,6 +51,9 @@ class DeliveryReport:
     retried: int
     failed: int
     rested: bool = False  # it stopped at a batch the relays took none of (down, all 4xx)
+    # Which relays ("host:port") left how many mails for retry: a mailbox's own relay may
+    # be the one down while [smtp]'s is fine, and the log line must say which.
+    retried_by_relay: tuple[tuple[str, int], ...] = ()
 
 
 def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
@@ -103,6 +106,7 @@ async def _drain(
     # Batches bound memory and commit granularity; every claimed row leaves the due set
     # (sent, failed, or backed off past `now`), so the loop ends with the due rows.
     counts = dict.fromkeys(("sent", "retry", "failed"), 0)
+    retried_by_relay: dict[str, int] = {}
     rested = False
     verp_key = _Once(lambda: _verp_key(engine))
     open_relays: dict[str, _Relay] = {}
@@ -120,7 +124,9 @@ async def _drain(
             rows, bodies = _claim(engine, now, settings.batch_size, holder)
             if not rows:
                 break
-            attempts = await _send_by_relay(rows, bodies, relay_of, partial(holder.holds, token))
+            attempts = await _send_by_relay(
+                rows, bodies, relay_of, partial(holder.holds, token), retried_by_relay
+            )
             _record(engine, attempts, now, hooks, holder.id)
             for attempt in attempts:
                 counts[attempt.result] += 1
@@ -135,7 +141,9 @@ async def _drain(
     finally:
         for relay in open_relays.values():
             await relay.close()
-    return DeliveryReport(counts["sent"], counts["retry"], counts["failed"], rested)
+    return DeliveryReport(
+        counts["sent"], counts["retry"], counts["failed"], rested, tuple(retried_by_relay.items())
+    )
 
 
 async def _send_by_relay(
@@ -143,10 +151,11 @@ async def _send_by_relay(
     bodies: Mapping[int, bytes],
     relay_of: Callable[[OutboxRow], _Relay],
     still_ours: Callable[[], bool],
+    retried_by_relay: dict[str, int],
 ) -> list[Attempt]:
-    """The rows of each relay through it, in claim order within a relay. As in
-    _Relay.send, a row without an attempt was not tried: our claim lapsed, and then no
-    later relay is tried either."""
+    """The rows of each relay through it, in claim order within a relay, each relay's
+    retries counted into `retried_by_relay`. As in _Relay.send, a row without an attempt
+    was not tried: our claim lapsed, and then no later relay is tried either."""
     groups: dict[int, tuple[_Relay, list[OutboxRow]]] = {}
     for row in rows:
         relay = relay_of(row)
@@ -155,6 +164,9 @@ async def _send_by_relay(
     for relay, mine in groups.values():
         done = await relay.send(mine, bodies, still_ours)
         attempts += done
+        if retried := sum(a.result == "retry" for a in done):
+            label = f"{relay.settings.host}:{relay.settings.port}"
+            retried_by_relay[label] = retried_by_relay.get(label, 0) + retried
         if len(done) < len(mine):
             break
     return attempts
@@ -291,19 +303,28 @@ class _Relay:
         self.clients: list[aiosmtplib.SMTP] = []
         self.most = settings.connections
         self._proven: set[aiosmtplib.SMTP] = set()  # connections that have sent mail
+        # Why the relay could not be reached, once it could not: it is not asked again in
+        # this flush. A relay that swallows connections costs its timeout (30 s) at each
+        # ask, and another relay's mail in the same batches must not wait that long each
+        # time (nor the watchdog, pinged between batches only).
+        self.down: str | None = None
 
     async def send(
         self, rows: list[OutboxRow], bodies: Mapping[int, bytes], still_ours: Callable[[], bool]
     ) -> list[Attempt]:
         """An attempt for each row (its mail's bytes in `bodies`), as long as
         `still_ours()`: rows without one were not tried (see _lost_lease)."""
+        if self.down is not None:
+            return [Attempt(r.id, "retry", self.down) for r in rows]
         self.clients = [c for c in self.clients if c.is_connected]
         self._proven &= set(self.clients)
         if not self.clients:
             try:
                 self.clients.append(await connect_relay(self.settings))
             except (aiosmtplib.SMTPException, OSError, TemporaryError) as exc:
-                return self._unreachable(rows, exc)
+                attempts = self._unreachable(rows, exc)
+                self.down = attempts[0].detail if attempts else str(exc)
+                return attempts
             if self.alerts is not None:
                 self.alerts.working(self.login)
         tickets = [r.ticket_id for r in rows]

@@ -250,6 +250,11 @@ from_name = "Facturación Hosting Ejemplo"
         report = world.cycle()
         assert len(world.sink.to(LAURA)) == 1 and world.sink.to(JORGE) == []
         assert report.retried >= 1
+        # The line names the relay that is down, not [smtp]'s, which took soporte's mail.
+        retries = [e for e in report.errors if "left for retry" in e]
+        assert retries == [
+            f"SMTP relay 127.0.0.1:{own.port}: {report.retried} mail(s) left for retry"
+        ]
         own.restart()
         running = True
         later = datetime.now(UTC) + timedelta(hours=2)  # past the retry's back-off

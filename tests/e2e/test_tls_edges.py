@@ -20,8 +20,8 @@ from mailtickets.db import open_database
 from mailtickets.errors import TemporaryError
 from mailtickets.settings import ImapSettings, Secret, SmtpSettings
 from mailtickets.workers import Heartbeat
+from tests.outbox_rows import queue
 from tests.servers import Dovecot, free_port
-from tests.unit.test_workers import queue
 
 
 class Relay:

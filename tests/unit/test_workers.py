@@ -35,6 +35,7 @@ from mailtickets.workers import (
     utc_now,
 )
 from tests.conftest import both_databases
+from tests.outbox_rows import queue
 
 pytestmark = both_databases
 
@@ -47,29 +48,6 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = open_database(database_url)
     yield engine
     engine.dispose()
-
-
-def queue(engine: Engine, count: int, due: datetime | None = None) -> list[int]:
-    due = due or datetime.now(UTC)
-    with transaction(engine) as session:
-        ids = [f"<m{n}-{time.monotonic_ns()}@test.example>" for n in range(count)]
-        mails = [
-            {
-                **Outbox(
-                    kind="ack",
-                    message_id=message_id,
-                    envelope_from="soporte@hostingejemplo.es",
-                    recipients=store.recipients_json(["cliente@example.com"]),
-                    next_attempt_at=due,
-                    created_at=due,
-                ).model_dump(exclude={"id"}),
-                "raw": b"Subject: x\r\n\r\nx\r\n",
-            }
-            for message_id in ids
-        ]
-        store.write_outbox(session, mails)
-        found = session.exec(select(Outbox.id).where(col(Outbox.message_id).in_(ids)))
-        return sorted(i for i in found if i is not None)
 
 
 def add_worker(engine: Engine, worker_id: str, process: str, pid: int, beat: datetime) -> None:
