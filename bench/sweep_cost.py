@@ -105,6 +105,17 @@ def build(db: Path, total: int, due: int) -> None:
     engine.dispose()
 
 
+def _due_in(db: Path) -> int:
+    engine = open_database(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        due = conn.execute(
+            text("SELECT count(*) FROM ticket WHERE remind_at IS NOT NULL AND remind_at <= :now"),
+            {"now": NOW},
+        ).scalar_one()
+    engine.dispose()
+    return int(due)
+
+
 def measure(db: Path, config: Path, repeats: int) -> tuple[list[float], list[float], int, int, str]:
     """Wall and CPU times of `repeats` complete sweeps (the CPU time is the steadier on a
     shared machine; SQLite runs in this process), tickets fired and mails queued per sweep,
@@ -124,11 +135,15 @@ def measure(db: Path, config: Path, repeats: int) -> tuple[list[float], list[flo
             )
         )
     times, cpu, fired, queued = [], [], 0, 0
+    expected = _due_in(db)
     for _ in range(repeats):
         restore = _snapshot(engine)
         started, started_cpu = time.perf_counter(), time.process_time()
+        swept = 0
         while batch := Sweeper(settings, engine, renderer).sweep(NOW):
-            fired += len(batch)
+            swept += len(batch)
+        assert swept == expected, f"a sweep fired {swept} of the {expected} due tickets"
+        fired += swept
         times.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
         with engine.connect() as conn:
@@ -147,6 +162,7 @@ def _snapshot(engine: Any) -> Any:
 
     def restore() -> None:
         with engine.begin() as conn:
+            conn.execute(text("DELETE FROM outboxbody"))  # the mails' bytes: outbox.id's
             conn.execute(text("DELETE FROM outbox"))
             conn.execute(text("DELETE FROM event"))
             conn.execute(text("DELETE FROM automail"))  # the hourly limit's counts
@@ -202,6 +218,8 @@ def main() -> None:
             # Named for what it holds: a database of an older layout is never reused.
             name = f"sweep-v2-{total}-{args.due}"
             db, config = folder / f"{name}.db", folder / f"{name}.toml"
+            if db.exists() and _due_in(db) != args.due:
+                db.unlink()  # a run stopped between a sweep and its restore: spent
             if not db.exists():
                 build(db, total, args.due)
             config.write_text(CONFIG.format(db=db))
