@@ -110,12 +110,14 @@ async def _drain(
     rested = False
     verp_key = _Once(lambda: _verp_key(engine))
     open_relays: dict[str, _Relay] = {}
+    unreachable: dict[tuple[str, ...], str] = {}  # shared: mailboxes that copy [smtp]'s relay
 
     def relay_of(row: OutboxRow) -> _Relay:
         name = row.mailbox if row.mailbox and row.mailbox in relays else ""
         if name not in open_relays:
             chosen = relays[name] if name else settings
-            open_relays[name] = _Relay(chosen, verp_key, alerts, login_key("smtp", name))
+            login = login_key("smtp", name)
+            open_relays[name] = _Relay(chosen, verp_key, alerts, login, unreachable)
         return open_relays[name]
 
     try:
@@ -297,34 +299,48 @@ class _Relay:
         verp_key: Callable[[], str],
         alerts: Alerts | None = None,
         login: str = "smtp",
+        unreachable: dict[tuple[str, ...], str] | None = None,
     ) -> None:
+        """`unreachable`: the flush's servers that could not be reached, by `server`, and
+        why; shared by the relays of one flush."""
         self.settings, self._verp_key = settings, verp_key
         self.alerts, self.login = alerts, login
         self.clients: list[aiosmtplib.SMTP] = []
         self.most = settings.connections
         self._proven: set[aiosmtplib.SMTP] = set()  # connections that have sent mail
-        # Why the relay could not be reached, once it could not: it is not asked again in
-        # this flush. A relay that swallows connections costs its timeout (30 s) at each
-        # ask, and another relay's mail in the same batches must not wait that long each
-        # time (nor the watchdog, pinged between batches only).
-        self.down: str | None = None
+        # A server not reached at the first try of a flush is not asked again in it: one
+        # that swallows connections costs its timeout (30 s) at each ask, and the other
+        # relays' mail in the same batches must not wait that long each time (nor the
+        # watchdog, pinged between batches only). One that took mail earlier in the flush
+        # is asked again at the next batch: its failure may be passing.
+        self.unreachable = {} if unreachable is None else unreachable
+        self.server = (
+            settings.host,
+            str(settings.port),
+            settings.security,
+            settings.auth,
+            settings.username,
+        )
+        self._reached = False
 
     async def send(
         self, rows: list[OutboxRow], bodies: Mapping[int, bytes], still_ours: Callable[[], bool]
     ) -> list[Attempt]:
         """An attempt for each row (its mail's bytes in `bodies`), as long as
         `still_ours()`: rows without one were not tried (see _lost_lease)."""
-        if self.down is not None:
-            return [Attempt(r.id, "retry", self.down) for r in rows]
+        if not self._reached and (down := self.unreachable.get(self.server)) is not None:
+            return [Attempt(r.id, "retry", f"{down} (not asked again in this flush)") for r in rows]
         self.clients = [c for c in self.clients if c.is_connected]
         self._proven &= set(self.clients)
         if not self.clients:
             try:
                 self.clients.append(await connect_relay(self.settings))
             except (aiosmtplib.SMTPException, OSError, TemporaryError) as exc:
-                attempts = self._unreachable(rows, exc)
-                self.down = attempts[0].detail if attempts else str(exc)
-                return attempts
+                detail = self._unreachable(len(rows), exc)
+                if not self._reached:
+                    self.unreachable[self.server] = detail
+                return [Attempt(r.id, "retry", detail) for r in rows]
+            self._reached = True
             if self.alerts is not None:
                 self.alerts.working(self.login)
         tickets = [r.ticket_id for r in rows]
@@ -410,7 +426,9 @@ class _Relay:
         if limit:
             self.most = max(1, len(self.clients))
 
-    def _unreachable(self, rows: list[OutboxRow], exc: BaseException) -> list[Attempt]:
+    def _unreachable(self, count: int, exc: BaseException) -> str:
+        """Log that the relay could not be reached with `count` mails for it; the detail
+        their attempts record."""
         # A TemporaryError is the OAuth2 provider's (it names the relay itself).
         relay = f"SMTP relay {self.settings.host}:{self.settings.port}: "
         detail = f"{'' if isinstance(exc, TemporaryError) else relay}{exc}"
@@ -421,10 +439,10 @@ class _Relay:
             logging.ERROR if told else logging.WARNING,
             "outbox: %s; %d mail(s) will be retried%s",
             detail,
-            len(rows),
+            count,
             told,
         )
-        return [Attempt(r.id, "retry", detail) for r in rows]
+        return detail
 
     async def _one_more(self) -> bool:
         """Open another connection; False if it could not be had (the mail goes over those
