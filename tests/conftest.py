@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from mailtickets.cli import main
 from mailtickets.config import load_settings
@@ -256,6 +257,15 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     url = cluster.create_database()
     yield url
     cluster.drop_database(url)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """That database with the schema made, as `mailtickets` opens it (tests/unit has its
+    own, from the settings)."""
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -5,29 +5,19 @@ must not wait for it batch after batch."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from mailtickets import outbox
-from mailtickets.db import open_database
 from mailtickets.settings import SmtpSettings
 from mailtickets.store import OutboxRow
 from mailtickets.workers import Heartbeat
 from tests.conftest import both_databases
 from tests.outbox_rows import queue
 from tests.servers import SmtpSink
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_database(database_url)
-    yield engine
-    engine.dispose()
 
 
 def relay(port: int) -> SmtpSettings:

@@ -16,7 +16,6 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 
 from mailtickets import ingest, outbox, tls
-from mailtickets.db import open_database
 from mailtickets.errors import TemporaryError
 from mailtickets.settings import ImapSettings, Secret, SmtpSettings
 from mailtickets.workers import Heartbeat
@@ -61,13 +60,6 @@ def relay_with(ca: trustme.CA, name: str) -> tuple[Relay, Controller]:
     )
     controller.start()
     return handler, controller
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_database(database_url)
-    yield engine
-    engine.dispose()
 
 
 def relay_settings(port: int) -> SmtpSettings:
