@@ -155,22 +155,23 @@ async def _send_by_relay(
     still_ours: Callable[[], bool],
     retried_by_relay: dict[str, int],
 ) -> list[Attempt]:
-    """The rows of each relay through it, in claim order within a relay, each relay's
-    retries counted into `retried_by_relay`. As in _Relay.send, a row without an attempt
-    was not tried: our claim lapsed, and then no later relay is tried either."""
+    """The rows of each relay through it, in claim order within a relay, the relays at
+    once, each relay's retries counted into `retried_by_relay`. At once: a relay that
+    swallows connections costs the batch its timeout once, not once for each such relay
+    one after the other. As in _Relay.send, a row without an attempt was not tried: our
+    claim lapsed."""
     groups: dict[int, tuple[_Relay, list[OutboxRow]]] = {}
     for row in rows:
         relay = relay_of(row)
         groups.setdefault(id(relay), (relay, []))[1].append(row)
+    relays = list(groups.values())
+    sent = await asyncio.gather(*(relay.send(mine, bodies, still_ours) for relay, mine in relays))
     attempts: list[Attempt] = []
-    for relay, mine in groups.values():
-        done = await relay.send(mine, bodies, still_ours)
+    for (relay, _mine), done in zip(relays, sent, strict=True):
         attempts += done
         if retried := sum(a.result == "retry" for a in done):
             label = f"{relay.settings.host}:{relay.settings.port}"
             retried_by_relay[label] = retried_by_relay.get(label, 0) + retried
-        if len(done) < len(mine):
-            break
     return attempts
 
 
